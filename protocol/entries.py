@@ -1,0 +1,208 @@
+"""Signed summary entries: the envelope, signing and verification.
+
+An entry's **payload** is the canonical msgpack (:mod:`protocol.wire`) of the
+map::
+
+    {"author": <32-byte node id>, "body": {...}, "key": <text>,
+     "kind": "profile" | "practice" | "credit" | "retract",
+     "network": <32-byte network id>, "version": <int, ms>}
+
+Its **signature** is Ed25519 by ``author`` over::
+
+    b"hedgerow/entry/v1\\x00" + network id + payload
+
+The prefix separates entry signatures from every other thing a node key signs
+(HTTP messages); the network id is mixed in so that an entry signed for one
+network is worthless in another even if the payload were rewritten
+(DESIGN.md "Concepts: Network").
+
+The **entry id** is SHA-256 of the payload bytes. An entry travels as the
+exact bytes that were signed, ``[payload, signature]`` (a two-element
+msgpack list inside a larger message, or :func:`encode_signed` alone).
+
+Verification order (each step refuses with a specific :class:`EntryError`):
+size → decode (canonical, :func:`protocol.wire.decode`) → envelope shape →
+network → body schema → signature over the bytes received. Checking the
+signature last keeps messages precise; a forged entry never passes, and the
+cheap checks spare the expensive one for hopeless input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .bodies import KINDS, validate_body
+from .errors import DecodeError, EntryError, InvalidArgument, WrongNetwork
+from .ids import short_id
+from .keys import SIGNATURE_LENGTH, NodeKey, verify_signature
+from .wire import decode, decode_for_schema, encode
+
+__all__ = [
+    "MAX_ENTRY_BYTES",
+    "SIGNATURE_PREFIX",
+    "Entry",
+    "SignedEntry",
+    "VerifiedEntry",
+    "decode_signed",
+    "encode_signed",
+    "sign_entry",
+    "verify_entry",
+]
+
+#: Largest signed entry (payload + signature), DESIGN.md / issue: ≤ 16 KiB.
+MAX_ENTRY_BYTES = 16 * 1024
+SIGNATURE_PREFIX = b"hedgerow/entry/v1\x00"
+_MAX_VERSION = 2**63 - 1
+_MAX_KEY = 160
+_ENVELOPE_FIELDS = ("author", "body", "key", "kind", "network", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A decoded, validated entry (the content of a payload)."""
+
+    network: bytes
+    author: bytes
+    kind: str
+    key: str
+    version: int
+    body: dict[str, Any]
+
+    def payload(self) -> bytes:
+        return encode({
+            "author": self.author, "body": self.body, "key": self.key, "kind": self.kind,
+            "network": self.network, "version": self.version,
+        })
+
+    def describe(self) -> str:
+        """A short human label, e.g. ``practice repair-cafe v1700… by 54TXMKB``."""
+        return f"{self.kind} {self.key} v{self.version} by {short_id(self.author)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEntry:
+    """The exact bytes that were signed, and the signature. Verify before trusting."""
+
+    payload: bytes
+    sig: bytes
+
+    @property
+    def id(self) -> bytes:
+        """The entry id: SHA-256 of the payload bytes."""
+        return hashlib.sha256(self.payload).digest()
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.sig)
+
+    def to_wire(self) -> list[bytes]:
+        return [self.payload, self.sig]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedEntry:
+    """An entry whose signature, network and schema have all been checked."""
+
+    entry: Entry
+    signed: SignedEntry
+    id: bytes
+
+
+def _signing_message(network: bytes, payload: bytes) -> bytes:
+    return SIGNATURE_PREFIX + network + payload
+
+
+def sign_entry(key: NodeKey, entry: Entry) -> SignedEntry:
+    """Validate ``entry`` as a receiver would, then sign it with ``key``.
+
+    Raises :class:`InvalidArgument` if ``key`` is not the entry's author and
+    :class:`EntryError` (with the same message a peer would get) if the entry
+    is invalid: a node never signs what others would refuse.
+    """
+    if key.public != entry.author:
+        raise InvalidArgument("an entry can only be signed by its author's key")
+    payload = entry.payload()
+    # Check the canonical bytes exactly as a receiver will.
+    _check_envelope(_envelope(payload), len(payload))
+    return SignedEntry(payload, key.sign(_signing_message(entry.network, payload)))
+
+
+def encode_signed(signed: SignedEntry) -> bytes:
+    return encode(signed.to_wire())
+
+
+def decode_signed(data: bytes | list[Any]) -> SignedEntry:
+    """Read ``[payload, signature]`` (bytes, or a value already decoded) without verifying."""
+    value = decode(data, max_bytes=MAX_ENTRY_BYTES + 16) if isinstance(data, bytes) else data
+    if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], bytes)
+            or not isinstance(value[1], bytes)):
+        raise EntryError("an entry is [payload bytes, signature bytes]", code="bad_envelope")
+    return SignedEntry(value[0], value[1])
+
+
+def _check_envelope(entry: Entry, payload_len: int) -> None:
+    if payload_len + SIGNATURE_LENGTH > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is {payload_len + SIGNATURE_LENGTH} bytes; the limit is "
+                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
+    if len(entry.network) != 32:
+        raise EntryError("network: must be a 32-byte network id", code="bad_envelope")
+    if len(entry.author) != 32:
+        raise EntryError("author: must be a 32-byte node id", code="bad_envelope")
+    if entry.kind not in KINDS:
+        raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
+                         code="unknown_kind")
+    if not 1 <= len(entry.key) <= _MAX_KEY:
+        raise EntryError(f"key: must be 1 to {_MAX_KEY} characters", code="bad_key")
+    if not 1 <= entry.version <= _MAX_VERSION:
+        raise EntryError("version: must be a positive 63-bit integer", code="bad_version")
+    validate_body(entry.kind, entry.key, entry.body, entry.author)
+
+
+def _envelope(payload: bytes) -> Entry:
+    if len(payload) + SIGNATURE_LENGTH > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is {len(payload) + SIGNATURE_LENGTH} bytes; the limit is "
+                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
+    try:
+        value = decode_for_schema(payload, max_bytes=MAX_ENTRY_BYTES)
+    except DecodeError as exc:
+        raise EntryError(f"payload: {exc.message}", code=exc.code) from exc
+    if not isinstance(value, dict):
+        raise EntryError("payload must be a map", code="bad_envelope")
+    if tuple(value) != _ENVELOPE_FIELDS:
+        if sorted(value, key=str) == list(_ENVELOPE_FIELDS):
+            raise EntryError("payload: fields out of order", code="unsorted_keys")
+        missing = [f for f in _ENVELOPE_FIELDS if f not in value]
+        extra = [f for f in value if f not in _ENVELOPE_FIELDS]
+        what = (f"missing {', '.join(missing)}" if missing else "") + \
+               ("; " if missing and extra else "") + \
+               (f"unknown field {', '.join(repr(e[:40]) for e in extra)}" if extra else "")
+        raise EntryError(f"payload: {what}", code="bad_envelope")
+    network, author, kind = value["network"], value["author"], value["kind"]
+    key, version, body = value["key"], value["version"], value["body"]
+    if not isinstance(network, bytes) or not isinstance(author, bytes):
+        raise EntryError("network and author must be byte strings", code="bad_envelope")
+    if not isinstance(kind, str) or not isinstance(key, str):
+        raise EntryError("kind and key must be text", code="bad_envelope")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise EntryError("version: must be an integer", code="bad_version")
+    return Entry(network, author, kind, key, version, body)
+
+
+def verify_entry(signed: SignedEntry, network: bytes) -> VerifiedEntry:
+    """Fully check a received entry for ``network``; raise :class:`EntryError` if bad."""
+    if signed.size > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is {signed.size} bytes; the limit is {MAX_ENTRY_BYTES}",
+                         code="entry_too_large")
+    if len(signed.sig) != SIGNATURE_LENGTH:
+        raise EntryError(f"signature is {len(signed.sig)} bytes; Ed25519 signatures are "
+                         f"{SIGNATURE_LENGTH}", code="bad_signature_length")
+    entry = _envelope(signed.payload)
+    if entry.network != network:
+        raise WrongNetwork("entry was signed for another network", code="wrong_network")
+    _check_envelope(entry, len(signed.payload))
+    # Verify over the exact bytes received (DESIGN.md "Wire protocol"); the
+    # canonical re-encode check already happened in wire.decode.
+    verify_signature(entry.author, signed.sig, _signing_message(network, signed.payload))
+    return VerifiedEntry(entry, signed, signed.id)
