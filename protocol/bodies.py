@@ -61,7 +61,6 @@ _URL = re.compile(r"https?://[^\s/?#]+(?::\d{1,5})?(?:/[^\s]*)?\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 
-Checker = Callable[[Any], None]
 
 
 def suppress_count(count: int) -> int | str:
@@ -85,78 +84,165 @@ class _Invalid(Exception):
         return self
 
 
-def _text(max_len: int, *, min_len: int = 0, pattern: re.Pattern[str] | None = None,
-          shape: str = "", multiline: bool = True) -> Checker:
-    control = _CONTROL if multiline else _CONTROL_OR_NEWLINE
+# Each rule below exists twice over one declaration: ``check`` explains what
+# is wrong (raising _Invalid with a message), and ``source`` emits Python code
+# for a fast yes/no test. Valid input (nearly all of it) takes only the fast
+# test, compiled once at import into one function per kind; the explaining
+# walk runs only to word an error. Ingest is then bound by signature
+# verification rather than by per-field function calls (DESIGN.md "What good
+# means"). A test checks the two always agree.
 
-    def check(value: Any) -> None:
+
+class _Rule:
+    def check(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        raise NotImplementedError
+
+
+class _Names:
+    """Constants and fresh variable names for generated code."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {}
+        self.count = 0
+
+    def const(self, value: Any) -> str:
+        self.count += 1
+        name = f"_c{self.count}"
+        self.env[name] = value
+        return name
+
+    def var(self) -> str:
+        self.count += 1
+        return f"_v{self.count}"
+
+
+class _Text(_Rule):
+    def __init__(self, max_len: int, *, min_len: int = 0,
+                 pattern: re.Pattern[str] | None = None, shape: str = "",
+                 multiline: bool = True) -> None:
+        self.max_len, self.min_len, self.pattern, self.shape = max_len, min_len, pattern, shape
+        self.control = _CONTROL if multiline else _CONTROL_OR_NEWLINE
+
+    def check(self, value: Any) -> None:
         if type(value) is not str:
             raise _Invalid("must be text", "wrong_type")
         n = len(value)
-        if n > max_len:
-            raise _Invalid(f"longer than {max_len} characters", "too_long")
-        if n < min_len:
-            raise _Invalid("must not be empty" if min_len == 1 else
-                           f"shorter than {min_len} characters", "too_short")
+        if n > self.max_len:
+            raise _Invalid(f"longer than {self.max_len} characters", "too_long")
+        if n < self.min_len:
+            raise _Invalid("must not be empty" if self.min_len == 1 else
+                           f"shorter than {self.min_len} characters", "too_short")
         # Control characters (ESC above all) in text a peer sends would reach
         # terminals and pages; refuse them at the door.
-        if control.search(value):
+        if self.control.search(value):
             raise _Invalid("contains control characters", "control_characters")
-        if pattern is not None and not pattern.match(value):
-            raise _Invalid(f"must be {shape}", "bad_format")
+        if self.pattern is not None and not self.pattern.match(value):
+            raise _Invalid(f"must be {self.shape}", "bad_format")
 
-    return check
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        control = names.const(self.control)
+        test = (f"type({x}) is not str or not {self.min_len} <= len({x}) <= {self.max_len} "
+                f"or (not {x}.isprintable() and {control}.search({x}))")
+        if self.pattern is not None:
+            test += f" or not {names.const(self.pattern)}.match({x})"
+        out.append(f"{indent}if {test}: return False")
 
 
-def _choice(options: tuple[str, ...]) -> Checker:
-    allowed = frozenset(options)
+class _Choice(_Rule):
+    def __init__(self, options: tuple[str, ...]) -> None:
+        self.options, self.allowed = options, frozenset(options)
 
-    def check(value: Any) -> None:
+    def check(self, value: Any) -> None:
         if type(value) is not str:
             raise _Invalid("must be text", "wrong_type")
-        if value not in allowed:
-            raise _Invalid("must be one of " + ", ".join(options), "bad_choice")
+        if value not in self.allowed:
+            raise _Invalid("must be one of " + ", ".join(self.options), "bad_choice")
 
-    return check
-
-
-def _node_ref(value: Any) -> None:
-    if type(value) is not bytes or len(value) != 32:
-        raise _Invalid("must be a 32-byte node id", "wrong_type")
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        out.append(f"{indent}if type({x}) is not str or {x} not in "
+                   f"{names.const(self.allowed)}: return False")
 
 
-def _list(item: Checker, max_items: int, *, unique: bool = False) -> Checker:
-    def check(value: Any) -> None:
-        if type(value) is not list:
-            raise _Invalid("must be a list", "wrong_type")
-        if len(value) > max_items:
-            raise _Invalid(f"has more than {max_items} items", "too_many")
-        for i, v in enumerate(value):
-            try:
-                item(v)
-            except _Invalid as bad:
-                raise bad.under(f"[{i}]") from None
-        if unique and len({_identity(v) for v in value}) != len(value):
-            raise _Invalid("lists the same item twice", "duplicate_item")
+class _NodeRef(_Rule):
+    def check(self, value: Any) -> None:
+        if type(value) is not bytes or len(value) != 32:
+            raise _Invalid("must be a 32-byte node id", "wrong_type")
 
-    return check
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        out.append(f"{indent}if type({x}) is not bytes or len({x}) != 32: return False")
+
+
+class _Count(_Rule):
+    MAXIMUM = 10**12
+
+    def check(self, value: Any) -> None:
+        if type(value) is str:
+            if value != SMALL_COUNT_TEXT:
+                raise _Invalid(f'must be a count or "{SMALL_COUNT_TEXT}"', "bad_format")
+            return
+        if type(value) is not int:
+            raise _Invalid(f'must be a count or "{SMALL_COUNT_TEXT}"', "wrong_type")
+        if value < SUPPRESSION_THRESHOLD:
+            # DESIGN.md privacy rule 3: counts under 5 are never published exactly.
+            raise _Invalid(f"a count under {SUPPRESSION_THRESHOLD} must be published as "
+                           f'"{SMALL_COUNT_TEXT}"', "unsuppressed_count")
+        if value > self.MAXIMUM:
+            raise _Invalid("is implausibly large", "too_large")
+
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        out.append(f"{indent}if type({x}) is int:")
+        out.append(f"{indent}    if not {SUPPRESSION_THRESHOLD} <= {x} <= {self.MAXIMUM}: "
+                   "return False")
+        out.append(f"{indent}elif {x} != {SMALL_COUNT_TEXT!r}: return False")
 
 
 def _identity(value: Any) -> Any:
     return tuple(value.items()) if type(value) is dict else value
 
 
-def _record(required: Mapping[str, Checker], optional: Mapping[str, Checker]) -> Checker:
-    fields = {**required, **optional}
-    needed = frozenset(required)
+class _List(_Rule):
+    def __init__(self, item: _Rule, max_items: int, *, unique: bool = False) -> None:
+        self.item, self.max_items, self.unique = item, max_items, unique
 
-    def check(value: Any) -> None:
+    def check(self, value: Any) -> None:
+        if type(value) is not list:
+            raise _Invalid("must be a list", "wrong_type")
+        if len(value) > self.max_items:
+            raise _Invalid(f"has more than {self.max_items} items", "too_many")
+        for i, v in enumerate(value):
+            try:
+                self.item.check(v)
+            except _Invalid as bad:
+                raise bad.under(f"[{i}]") from None
+        if self.unique and len({_identity(v) for v in value}) != len(value):
+            raise _Invalid("lists the same item twice", "duplicate_item")
+
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        out.append(f"{indent}if type({x}) is not list or len({x}) > {self.max_items}: "
+                   "return False")
+        item = names.var()
+        out.append(f"{indent}for {item} in {x}:")
+        self.item.source(item, out, indent + "    ", names)
+        if self.unique:
+            out.append(f"{indent}if len({{{names.const(_identity)}({item}) for {item} in {x}}})"
+                       f" != len({x}): return False")
+
+
+class _Record(_Rule):
+    def __init__(self, required: Mapping[str, _Rule], optional: Mapping[str, _Rule]) -> None:
+        self.fields = {**required, **optional}
+        self.needed = frozenset(required)
+
+    def check(self, value: Any) -> None:
         if type(value) is not dict:
             raise _Invalid("must be a map", "wrong_type")
         prev = ""
         for name, v in value.items():
-            checker = fields.get(name)
-            if checker is None:
+            rule = self.fields.get(name)
+            if rule is None:
                 if type(name) is not str:
                     raise _Invalid("map keys must be text", "non_string_key")
                 raise _Invalid("is not a known field", "unknown_field").under(f".{name}")
@@ -166,78 +252,89 @@ def _record(required: Mapping[str, Checker], optional: Mapping[str, Checker]) ->
                 raise _Invalid("keys out of order", "unsorted_keys").under(f".{name}")
             prev = name
             try:
-                checker(v)
+                rule.check(v)
             except _Invalid as bad:
                 raise bad.under(f".{name}") from None
-        if not needed <= value.keys():
-            missing = min(needed - value.keys())
+        if not self.needed <= value.keys():
+            missing = min(self.needed - value.keys())
             raise _Invalid("is required", "missing_field").under(f".{missing}")
 
-    return check
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        key, val, prev = names.var(), names.var(), names.var()
+        out.append(f"{indent}if type({x}) is not dict: return False")
+        out.append(f"{indent}{prev} = ''")
+        out.append(f"{indent}for {key}, {val} in {x}.items():")
+        inner = indent + "    "
+        out.append(f"{inner}if type({key}) is not str or {key} <= {prev}: return False")
+        out.append(f"{inner}{prev} = {key}")
+        for i, (name, rule) in enumerate(self.fields.items()):
+            out.append(f"{inner}{'if' if i == 0 else 'elif'} {key} == {name!r}:")
+            rule.source(val, out, inner + "    ", names)
+        out.append(f"{inner}else: return False")
+        if self.needed:
+            out.append(f"{indent}if not {names.const(self.needed)} <= {x}.keys(): return False")
 
 
-def _count(value: Any) -> None:
-    if type(value) is str:
-        if value != SMALL_COUNT_TEXT:
-            raise _Invalid(f'must be a count or "{SMALL_COUNT_TEXT}"', "bad_format")
-        return
-    if type(value) is not int:
-        raise _Invalid(f'must be a count or "{SMALL_COUNT_TEXT}"', "wrong_type")
-    if value < SUPPRESSION_THRESHOLD:
-        # DESIGN.md privacy rule 3: counts under 5 are never published exactly.
-        raise _Invalid(f'a count under {SUPPRESSION_THRESHOLD} must be published as '
-                       f'"{SMALL_COUNT_TEXT}"', "unsuppressed_count")
-    if value > 10**12:
-        raise _Invalid("is implausibly large", "too_large")
+def _compile(rule: _Rule, name: str) -> Callable[[Any], bool]:
+    names = _Names()
+    lines = [f"def {name}(body):"]
+    rule.source("body", lines, "    ", names)
+    lines.append("    return True")
+    # The source is built above from our own rule declarations, never from input.
+    exec("\n".join(lines), names.env)
+    fast: Callable[[Any], bool] = names.env[name]
+    return fast
 
 
-_SLUG_TEXT = _text(64, min_len=1, pattern=_SLUG, multiline=False,
+_SLUG_TEXT = _Text(64, min_len=1, pattern=_SLUG, multiline=False,
                    shape="a practice key: lower-case letters, digits and dashes")
-_LINE = _text(200, min_len=1, multiline=False)
 
-_MEASURE = _record(
-    {"name": _text(80, min_len=1, multiline=False), "value": _count},
+_MEASURE = _Record(
+    {"name": _Text(80, min_len=1, multiline=False), "value": _Count()},
     {
-        "unit": _text(40, multiline=False),
-        "period": _text(40, multiline=False),
-        "defined_by": _choice(MEASURE_DEFINERS),
+        "unit": _Text(40, multiline=False),
+        "period": _Text(40, multiline=False),
+        "defined_by": _Choice(MEASURE_DEFINERS),
     },
 )
-_PRACTICE_REF = _record({"author": _node_ref, "key": _SLUG_TEXT}, {})
+_PRACTICE_REF = _Record({"author": _NodeRef(), "key": _SLUG_TEXT}, {})
 
-_SCHEMAS: dict[str, Checker] = {
-    "profile": _record(
-        {"name": _text(120, min_len=1, multiline=False), "level": _choice(LEVELS)},
+_SCHEMAS: dict[str, _Rule] = {
+    "profile": _Record(
+        {"name": _Text(120, min_len=1, multiline=False), "level": _Choice(LEVELS)},
         {
-            "area": _text(80, multiline=False),
-            "description": _text(2000),
-            "principles": _list(_text(80, min_len=1, multiline=False), 20, unique=True),
-            "addresses": _list(_text(200, pattern=_URL, multiline=False,
+            "area": _Text(80, multiline=False),
+            "description": _Text(2000),
+            "principles": _List(_Text(80, min_len=1, multiline=False), 20, unique=True),
+            "addresses": _List(_Text(200, pattern=_URL, multiline=False,
                                      shape="an http:// or https:// address"), 8, unique=True),
-            "org_id": _text(56, pattern=_ORG_ID, multiline=False,
+            "org_id": _Text(56, pattern=_ORG_ID, multiline=False,
                             shape="an org-id.guide identifier such as GB-CHC-1234567"),
         },
     ),
-    "practice": _record(
-        {"title": _LINE, "status": _choice(PRACTICE_STATUSES)},
+    "practice": _Record(
+        {"title": _Text(200, min_len=1, multiline=False), "status": _Choice(PRACTICE_STATUSES)},
         {
-            "description": _text(4000),
-            "themes": _list(_text(40, min_len=1, pattern=_THEME, multiline=False,
+            "description": _Text(4000),
+            "themes": _List(_Text(40, min_len=1, pattern=_THEME, multiline=False,
                                   shape="a theme: lower-case words"), 12, unique=True),
-            "level": _choice(LEVELS),
-            "area": _text(80, multiline=False),
-            "since": _text(10, pattern=_SINCE, multiline=False,
+            "level": _Choice(LEVELS),
+            "area": _Text(80, multiline=False),
+            "since": _Text(10, pattern=_SINCE, multiline=False,
                            shape="a date: YYYY, YYYY-MM or YYYY-MM-DD"),
-            "measures": _list(_MEASURE, 20),
-            "lessons": _list(_text(1000, min_len=1), 20),
-            "adapted_from": _list(_PRACTICE_REF, 16, unique=True),
+            "measures": _List(_MEASURE, 20),
+            "lessons": _List(_Text(1000, min_len=1), 20),
+            "adapted_from": _List(_PRACTICE_REF, 16, unique=True),
         },
     ),
-    "credit": _record(
-        {"to": _node_ref, "practice": _SLUG_TEXT},
-        {"note": _text(500)},
+    "credit": _Record(
+        {"to": _NodeRef(), "practice": _SLUG_TEXT},
+        {"note": _Text(500)},
     ),
-    "retract": _record({}, {"reason": _text(500)}),
+    "retract": _Record({}, {"reason": _Text(500)}),
+}
+_FAST: dict[str, Callable[[Any], bool]] = {
+    kind: _compile(rule, f"valid_{kind}_body") for kind, rule in _SCHEMAS.items()
 }
 
 
@@ -247,8 +344,10 @@ def validate_key(kind: str, key: str, body: Mapping[str, Any], author: bytes) ->
         if key != "profile":
             raise EntryError('key: a profile\'s key is "profile"', code="bad_key")
     elif kind in ("practice", "retract"):
+        if type(key) is str and len(key) <= 64 and _SLUG.match(key):
+            return
         try:
-            _SLUG_TEXT(key)
+            _SLUG_TEXT.check(key)
         except _Invalid as bad:
             raise EntryError(f"key: {bad.message}", code=bad.code) from None
     elif kind == "credit":
@@ -265,10 +364,14 @@ def validate_body(kind: str, key: str, body: Any, author: bytes) -> None:
     if schema is None:
         raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
                          code="unknown_kind")
-    try:
-        schema(body)
-    except _Invalid as bad:
-        raise EntryError(f"body{bad.path}: {bad.message}", code=bad.code) from None
+    if not _FAST[kind](body):
+        try:
+            schema.check(body)
+        except _Invalid as bad:
+            raise EntryError(f"body{bad.path}: {bad.message}", code=bad.code) from None
+        # The fast test and the explaining walk come from one declaration and
+        # must agree; if they ever do not, refuse rather than accept.
+        raise EntryError("body: invalid", code="invalid_body")
     validate_key(kind, key, body, author)
     if kind == "practice":
         for i, ref in enumerate(body.get("adapted_from", ())):

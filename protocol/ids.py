@@ -27,8 +27,11 @@ from typing import Literal
 from .errors import InvalidIdText
 
 __all__ = [
+    "ALPHABET",
     "ID_LENGTH",
     "IdKind",
+    "base32_decode",
+    "base32_encode",
     "id_from_text",
     "id_to_text",
     "short_id",
@@ -37,7 +40,7 @@ __all__ = [
 ID_LENGTH = 32
 IdKind = Literal["node", "network"]
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ALPHABET = _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 # Crockford base32: letters easily confused with digits are read as those digits.
 _VALUE.update({"O": 0, "I": 1, "L": 1})
@@ -196,3 +199,31 @@ def id_from_text(text: str, kind: IdKind = "node") -> bytes:
             code="id_checksum",
         )
     return raw
+
+
+def base32_encode(raw: bytes) -> str:
+    """Crockford base32 of ``raw`` (no check symbols), zero-padded to whole symbols."""
+    bits = len(raw) * 8
+    n = int.from_bytes(raw, "big") << (-bits % 5)
+    count = (bits + 4) // 5
+    return "".join(_ALPHABET[(n >> (5 * (count - 1 - i))) & 31] for i in range(count))
+
+
+def base32_decode(text: str, *, what: str = "code") -> bytes:
+    """Inverse of :func:`base32_encode`; dashes and spaces are ignored, case too.
+
+    Raises :class:`InvalidIdText` naming a character that cannot appear.
+    """
+    n = 0
+    count = 0
+    for pos, ch in enumerate(text, start=1):
+        if ch in _IGNORED:
+            continue
+        value = _VALUE.get(ch.upper())
+        if value is None:
+            raise InvalidIdText(f"character {pos} ({ch!r}) cannot appear in a {what}",
+                                position=pos, code="id_bad_character")
+        n = (n << 5) | value
+        count += 1
+    nbytes = count * 5 // 8
+    return (n >> (count * 5 - nbytes * 8)).to_bytes(nbytes, "big")

@@ -147,3 +147,32 @@ def test_credit_and_profile_and_retract() -> None:
     verify_entry(sign_entry(ALICE, profile), NET)
     retract = Entry(NET, ALICE.public, "retract", "repair-cafe", V0 + 1, {})
     verify_entry(sign_entry(ALICE, retract), NET)
+
+
+# The fast yes/no test and the explaining walk come from one declaration of
+# each rule; they must agree on everything, valid or not.
+_text = st.one_of(st.text(max_size=12), st.sampled_from(["", "x" * 300, "a\x1bb", "a\nb",
+                                                          "play", "GB-CHC-1", "<5", "2019-05"]))
+_leaf = st.one_of(_text, st.integers(-10, 10**13), st.booleans(), st.none(),
+                  st.binary(min_size=31, max_size=33))
+_field_names = st.sampled_from(["title", "status", "description", "themes", "level", "area",
+                                "since", "measures", "lessons", "adapted_from", "name", "value",
+                                "author", "key", "to", "practice", "note", "reason", "unit",
+                                "org_id", "addresses", "principles", "defined_by", "period"])
+_values = st.recursive(_leaf, lambda kids: st.lists(kids, max_size=4)
+                       | st.dictionaries(_field_names, kids, max_size=5), max_leaves=12)
+
+
+@given(st.sampled_from(["profile", "practice", "credit", "retract"]),
+       st.dictionaries(_field_names, _values, max_size=8))
+@settings(max_examples=400)
+def test_fast_check_agrees_with_explaining_check(kind: str, body: dict[str, object]) -> None:
+    from protocol.bodies import _FAST, _SCHEMAS, _Invalid
+
+    for candidate in (body, dict(sorted(body.items()))):
+        try:
+            _SCHEMAS[kind].check(candidate)
+            explained_ok = True
+        except _Invalid:
+            explained_ok = False
+        assert _FAST[kind](candidate) is explained_ok

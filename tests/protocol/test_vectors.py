@@ -93,7 +93,7 @@ def test_wire_rejections(vector: dict[str, str]) -> None:
     expect_error(vector, lambda: decode(bytes.fromhex(vector["hex"])))
 
 
-@pytest.mark.parametrize("vector", VECTORS["entries"], ids=lambda v: v["kind"] + ":" + v["key"][:12])
+@pytest.mark.parametrize("vector", VECTORS["entries"], ids=lambda v: f"{v['kind']}:{v['key'][:9]}")
 def test_entries(vector: dict[str, Any]) -> None:
     seeds = {v["public"]: bytes.fromhex(v["seed"]) for v in VECTORS["keys"]}
     entry = Entry(

@@ -1,0 +1,200 @@
+"""Sync messages (wire protocol version 1): the bodies of ``/sync/v1/…`` requests.
+
+Every body is one canonical msgpack map (:mod:`protocol.wire`). Each endpoint
+has a request and a reply; both directions are parsed with the same strict
+rules, because a client is as hostile to a server as a server to a client.
+
+=============  =====================================  ==========================================
+endpoint       request                                reply
+=============  =====================================  ==========================================
+``reconcile``  ``{"neg": <Negentropy V1 message>}``   ``{"neg": <Negentropy V1 message>}``
+``fetch``      ``{"ids": [<32-byte id>, …]}``          ``{"entries": [[payload, sig], …],
+                                                        "more": [<id>, …]}``
+``push``       ``{"entries": [[payload, sig], …]}``   ``{"results": [{"id", "outcome",
+                                                        "reason"?}, …]}``
+=============  =====================================  ==========================================
+
+``fetch`` returns the requested entries it still holds, in any order, up to a
+byte budget; ids left out for lack of room are listed in ``more`` so the
+client asks again. Ids it no longer holds (superseded meanwhile) are simply
+absent. ``push`` carries at most :data:`MAX_PUSH_ENTRIES` entries and gets one
+result per entry, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .entries import MAX_ENTRY_BYTES, SignedEntry
+from .errors import DecodeError, SessionError
+from .wire import decode, encode
+
+__all__ = [
+    "MAX_FETCH_IDS",
+    "MAX_FETCH_REPLY_BYTES",
+    "MAX_NEG_MESSAGE_BYTES",
+    "MAX_PUSH_BYTES",
+    "MAX_PUSH_ENTRIES",
+    "OUTCOMES",
+    "PushResult",
+    "decode_fetch_reply",
+    "decode_fetch_request",
+    "decode_push_reply",
+    "decode_push_request",
+    "decode_reconcile",
+    "encode_fetch_reply",
+    "encode_fetch_request",
+    "encode_push_reply",
+    "encode_push_request",
+    "encode_reconcile",
+]
+
+#: Request bodies are capped at 256 KiB (issue: "request body ≤ 256 KiB").
+MAX_REQUEST_BYTES: Final = 256 * 1024
+#: Negentropy frames are bounded well inside a request body.
+MAX_NEG_MESSAGE_BYTES: Final = 200 * 1024
+MAX_FETCH_IDS: Final = 500
+#: A fetch reply is filled up to this many bytes of entries (then ``more``).
+MAX_FETCH_REPLY_BYTES: Final = 1024 * 1024
+#: Limits on everything a peer sends: at most 50 entries per push.
+MAX_PUSH_ENTRIES: Final = 50
+MAX_PUSH_BYTES: Final = 200 * 1024
+OUTCOMES: Final = ("accepted", "duplicate", "stale", "fork", "rejected")
+_ID = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    id: bytes
+    outcome: str
+    reason: str = ""
+
+
+def _parse(body: bytes, max_bytes: int, fields: tuple[str, ...], what: str) -> dict[str, Any]:
+    try:
+        value = decode(body, max_bytes=max_bytes)
+    except DecodeError as exc:
+        raise SessionError(f"{what}: {exc.message}", code=exc.code) from exc
+    if not isinstance(value, dict) or tuple(value) != fields:
+        raise SessionError(f"{what} must be a map with exactly {', '.join(fields)}",
+                           code="bad_message")
+    return value
+
+
+def _ids(value: Any, limit: int, what: str) -> list[bytes]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise SessionError(f"{what}: a list of at most {limit} ids", code="bad_message")
+    for item in value:
+        if not isinstance(item, bytes) or len(item) != _ID:
+            raise SessionError(f"{what}: every id is {_ID} bytes", code="bad_message")
+    return value
+
+
+def _entries(value: Any, limit: int, what: str) -> list[SignedEntry]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise SessionError(f"{what}: a list of at most {limit} entries", code="bad_message")
+    out = []
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], bytes)
+                or not isinstance(item[1], bytes)
+                or len(item[0]) + len(item[1]) > MAX_ENTRY_BYTES):
+            raise SessionError(f"{what}: each entry is [payload, signature] within "
+                               f"{MAX_ENTRY_BYTES} bytes", code="bad_message")
+        out.append(SignedEntry(item[0], item[1]))
+    return out
+
+
+def encode_reconcile(neg: bytes) -> bytes:
+    return encode({"neg": neg})
+
+
+def decode_reconcile(body: bytes) -> bytes:
+    neg = _parse(body, MAX_REQUEST_BYTES, ("neg",), "reconcile message")["neg"]
+    if not isinstance(neg, bytes) or not neg or len(neg) > MAX_NEG_MESSAGE_BYTES:
+        raise SessionError("reconcile message: neg must be 1 to "
+                           f"{MAX_NEG_MESSAGE_BYTES} bytes", code="bad_message")
+    return neg
+
+
+def encode_fetch_request(ids: Sequence[bytes]) -> bytes:
+    return encode({"ids": list(ids)})
+
+
+def decode_fetch_request(body: bytes) -> list[bytes]:
+    return _ids(_parse(body, MAX_REQUEST_BYTES, ("ids",), "fetch request")["ids"],
+                MAX_FETCH_IDS, "fetch request")
+
+
+def encode_fetch_reply(requested: Sequence[bytes], found: Iterable[SignedEntry]) -> bytes:
+    """Fill a fetch reply up to :data:`MAX_FETCH_REPLY_BYTES`; list the rest in ``more``."""
+    entries: list[list[bytes]] = []
+    sent: set[bytes] = set()
+    more: list[bytes] = []
+    budget = MAX_FETCH_REPLY_BYTES - 64 * 1024  # headroom for framing and ``more``
+    for signed in found:
+        if signed.size > budget:
+            more.append(signed.id)
+            continue
+        budget -= signed.size + 8
+        entries.append(signed.to_wire())
+        sent.add(signed.id)
+    return encode({"entries": entries, "more": more})
+
+
+def decode_fetch_reply(body: bytes, requested: Sequence[bytes]) -> tuple[list[SignedEntry],
+                                                                          list[bytes]]:
+    """Parse a fetch reply; every entry and every ``more`` id must have been requested."""
+    value = _parse(body, MAX_FETCH_REPLY_BYTES, ("entries", "more"), "fetch reply")
+    asked = set(requested)
+    entries = _entries(value["entries"], len(requested), "fetch reply")
+    more = _ids(value["more"], len(requested), "fetch reply more")
+    for signed in entries:
+        if signed.id not in asked:
+            raise SessionError("fetch reply: holds an entry that was not asked for",
+                               code="unrequested_entry")
+        asked.discard(signed.id)
+    for id_ in more:
+        if id_ not in asked:
+            raise SessionError("fetch reply: more lists an id that was not asked for "
+                               "or was already sent", code="unrequested_entry")
+    return entries, more
+
+
+def encode_push_request(entries: Sequence[SignedEntry]) -> bytes:
+    return encode({"entries": [e.to_wire() for e in entries]})
+
+
+def decode_push_request(body: bytes) -> list[SignedEntry]:
+    return _entries(_parse(body, MAX_REQUEST_BYTES, ("entries",), "push request")["entries"],
+                    MAX_PUSH_ENTRIES, "push request")
+
+
+def encode_push_reply(results: Sequence[PushResult]) -> bytes:
+    out = []
+    for r in results:
+        item: dict[str, Any] = {"id": r.id, "outcome": r.outcome}
+        if r.reason:
+            item["reason"] = r.reason[:200]
+        out.append(item)
+    return encode({"results": out})
+
+
+def decode_push_reply(body: bytes, pushed: Sequence[bytes]) -> list[PushResult]:
+    """Parse a push reply: one result per pushed entry, in order."""
+    value = _parse(body, MAX_REQUEST_BYTES, ("results",), "push reply")
+    results = value["results"]
+    if not isinstance(results, list) or len(results) != len(pushed):
+        raise SessionError("push reply: needs one result per pushed entry", code="bad_message")
+    out = []
+    for item, id_ in zip(results, pushed, strict=True):
+        if (not isinstance(item, dict) or item.get("id") != id_
+                or item.get("outcome") not in OUTCOMES
+                or not set(item) <= {"id", "outcome", "reason"}
+                or not isinstance(item.get("reason", ""), str)
+                or len(item.get("reason", "")) > 200):
+            raise SessionError("push reply: each result is {id, outcome, reason?} for the "
+                               "entry pushed at that place", code="bad_message")
+        out.append(PushResult(id_, item["outcome"], item.get("reason", "")))
+    return out
