@@ -87,11 +87,11 @@ def is_due(peer: PeerHealth, now_ms: int) -> bool:
     return peer.next_attempt_ms <= now_ms
 
 
-def should_forget(peer: PeerHealth, now_ms: int) -> bool:
+def should_forget(peer: PeerHealth, now_ms: int, *, after_ms: int = FORGET_AFTER_MS) -> bool:
     if peer.pinned or peer.failures < FORGET_MIN_FAILURES:
         return False
     since = peer.last_success_ms if peer.last_success_ms is not None else peer.first_failure_ms
-    return since is not None and now_ms - since >= FORGET_AFTER_MS
+    return since is not None and now_ms - since >= after_ms
 
 
 def choose_peers(peers: Sequence[PeerHealth], now_ms: int, fanout: int,

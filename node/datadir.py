@@ -1,0 +1,77 @@
+"""A node's data directory: its key file and its database, side by side.
+
+::
+
+    <data dir>/          mode 0700
+        node.key         mode 0600, the Ed25519 seed (node/keyfile.py)
+        hedgerow.db      mode 0600, SQLite in WAL mode (+ -wal and -shm files)
+
+:func:`init_node` creates both; :func:`open_node` opens them and checks that
+they belong together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+from protocol import NodeKey
+
+from .connection import open_database
+from .errors import AlreadyInitialised, InvalidInput, NotInitialised, WrongNode
+from .keyfile import create_key_file, load_key_file
+from .node_state import create_node_state, read_node_state
+
+__all__ = ["DATABASE_FILE", "KEY_FILE", "database_path", "init_node", "key_path", "open_node"]
+
+KEY_FILE = "node.key"
+DATABASE_FILE = "hedgerow.db"
+
+
+def key_path(data_dir: Path) -> Path:
+    return Path(data_dir) / KEY_FILE
+
+
+def database_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DATABASE_FILE
+
+
+def init_node(data_dir: Path, *, network: bytes, seed: bytes, now_ms: int) -> NodeKey:
+    """Create a new node in ``data_dir``: key file (from ``seed``) and database.
+
+    The caller passes ``seed = os.urandom(32)`` (or a fixed seed in tests).
+    """
+    if not isinstance(network, bytes) or len(network) != 32:
+        raise InvalidInput("network: must be a 32-byte network id", field="network")
+    data_dir = Path(data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if database_path(data_dir).exists() or key_path(data_dir).exists():
+        raise AlreadyInitialised(f"{data_dir} already holds a node; refusing to replace it")
+    key = create_key_file(key_path(data_dir), seed)
+    db = open_database(database_path(data_dir))
+    try:
+        create_node_state(db, node_id=key.public, network=network, now_ms=now_ms)
+    finally:
+        db.close()
+    return key
+
+
+def open_node(data_dir: Path) -> tuple[NodeKey, sqlite_utils.Database]:
+    """Load the key (refusing an insecure key file) and open, check and migrate the database."""
+    key = load_key_file(key_path(data_dir))
+    path = database_path(data_dir)
+    if not path.exists():
+        raise NotInitialised(f"the node key is in {data_dir} but its database {path} is "
+                             "missing; restore it from a backup with `hedgerow restore "
+                             "<backup file>`")
+    db = open_database(path)
+    try:
+        if read_node_state(db).node_id != key.public:
+            raise WrongNode(f"the database {path} belongs to another node than the key "
+                            f"{key_path(data_dir)}")
+    except BaseException:
+        db.close()
+        raise
+    return key, db
+

@@ -1,0 +1,193 @@
+"""Gossip: when and with whom this node syncs.
+
+Three jobs, run by an apscheduler ``AsyncIOScheduler`` that the running node
+owns (started in :meth:`Gossip.start`, shut down in :meth:`Gossip.stop`):
+
+* **anti-entropy** — every ``sync_interval`` seconds (jittered by a quarter,
+  so that nodes drift apart instead of syncing in step) sync with
+  ``sync_fanout`` random live peers (:func:`protocol.choose_peers`);
+* **push on publish** — every couple of seconds, look whether this node's own
+  feed has a newer version than last time (the CLI may publish from another
+  process), and if so sync with ``push_fanout`` peers at once;
+* **maintenance** — hourly, forget learned peers that have been dead for
+  ``forget_peers_after_days``.
+
+Each sync's outcome goes to the peer book (liveness, backoff, bytes and
+entries each way) and to the event bus (for the log and the pages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Final
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from protocol import PeerHealth, choose_peers, record_failure, record_success, should_forget
+
+from . import peerbook
+from .errors import PeerRefused, SyncFailed
+from .events import EventBus, PeerSynced, PeerUnreachable
+from .peerbook import PeerRow, SyncRecord
+from .settings import Config
+from .store import Store
+from .syncclient import SyncClient, SyncReport
+
+__all__ = ["Gossip"]
+
+log = logging.getLogger(__name__)
+
+FEED_WATCH_SECONDS: Final = 2.0
+MAINTENANCE_SECONDS: Final = 3600.0
+
+
+class Gossip:
+    def __init__(self, store: Store, client: SyncClient, config: Config, events: EventBus, *,
+                 rng: random.Random | None = None) -> None:
+        self.store, self.client, self.config, self.events = store, client, config, events
+        self.rng = rng or random.Random()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._last_own_version: int | None = None
+        self._round_lock = asyncio.Lock()
+
+    # --- one peer --------------------------------------------------------------
+
+    async def sync_peer(self, address: str) -> SyncReport:
+        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`."""
+        address = peerbook.normalise_address(address)
+        known = await self.store.db.read(peerbook.peer_by_address, address)
+        row = known if known is not None else (await self.store.db.write(
+            peerbook.add_peer, address, source="manual", now_ms=self.store.now_ms()))[0]
+        try:
+            report = await self.client.sync_with(address)
+        except SyncFailed as exc:
+            await self._book_failure(row, exc)
+            raise
+        await self._book_success(row, report)
+        return report
+
+    async def _book_success(self, row: PeerRow, report: SyncReport) -> None:
+        now = self.store.now_ms()
+        stats = report.stats
+        await self.store.db.write(
+            peerbook.record_sync, row.address,
+            SyncRecord(True, "", stats.bytes_up, stats.bytes_down, stats.accepted,
+                       stats.push_accepted),
+            health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
+        if report.own_entries_received and await self.store.needs_catch_up():
+            # A restored node holds its own latest entries again (DESIGN.md:
+            # it must catch up before it publishes, or it could fork itself).
+            await self.store.mark_caught_up()
+        self.events.publish(PeerSynced(row.address, stats.accepted, stats.push_accepted,
+                                       stats.bytes_up, stats.bytes_down, stats.rounds))
+
+    async def _book_failure(self, row: PeerRow, exc: SyncFailed) -> None:
+        now = self.store.now_ms()
+        health = record_failure(row.health, now, self.rng)
+        stats = exc.stats
+        await self.store.db.write(
+            peerbook.record_sync, row.address,
+            SyncRecord(False, exc.message, stats.bytes_up if stats else 0,
+                       stats.bytes_down if stats else 0, stats.accepted if stats else 0,
+                       stats.push_accepted if stats else 0),
+            health=health, now_ms=now)
+        retry = max(0.0, (health.next_attempt_ms - now) / 1000)
+        if isinstance(exc, PeerRefused):
+            log.info("%s refused the sync: %s", row.address, exc.message)
+        self.events.publish(PeerUnreachable(row.address, exc.message, retry))
+
+    # --- rounds ----------------------------------------------------------------
+
+    async def anti_entropy_round(self) -> list[SyncReport]:
+        """Sync with up to ``sync_fanout`` due peers, concurrently."""
+        return await self._round(self.config.sync_fanout, due_only=True)
+
+    async def push_round(self) -> list[SyncReport]:
+        """Tell up to ``push_fanout`` peers at once (a full session pushes what they lack)."""
+        if self.config.push_fanout == 0:
+            return []
+        return await self._round(self.config.push_fanout, due_only=False)
+
+    async def _round(self, fanout: int, *, due_only: bool) -> list[SyncReport]:
+        rows = await self.store.db.read(peerbook.list_peers)
+        now = self.store.now_ms()
+        health: Sequence[PeerHealth] = [r.health for r in rows]
+        if not due_only:
+            health = [replace(h, next_attempt_ms=0) for h in health]
+        chosen = {h.address for h in choose_peers(health, now, fanout, self.rng)}
+        reports: list[SyncReport] = []
+
+        async def one(row: PeerRow) -> None:
+            # A failure is booked and reported as an event already.
+            with contextlib.suppress(SyncFailed):
+                reports.append(await self._sync_row(row))
+
+        async with asyncio.TaskGroup() as group:
+            for row in rows:
+                if row.address in chosen:
+                    group.create_task(one(row))
+        return reports
+
+    async def _sync_row(self, row: PeerRow) -> SyncReport:
+        try:
+            report = await self.client.sync_with(row.address)
+        except SyncFailed as exc:
+            await self._book_failure(row, exc)
+            raise
+        await self._book_success(row, report)
+        return report
+
+    async def watch_own_feed(self) -> bool:
+        """Push if this node published since the last look; True if it pushed."""
+        version = await self.store.own_highest_version()
+        last, self._last_own_version = self._last_own_version, version
+        if last is None or version <= last:
+            return False
+        await self.push_round()
+        return True
+
+    async def maintenance(self) -> list[str]:
+        """Forget learned peers dead for too long; returns their addresses."""
+        now = self.store.now_ms()
+        after_ms = self.config.forget_peers_after_days * 86_400_000
+        forgotten = []
+        for row in await self.store.db.read(peerbook.list_peers):
+            if should_forget(row.health, now, after_ms=after_ms):
+                await self.store.db.write(peerbook.forget_peer, row.address)
+                forgotten.append(row.address)
+        return forgotten
+
+    # --- scheduling ------------------------------------------------------------
+
+    async def _job(self, what: str, coro: Callable[[], object]) -> None:
+        try:
+            result = coro()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("gossip job %s failed", what)
+
+    def start(self) -> None:
+        scheduler = AsyncIOScheduler()
+        interval = self.config.sync_interval
+        scheduler.add_job(self._job, "interval", args=("anti-entropy", self.anti_entropy_round),
+                          seconds=interval, jitter=max(1, interval // 4), max_instances=1,
+                          coalesce=True, id="anti-entropy")
+        scheduler.add_job(self._job, "interval", args=("feed", self.watch_own_feed),
+                          seconds=FEED_WATCH_SECONDS, max_instances=1, coalesce=True,
+                          id="feed")
+        scheduler.add_job(self._job, "interval", args=("maintenance", self.maintenance),
+                          seconds=MAINTENANCE_SECONDS, max_instances=1, coalesce=True,
+                          id="maintenance")
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None

@@ -1,0 +1,366 @@
+"""Received entries: verify, store by the current-version rules, serve the current set.
+
+A batch from a peer goes through two steps:
+
+1. :func:`verify_batch` — pure CPU, no database: :func:`protocol.verify_entry`
+   on each entry (size, canonical decode, envelope, network, body schema,
+   Ed25519 signature). The async facade runs it on worker threads outside the
+   writer, several chunks at once: Ed25519 verification releases the GIL, so
+   ingest is bound by verification, not by our code (DESIGN.md "What good
+   means").
+2. :func:`store_checked` — one ``BEGIN IMMEDIATE`` transaction for the whole
+   batch, applying :func:`protocol.judge` to each verified entry in order:
+
+   * **accepted** — new slot, or newer than the slot's current entry, which
+     is deleted (only current entries are kept and reconciled);
+   * **duplicate** — this exact entry is already held: nothing changes;
+   * **stale** — the slot holds a newer version: ignored;
+   * **fork** — another entry by the same author has the same version: both
+     are kept as proof (``fork_proof``, never deleted by supersession), a
+     ``forks`` row is written and the author is flagged (views leave a
+     flagged author out until resolved);
+   * **rejected** — failed verification; the outcome carries the protocol's
+     error code and message (which never quote private data).
+
+Own entries go through the same path (:mod:`node.feed` stores what it
+publishes with :func:`store_checked`), and any own entry seen — published
+here or received back from a peer — raises the node's clock memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from protocol import (
+    Entry,
+    EntryError,
+    SignedEntry,
+    Verdict,
+    VerifiedEntry,
+    decode,
+    judge,
+    short_id,
+    verify_entry,
+)
+
+from .connection import write_transaction
+from .errors import InvalidInput
+from .node_state import raise_highest_own_version
+from .peerbook import bump_entries_generation
+from .search import summary_of
+
+__all__ = [
+    "MAX_BATCH_ENTRIES",
+    "MAX_FETCH_IDS",
+    "Checked",
+    "Fork",
+    "IngestStatus",
+    "Outcome",
+    "StoredEntry",
+    "current_entries",
+    "current_entry",
+    "current_set",
+    "delete_author_entries",
+    "entry_from_payload",
+    "forked_authors",
+    "forks",
+    "get_entries",
+    "ingest_batch",
+    "store_checked",
+    "verify_batch",
+]
+
+log = logging.getLogger(__name__)
+
+#: Most entries one ingest call (one transaction) takes.
+MAX_BATCH_ENTRIES = 1000
+#: Most ids one :func:`get_entries` call looks up.
+MAX_FETCH_IDS = 10_000
+_IN_CHUNK = 500
+
+
+class IngestStatus(enum.Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    FORK = "fork"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one entry of a batch (in the batch's order).
+
+    ``code``/``reason`` explain a rejection; ``own`` is true for this node's
+    own entries (the sync layer uses it to know it has caught up).
+    """
+
+    entry_id: bytes
+    status: IngestStatus
+    code: str = ""
+    reason: str = ""
+    own: bool = False
+
+    @property
+    def stored(self) -> bool:
+        """Whether the entry is now held (accepted, or kept as a fork proof)."""
+        return self.status in (IngestStatus.ACCEPTED, IngestStatus.FORK)
+
+
+Checked = VerifiedEntry | Outcome
+
+
+def entry_from_payload(payload: bytes) -> Entry:
+    """Decode a payload that was verified when it was stored."""
+    v = decode(payload)
+    return Entry(v["network"], v["author"], v["kind"], v["key"], v["version"], v["body"])
+
+
+def verify_batch(batch: Iterable[SignedEntry], network: bytes) -> list[Checked]:
+    """Verify each entry for ``network``: a :class:`VerifiedEntry`, or a rejection."""
+    checked: list[Checked] = []
+    for signed in batch:
+        try:
+            checked.append(verify_entry(signed, network))
+        except EntryError as exc:
+            checked.append(Outcome(signed.id, IngestStatus.REJECTED, exc.code, exc.message))
+    return checked
+
+
+# One round trip for both questions judge() asks: the slot's current
+# version, and whether this author already holds this version (this very
+# entry, or another one: a fork).
+_LOOKUP = (
+    "SELECT (SELECT max(version) FROM entries WHERE author = ?1 AND family = ?2 AND key = ?3),"
+    " (SELECT 1 FROM entries WHERE id = ?5 AND author = ?1 AND version = ?4),"
+    " (SELECT id FROM entries WHERE author = ?1 AND version = ?4 AND id != ?5 LIMIT 1)")
+_OLDER = "author = ? AND family = ? AND key = ? AND version < ? AND fork_proof = 0"
+# The search index is kept by hand, not by triggers: FTS5 flushes its
+# pending terms at every statement savepoint, which a trigger's statement
+# opens, and that made indexing through triggers ~4x slower than this.
+_OLDER_SUMMARIES = (
+    "SELECT s.entry_seq, s.title, s.text FROM entries AS e "
+    "JOIN summaries AS s ON s.entry_seq = e.seq WHERE e.author = ? AND e.family = ? "
+    "AND e.key = ? AND e.version < ? AND e.fork_proof = 0")
+# One row per statement: an INSERT … SELECT into the index would open a
+# statement savepoint, and with it the flush described above.
+_UNINDEX = ("INSERT INTO summaries_fts (summaries_fts, rowid, title, text) "
+            "VALUES ('delete', ?, ?, ?)")
+# Deleting an entry cascades to its summaries row.
+_DELETE_OLDER = f"DELETE FROM entries WHERE {_OLDER} RETURNING seq"
+_INSERT = ("INSERT INTO entries (id, version, author, kind, family, key, payload, sig, "
+           "received_ms, fork_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_SUMMARY = "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?)"
+_INDEX_SUMMARY = "INSERT INTO summaries_fts (rowid, title, text) VALUES (?, ?, ?)"
+_MARK_FORK = "UPDATE entries SET fork_proof = 1 WHERE author = ? AND version = ?"
+_RECORD_FORK = "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)"
+
+_ACCEPTED, _DUPLICATE, _STALE, _FORK = (IngestStatus.ACCEPTED, IngestStatus.DUPLICATE,
+                                        IngestStatus.STALE, IngestStatus.FORK)
+
+
+def store_checked(db: sqlite_utils.Database, checked: Sequence[Checked], *,
+                  now_ms: int, refuse_authors: frozenset[bytes] = frozenset()) -> list[Outcome]:
+    """Apply a verified batch in one transaction; one :class:`Outcome` per item, in order.
+
+    Entries by ``refuse_authors`` (blocked nodes) are rejected: a blocked
+    node's entries are neither stored nor relayed.
+    """
+    if len(checked) > MAX_BATCH_ENTRIES:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH_ENTRIES} entries, not "
+                           f"{len(checked)}", field="batch")
+    outcomes: list[Outcome] = []
+    append = outcomes.append
+    # Summary rows are written in one executemany at the end of the batch;
+    # an entry superseded within the batch drops its pending row.
+    summaries: dict[int, tuple[int, bytes, str, str, str, str]] = {}
+    with write_transaction(db) as conn:
+        execute = conn.execute
+        me = execute("SELECT node_id FROM node_state").fetchone()[0]
+        own_highest = 0
+        for item in checked:
+            if isinstance(item, Outcome):
+                append(item)
+                continue
+            entry, eid = item.entry, item.id
+            author, version, kind, key = entry.author, entry.version, entry.kind, entry.key
+            if author in refuse_authors:
+                append(Outcome(eid, IngestStatus.REJECTED, "blocked",
+                               "entries by this node are blocked here"))
+                continue
+            own = author == me
+            if own and version > own_highest:
+                own_highest = version
+            family = "practice" if kind == "retract" else kind
+            current, held, other = execute(_LOOKUP, (author, family, key, version,
+                                                     eid)).fetchone()
+            verdict = judge(eid, version, same_version_id=eid if held else other,
+                            current_version=current)
+            if verdict is Verdict.DUPLICATE:
+                append(Outcome(eid, _DUPLICATE, own=own))
+                continue
+            if verdict is Verdict.STALE:
+                append(Outcome(eid, _STALE, own=own))
+                continue
+            fork = verdict is Verdict.FORK
+            if current is not None and current < version:
+                older = (author, family, key, version)
+                for row in execute(_OLDER_SUMMARIES, older).fetchall():
+                    execute(_UNINDEX, row)
+                for (gone,) in execute(_DELETE_OLDER, older).fetchall():
+                    summaries.pop(gone, None)
+            seq = execute(_INSERT, (eid, version, author, kind, family, key,
+                                    item.signed.payload, item.signed.sig, now_ms,
+                                    int(fork))).lastrowid
+            summary = summary_of(kind, entry.body)
+            if summary is not None and seq is not None:
+                summaries[seq] = (seq, author, kind, key, summary[0], summary[1])
+            if fork:
+                # Rule 4: both entries are proof; neither may be superseded away.
+                execute(_MARK_FORK, (author, version))
+                execute(_RECORD_FORK, (author, version, other, eid, now_ms))
+                log.warning("fork: node %s signed two entries with version %d; both kept "
+                            "as proof and the node is flagged", short_id(author), version)
+                append(Outcome(eid, _FORK, own=own))
+            else:
+                append(Outcome(eid, _ACCEPTED, own=own))
+        conn.executemany(_INSERT_SUMMARY, summaries.values())
+        conn.executemany(_INDEX_SUMMARY, [(r[0], r[4], r[5]) for r in summaries.values()])
+        if any(o.stored for o in outcomes):
+            # The reconciliation set changed (node/syncset.py caches it by this counter).
+            bump_entries_generation(conn)
+        if own_highest:
+            raise_highest_own_version(conn, own_highest)
+    if log.isEnabledFor(logging.DEBUG):
+        counts = Counter(o.status.value for o in outcomes)
+        log.debug("ingested %d entries: %s", len(outcomes),
+                  ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return outcomes
+
+
+def ingest_batch(db: sqlite_utils.Database, batch: Sequence[SignedEntry], *,
+                 now_ms: int) -> list[Outcome]:
+    """Verify and store a batch in the calling thread (the facade verifies in parallel)."""
+    if len(batch) > MAX_BATCH_ENTRIES:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH_ENTRIES} entries, not "
+                           f"{len(batch)}", field="batch")
+    network = db.conn.execute("SELECT network FROM node_state").fetchone()[0]
+    return store_checked(db, verify_batch(batch, network), now_ms=now_ms)
+
+
+def current_set(db: sqlite_utils.Database) -> list[tuple[int, bytes]]:
+    """Every current entry as (version, id), sorted as Negentropy storage needs.
+
+    Fork proofs are current entries too and take part in reconciliation.
+    Read straight off the covering index ``entries_by_version``.
+    """
+    return db.conn.execute("SELECT version, id FROM entries ORDER BY version, id").fetchall()
+
+
+def get_entries(db: sqlite_utils.Database, ids: Sequence[bytes]) -> list[SignedEntry]:
+    """The held entries among ``ids``, in the order asked; unknown ids are skipped."""
+    if len(ids) > MAX_FETCH_IDS:
+        raise InvalidInput(f"at most {MAX_FETCH_IDS} entries can be fetched at once",
+                           field="ids")
+    found: dict[bytes, SignedEntry] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start:start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for eid, payload, sig in db.conn.execute(
+                f"SELECT id, payload, sig FROM entries WHERE id IN ({marks})", chunk):
+            found[eid] = SignedEntry(payload, sig)
+    return [found[i] for i in ids if i in found]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """A current entry as held: decoded, with its exact signed bytes."""
+
+    id: bytes
+    entry: Entry
+    signed: SignedEntry
+    received_ms: int
+    fork_proof: bool
+
+
+def _stored(row: tuple[bytes, bytes, bytes, int, int]) -> StoredEntry:
+    eid, payload, sig, received_ms, fork_proof = row
+    # Held entries were verified on the way in; decoding them is enough.
+    return StoredEntry(eid, entry_from_payload(payload), SignedEntry(payload, sig),
+                       received_ms, bool(fork_proof))
+
+
+_STORED_COLUMNS = "id, payload, sig, received_ms, fork_proof"
+
+
+def current_entry(db: sqlite_utils.Database, author: bytes, kind: str,
+                  key: str) -> StoredEntry | None:
+    """The current entry in the slot of (author, kind, key): for a retracted
+    practice, that is the ``retract`` entry."""
+    family = "practice" if kind == "retract" else kind
+    row = db.conn.execute(
+        f"SELECT {_STORED_COLUMNS} FROM entries WHERE author = ? AND family = ? AND key = ? "
+        "ORDER BY version DESC LIMIT 1", (author, family, key)).fetchone()
+    return None if row is None else _stored(row)
+
+
+def current_entries(db: sqlite_utils.Database, *, kind: str | None = None,
+                    author: bytes | None = None, limit: int = 1000,
+                    offset: int = 0) -> list[StoredEntry]:
+    """Current entries, optionally of one kind and/or one author, oldest version first."""
+    where: list[str] = []
+    args: list[object] = []
+    if kind is not None:
+        where.append("kind = ?")
+        args.append(kind)
+    if author is not None:
+        where.append("author = ?")
+        args.append(author)
+    sql = (f"SELECT {_STORED_COLUMNS} FROM entries "
+           f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+           "ORDER BY version, id LIMIT ? OFFSET ?")
+    rows = db.conn.execute(sql, (*args, max(0, min(limit, 10_000)), max(0, offset)))
+    return [_stored(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """Two different entries by ``author`` with the same ``version``."""
+
+    author: bytes
+    version: int
+    first_id: bytes
+    second_id: bytes
+    detected_ms: int
+
+
+def forks(db: sqlite_utils.Database) -> list[Fork]:
+    rows = db.conn.execute("SELECT author, version, first_id, second_id, detected_ms "
+                           "FROM forks ORDER BY detected_ms, author, version")
+    return [Fork(*row) for row in rows]
+
+
+def forked_authors(db: sqlite_utils.Database) -> list[bytes]:
+    """Authors flagged for a fork (derived from ``forks``; views leave them out)."""
+    return [row[0] for row in
+            db.conn.execute("SELECT DISTINCT author FROM forks ORDER BY author")]
+
+
+def delete_author_entries(db: sqlite_utils.Database, author: bytes) -> int:
+    """Drop every entry by ``author`` (a node being blocked); returns how many."""
+    with write_transaction(db) as conn:
+        for seq, title, text in conn.execute(
+                "SELECT s.entry_seq, s.title, s.text FROM summaries AS s "
+                "JOIN entries AS e ON e.seq = s.entry_seq WHERE e.author = ?",
+                (author,)).fetchall():
+            conn.execute(_UNINDEX, (seq, title, text))
+        deleted = conn.execute("DELETE FROM entries WHERE author = ?", (author,)).rowcount
+        if deleted:
+            bump_entries_generation(conn)
+    return int(deleted)

@@ -1,0 +1,105 @@
+"""The node's own state: identity, network, its hybrid logical clock, catch-up.
+
+One row in ``node_state``. The clock's memory is ``highest_own_version``:
+the highest version this node has used *or seen of itself* (own entries
+that come back from peers count too), so :func:`protocol.next_version`
+never issues a version the node has used before, even when the wall clock
+runs behind (DESIGN.md "Entry identity and versions").
+
+A restore from a backup cannot know what the node published after the
+backup was taken, so it sets ``needs_catch_up``: publishing is refused
+until the node has fetched its own entries back from a peer (the sync layer
+calls :func:`mark_caught_up` after a sync that received them) or a person
+says explicitly that nothing newer exists.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from .connection import write_transaction
+from .errors import NeedsCatchUp, NotInitialised, WrongNode
+
+__all__ = [
+    "CATCH_UP_MESSAGE",
+    "NodeState",
+    "create_node_state",
+    "mark_caught_up",
+    "mark_needs_catch_up",
+    "raise_highest_own_version",
+    "read_node_state",
+    "refuse_if_needs_catch_up",
+]
+
+CATCH_UP_MESSAGE = (
+    "this node was restored from a backup and may have published entries the backup does "
+    "not hold; before it publishes again it must catch up on its own entries from a peer. "
+    "Sync with a peer (`hedgerow sync`), or, if you are sure this node never published "
+    "after the backup was made, run `hedgerow caught-up`"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    node_id: bytes
+    network: bytes
+    created_ms: int
+    highest_own_version: int
+    needs_catch_up: bool
+    restored_ms: int | None
+
+
+def read_node_state(db: sqlite_utils.Database) -> NodeState:
+    row = db.conn.execute(
+        "SELECT node_id, network, created_ms, highest_own_version, needs_catch_up, "
+        "restored_ms FROM node_state").fetchone()
+    if row is None:
+        raise NotInitialised("the database holds no node; create one with `hedgerow init`")
+    return NodeState(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def create_node_state(db: sqlite_utils.Database, *, node_id: bytes, network: bytes,
+                      now_ms: int) -> NodeState:
+    with write_transaction(db) as conn:
+        if conn.execute("SELECT 1 FROM node_state").fetchone() is not None:
+            raise WrongNode("this database already belongs to a node")
+        conn.execute("INSERT INTO node_state (only_row, node_id, network, created_ms) "
+                     "VALUES (1, ?, ?, ?)", (node_id, network, now_ms))
+        conn.execute("INSERT INTO organisation (only_row) VALUES (1)")
+    return read_node_state(db)
+
+
+def raise_highest_own_version(conn: sqlite3.Connection, version: int) -> None:
+    """Remember that the node has used or seen ``version`` of itself (call inside a write)."""
+    conn.execute("UPDATE node_state SET highest_own_version = max(highest_own_version, ?)",
+                 (version,))
+
+
+def refuse_if_needs_catch_up(state: NodeState) -> None:
+    if state.needs_catch_up:
+        raise NeedsCatchUp(CATCH_UP_MESSAGE)
+
+
+def mark_needs_catch_up(db: sqlite_utils.Database, *, highest_known: int, now_ms: int) -> None:
+    """After a restore: refuse to publish until caught up; keep the clock's memory.
+
+    ``highest_known`` is the highest own version known before the restore
+    (0 if the old database was lost); the clock keeps the larger of it, of
+    the restored row, and of the own entries the restored database holds.
+    """
+    with write_transaction(db) as conn:
+        conn.execute(
+            "UPDATE node_state SET needs_catch_up = 1, restored_ms = ?, "
+            "highest_own_version = max(highest_own_version, ?, "
+            "  coalesce((SELECT max(version) FROM entries WHERE author = node_state.node_id), 0))",
+            (now_ms, highest_known),
+        )
+
+
+def mark_caught_up(db: sqlite_utils.Database) -> None:
+    """The node holds its own latest entries again: allow publishing."""
+    with write_transaction(db) as conn:
+        conn.execute("UPDATE node_state SET needs_catch_up = 0")

@@ -1,0 +1,169 @@
+"""A running node: the store, the HTTP server, the sync client, gossip and discovery.
+
+:class:`NodeService` is the composition root. It owns everything it starts
+— the aiohttp server and client session, the gossip scheduler, the mDNS
+announcer — and :meth:`NodeService.stop` ends all of it; nothing is left
+running that nobody owns. The store is opened and closed by the caller.
+
+Tests run many services in one process: each gets ``port=0`` (an ephemeral
+port), its own clock and seeded randomness, and can skip listening
+(``listen=False``: a node behind a home router, which syncs by initiating)
+or gossip (``gossip=False``: the test drives rounds itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+
+from . import peerbook
+from .discovery import Discovery
+from .events import EventBus, NodeStarted
+from .gossip import Gossip
+from .settings import Config
+from .store import Store
+from .syncclient import SyncClient
+from .syncserver import SYNC_SERVER, SyncServer
+from .syncset import ReconciliationSet
+
+__all__ = ["NODE_SERVICE", "NodeService", "software_version"]
+
+log = logging.getLogger(__name__)
+
+
+def software_version() -> str:
+    try:
+        return version("hedgerow")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class NodeService:
+    def __init__(self, store: Store, config: Config, *, events: EventBus | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.store, self.config = store, config
+        self.events = events or EventBus()
+        self.rng = rng or random.Random()
+        self.recset = ReconciliationSet(store.db)
+        self.server = SyncServer(store, config, self.events, recset=self.recset,
+                                 version=software_version())
+        self.http: aiohttp.ClientSession | None = None
+        self.client: SyncClient | None = None
+        self.gossip: Gossip | None = None
+        self.discovery: Discovery | None = None
+        self._runner: web.AppRunner | None = None
+        self.addresses: list[str] = []
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app[NODE_SERVICE] = self
+        app[SYNC_SERVER] = self.server
+        app.add_routes(self.server.routes())
+        return app
+
+    async def start(self, *, host: str | None = None, port: int | None = None,
+                    listen: bool = True, gossip: bool = True, mdns: bool | None = None) -> None:
+        """Start serving and syncing. ``port=0`` picks a free port (see :attr:`addresses`)."""
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout),
+            connector=aiohttp.TCPConnector(limit=32, limit_per_host=4),
+            headers={"User-Agent": f"hedgerow/{software_version()}"},
+        )
+        try:
+            await self.server.refresh_blocked()
+            self.client = SyncClient(self.store, self.events, self.http, recset=self.recset,
+                                     timeout_s=self.config.request_timeout,
+                                     blocked=self.server.blocked)
+            self.gossip = Gossip(self.store, self.client, self.config, self.events,
+                                 rng=self.rng)
+            for address in self.config.peers:
+                await self.store.db.write(peerbook.add_peer, address, source="config",
+                                          now_ms=self.store.now_ms())
+            if listen:
+                await self._listen(host or self.config.host,
+                                   self.config.port if port is None else port)
+            if gossip:
+                self.gossip.start()
+            if (self.config.mdns if mdns is None else mdns) and listen:
+                self.discovery = Discovery(self.store, self.events, port=self.port)
+                await self.discovery.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.events.publish(NodeStarted(self.store.key.node_id, tuple(self.addresses)))
+
+    async def _listen(self, host: str, port: int) -> None:
+        # Limits on what a client may send before a handler runs: request
+        # line and header sizes; idle keep-alive connections are closed.
+        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None,
+                                     keepalive_timeout=15, max_line_size=4096,
+                                     max_field_size=8192, shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        self.addresses = [_address_text(a) for a in self._runner.addresses]
+
+    @property
+    def port(self) -> int:
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the node is not listening")
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def url(self) -> str:
+        """A loopback URL for this node (tests and the demo)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def block(self, node_id: bytes, note: str = "") -> None:
+        """Block a node: refuse its requests and entries, drop what it wrote."""
+        await self.store.block_author(node_id, note=note)
+        await self.server.refresh_blocked()
+        if self.client is not None:
+            self.client.blocked = self.server.blocked
+
+    async def stop(self) -> None:
+        if self.gossip is not None:
+            await self.gossip.stop()
+        if self.discovery is not None:
+            await self.discovery.stop()
+            self.discovery = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+
+
+def _address_text(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        if ":" in str(host):
+            return f"http://[{host}]:{port}"
+        return f"http://{host}:{port}"
+    return str(address)
+
+
+def lan_addresses(port: int) -> list[str]:
+    """Addresses a person on the LAN can use: the LAN IP and ``<hostname>.local``."""
+    out = []
+    try:
+        # Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))
+            ip = s.getsockname()[0]
+        if not ip.startswith("127."):
+            out.append(f"http://{ip}:{port}")
+    except OSError:
+        pass
+    out.append(f"http://{socket.gethostname()}.local:{port}")
+    return out
+
+
+NODE_SERVICE: Final = web.AppKey("node_service", NodeService)

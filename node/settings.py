@@ -1,0 +1,191 @@
+"""How the node runs: one registry of settings drives the loader, ``--help`` and the docs.
+
+Every setting has a default, a one-line help and an environment override
+(``HEDGEROW_<NAME>``). They are read, in increasing precedence, from the
+defaults here, ``hedgerow.toml`` in the data directory, and the environment;
+command-line options (``hedgerow up --port``) override all three.
+
+:data:`SETTINGS` is the registry; :class:`Config` holds loaded values;
+:func:`markdown_table` renders the table the README carries (a test checks
+that the README's table is current). What the organisation says about itself
+(name, area, principles) is not configuration: it lives in the database and
+is published in the profile entry.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+
+from .errors import InvalidInput
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "DATA_DIR_ENV",
+    "SETTINGS",
+    "Config",
+    "Setting",
+    "default_data_dir",
+    "load_config",
+    "markdown_table",
+]
+
+CONFIG_FILE_NAME: Final = "hedgerow.toml"
+DATA_DIR_ENV: Final = "HEDGEROW_DATA_DIR"
+
+
+def _setting(default: Any, help: str, *, minimum: float | None = None,
+             maximum: float | None = None, choices: tuple[str, ...] = ()) -> Any:
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+    if isinstance(default, list):
+        # Each Config gets its own list (never one shared default).
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Loaded configuration. Field metadata is the registry (see :data:`SETTINGS`)."""
+
+    host: str = _setting("0.0.0.0", "Address the node listens on (0.0.0.0: every interface).")
+    port: int = _setting(8470, "TCP port for sync and the web pages.", minimum=0, maximum=65535)
+    public_url: str = _setting(
+        "", "Address peers should use to reach this node, e.g. https://fridge.example.org "
+        "(empty: worked out from the LAN address).")
+    peers: list[str] = _setting([], "Peer addresses to sync with, besides those learned.")
+    sync_interval: int = _setting(
+        300, "Seconds between anti-entropy rounds (jittered).", minimum=1, maximum=86_400)
+    sync_fanout: int = _setting(3, "Peers synced with in each anti-entropy round.",
+                                minimum=1, maximum=20)
+    push_fanout: int = _setting(3, "Peers told at once when this node publishes.",
+                                minimum=0, maximum=20)
+    mdns: bool = _setting(True, "Find and announce nodes on the local network by mDNS.")
+    request_timeout: int = _setting(
+        30, "Seconds a peer may take to send a whole request or reply.", minimum=1, maximum=600)
+    rate_limit_per_peer: int = _setting(
+        10, "Sync requests a second allowed from one peer (bursts up to 5x).",
+        minimum=1, maximum=10_000)
+    rate_limit_per_ip: int = _setting(
+        20, "Requests a second allowed from one IP address (bursts up to 5x).",
+        minimum=1, maximum=10_000)
+    forget_peers_after_days: int = _setting(
+        30, "Forget learned peers that have not answered for this many days.",
+        minimum=1, maximum=3650)
+    log_level: str = _setting("info", "How much `hedgerow up` logs.",
+                              choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    env: str
+    minimum: float | None
+    maximum: float | None
+    choices: tuple[str, ...]
+
+
+def _registry() -> tuple[Setting, ...]:
+    defaults = Config()
+    out = []
+    for f in fields(Config):
+        value = getattr(defaults, f.name)
+        out.append(Setting(
+            f.name, type(value), value, f.metadata["help"], f"HEDGEROW_{f.name.upper()}",
+            f.metadata["minimum"], f.metadata["maximum"], f.metadata["choices"]))
+    return tuple(out)
+
+
+#: The registry of every setting, in the order the docs list them.
+SETTINGS: Final = _registry()
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$HEDGEROW_DATA_DIR``, else the platform's user data directory."""
+    env = os.environ if environ is None else environ
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV]).expanduser()
+    return Path(platformdirs.user_data_dir("hedgerow", appauthor=False))
+
+
+def _coerce(setting: Setting, raw: Any, source: str) -> Any:
+    where = f"{setting.name} ({source})"
+    value = raw
+    if isinstance(raw, str) and setting.type is not str:
+        text = raw.strip()
+        if setting.type is bool:
+            if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise InvalidInput(f"{where}: must be true or false")
+            value = text.lower() in ("1", "true", "yes", "on")
+        elif setting.type is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise InvalidInput(f"{where}: must be a whole number") from None
+        elif setting.type is list:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if setting.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidInput(f"{where}: must be a whole number")
+    if setting.type is bool and not isinstance(value, bool):
+        raise InvalidInput(f"{where}: must be true or false")
+    if setting.type is str and not isinstance(value, str):
+        raise InvalidInput(f"{where}: must be text")
+    if setting.type is list and (not isinstance(value, list)
+                                 or not all(isinstance(v, str) for v in value)):
+        raise InvalidInput(f"{where}: must be a list of text")
+    if setting.minimum is not None and value < setting.minimum:
+        raise InvalidInput(f"{where}: must be at least {setting.minimum:g}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise InvalidInput(f"{where}: must be at most {setting.maximum:g}")
+    if setting.choices and value not in setting.choices:
+        raise InvalidInput(f"{where}: must be one of {', '.join(setting.choices)}")
+    return value
+
+
+def load_config(data_dir: Path, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then ``hedgerow.toml``, then ``HEDGEROW_*``, then ``overrides``.
+
+    Raises :class:`InvalidInput` naming the setting and where it came from.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    by_name = {s.name: s for s in SETTINGS}
+    path = data_dir / CONFIG_FILE_NAME
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"{path}: not valid TOML ({exc})") from exc
+        except OSError as exc:
+            raise InvalidInput(f"{path}: cannot be read ({exc.strerror})") from exc
+        for name, raw in data.items():
+            if name not in by_name:
+                raise InvalidInput(f"{path}: unknown setting {name!r}; "
+                                   "see the configuration table in the README")
+            values[name] = _coerce(by_name[name], raw, CONFIG_FILE_NAME)
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _coerce(setting, env[setting.env], setting.env)
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(by_name[name], raw, "command line")
+    return Config(**values)
+
+
+def markdown_table() -> str:
+    """The configuration table for the docs."""
+    lines = ["| setting | environment | default | what it does |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = ("true" if s.default else "false") if s.type is bool else (
+            "[]" if s.type is list else f"{s.default}")
+        lines.append(f"| `{s.name}` | `{s.env}` | `{default}` | {s.help} |")
+    return "\n".join(lines)

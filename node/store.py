@@ -1,0 +1,310 @@
+"""The node store: everything a node keeps, behind one async object.
+
+:class:`Store` is what the CLI, the web pages and the sync layer use. Each
+method is a thin call of one synchronous SQL function (node/records.py,
+sharing.py, feed.py, organisation.py, ingest.py, backup.py) through the
+:class:`node.database.Database` facade, with the time taken from the
+store's clock (inject one in tests) and the node's key added where a
+function signs.
+
+Ingest verifies signatures on a small pool of threads before the batch
+reaches the writer, so the writer thread only stores: Ed25519 verification
+releases the GIL, so the chunks of a batch verify at once. Several
+:meth:`Store.ingest` calls may be in flight together; one batch then
+verifies while another is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from protocol import Entry, NodeKey, SignedEntry
+
+from . import backup, feed, ingest, node_state, organisation, peerbook, records, search, sharing
+from .database import Database
+from .datadir import database_path, key_path
+from .errors import InvalidInput, NotInitialised, WrongNode
+from .ingest import Checked, Fork, Outcome, StoredEntry
+from .keyfile import load_key_file
+from .node_state import NodeState
+from .organisation import Organisation
+from .records import (
+    Adaptation,
+    Lesson,
+    Measure,
+    Observation,
+    Practice,
+    PracticeRecord,
+    Voice,
+)
+from .search import SummaryHit
+from .sharing import SharePolicy
+
+__all__ = ["Clock", "Store", "wall_clock_ms"]
+
+Clock = Callable[[], int]
+#: Below this many entries a batch is verified in one piece.
+_PARALLEL_FROM = 64
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch, from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+class Store:
+    """A node's database, key and clock. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, data_dir: Path, key: NodeKey, state: NodeState, db: Database,
+                 clock: Clock, verify_workers: int) -> None:
+        self.data_dir = data_dir
+        self.key = key
+        self.network = state.network
+        self.db = db
+        self._clock = clock
+        self._verify_workers = verify_workers
+        self._verifier = ThreadPoolExecutor(verify_workers, thread_name_prefix="hedgerow-verify")
+
+    @classmethod
+    async def open(cls, data_dir: Path, *, clock: Clock = wall_clock_ms,
+                   verify_workers: int | None = None) -> Store:
+        """Open the node in ``data_dir`` (created by :func:`node.init_node`).
+
+        ``verify_workers`` threads verify signatures (default: the CPUs, up to 4).
+
+        Refuses an insecure key file (:class:`KeyFileInsecure`), a damaged
+        database (:class:`CorruptDatabase`) and a database of another node.
+        """
+        data_dir = Path(data_dir)
+        key = load_key_file(key_path(data_dir))
+        path = database_path(data_dir)
+        if not path.exists():
+            raise NotInitialised(f"the node key is in {data_dir} but its database {path} is "
+                                 "missing; restore it from a backup with `hedgerow restore "
+                                 "<backup file>`")
+        db = await Database.open(path)
+        try:
+            state = await db.read(node_state.read_node_state)
+            if state.node_id != key.public:
+                raise WrongNode(f"the database {path} belongs to another node than the key "
+                                f"{key_path(data_dir)}")
+        except BaseException:
+            await db.close()
+            raise
+        workers = verify_workers or min(4, os.cpu_count() or 1)
+        return cls(data_dir, key, state, db, clock, workers)
+
+    async def close(self) -> None:
+        try:
+            await self.db.close()
+        finally:
+            self._verifier.shutdown()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def now_ms(self) -> int:
+        return self._clock()
+
+    @property
+    def node_id(self) -> bytes:
+        return self.key.public
+
+    @property
+    def verify_workers(self) -> int:
+        """How many threads verify signatures during ingest."""
+        return self._verify_workers
+
+    # --- private practice records ---------------------------------------------------
+
+    async def create_practice(self, fields: Mapping[str, Any]) -> Practice:
+        return await self.db.write(records.create_practice, fields, now_ms=self.now_ms())
+
+    async def get_practice(self, key: str) -> PracticeRecord:
+        return await self.db.read(records.get_practice, key)
+
+    async def update_practice(self, key: str, changes: Mapping[str, Any]) -> Practice:
+        return await self.db.write(records.update_practice, key, changes, now_ms=self.now_ms())
+
+    async def delete_practice(self, key: str) -> None:
+        await self.db.write(records.delete_practice, key)
+
+    async def list_practices(self) -> list[Practice]:
+        return await self.db.read(records.list_practices)
+
+    async def search_practices(self, query: str, *, limit: int = 20) -> list[Practice]:
+        return await self.db.read(records.search_practices, query, limit=limit)
+
+    async def add_measure(self, practice_key: str, fields: Mapping[str, Any]) -> Measure:
+        return await self.db.write(records.add_measure, practice_key, fields,
+                                   now_ms=self.now_ms())
+
+    async def update_measure(self, measure_id: int, changes: Mapping[str, Any]) -> Measure:
+        return await self.db.write(records.update_measure, measure_id, changes,
+                                   now_ms=self.now_ms())
+
+    async def delete_measure(self, measure_id: int) -> None:
+        await self.db.write(records.delete_measure, measure_id, now_ms=self.now_ms())
+
+    async def record_observation(self, measure_id: int,
+                                 fields: Mapping[str, Any]) -> Observation:
+        return await self.db.write(records.record_observation, measure_id, fields,
+                                   now_ms=self.now_ms())
+
+    async def list_observations(self, measure_id: int, *, limit: int = 1000,
+                                offset: int = 0) -> list[Observation]:
+        return await self.db.read(records.list_observations, measure_id, limit=limit,
+                                  offset=offset)
+
+    async def delete_observation(self, observation_id: int) -> None:
+        await self.db.write(records.delete_observation, observation_id)
+
+    async def add_voice(self, practice_key: str, fields: Mapping[str, Any]) -> Voice:
+        return await self.db.write(records.add_voice, practice_key, fields,
+                                   now_ms=self.now_ms())
+
+    async def delete_voice(self, voice_id: int) -> None:
+        await self.db.write(records.delete_voice, voice_id)
+
+    async def add_lesson(self, practice_key: str, text: str) -> Lesson:
+        return await self.db.write(records.add_lesson, practice_key, text,
+                                   now_ms=self.now_ms())
+
+    async def update_lesson(self, lesson_id: int, text: str) -> Lesson:
+        return await self.db.write(records.update_lesson, lesson_id, text, now_ms=self.now_ms())
+
+    async def delete_lesson(self, lesson_id: int) -> None:
+        await self.db.write(records.delete_lesson, lesson_id)
+
+    async def add_adaptation(self, practice_key: str, author: bytes, key: str, *,
+                             note: str = "") -> Adaptation:
+        return await self.db.write(records.add_adaptation, practice_key, author, key,
+                                   note=note, now_ms=self.now_ms())
+
+    async def delete_adaptation(self, adaptation_id: int) -> None:
+        await self.db.write(records.delete_adaptation, adaptation_id)
+
+    # --- share policy and the node's own feed ---------------------------------------
+
+    async def get_share_policy(self, practice_key: str) -> SharePolicy:
+        return await self.db.read(sharing.get_share_policy, practice_key)
+
+    async def set_share_policy(self, practice_key: str, policy: SharePolicy) -> SharePolicy:
+        return await self.db.write(sharing.set_share_policy, practice_key, policy,
+                                   now_ms=self.now_ms())
+
+    async def preview_practice(self, practice_key: str, *, now_ms: int | None = None) -> Entry:
+        """Exactly the entry :meth:`publish_practice` would sign (at ``now_ms``)."""
+        return await self.db.read(feed.preview_practice, self.key, practice_key,
+                                  now_ms=self.now_ms() if now_ms is None else now_ms)
+
+    async def publish_practice(self, practice_key: str) -> SignedEntry:
+        return await self.db.write(feed.publish_practice, self.key, practice_key,
+                                   now_ms=self.now_ms())
+
+    async def retract_practice(self, practice_key: str, *, reason: str = "") -> SignedEntry:
+        return await self.db.write(feed.retract_practice, self.key, practice_key,
+                                   reason=reason, now_ms=self.now_ms())
+
+    async def publish_credit(self, to: bytes, practice: str, *, note: str = "") -> SignedEntry:
+        return await self.db.write(feed.publish_credit, self.key, to=to, practice=practice,
+                                   note=note, now_ms=self.now_ms())
+
+    async def get_organisation(self) -> Organisation:
+        return await self.db.read(organisation.get_organisation)
+
+    async def update_organisation(self, changes: Mapping[str, Any]) -> Organisation:
+        return await self.db.write(organisation.update_organisation, changes,
+                                   now_ms=self.now_ms())
+
+    async def preview_profile(self, *, now_ms: int | None = None) -> Entry:
+        return await self.db.read(feed.preview_profile, self.key,
+                                  now_ms=self.now_ms() if now_ms is None else now_ms)
+
+    async def publish_profile(self) -> SignedEntry:
+        return await self.db.write(feed.publish_profile, self.key, now_ms=self.now_ms())
+
+    # --- received entries, and what the sync layer needs ----------------------------
+
+    async def ingest(self, batch: Sequence[SignedEntry], *,
+                     refuse_authors: frozenset[bytes] = frozenset()) -> list[Outcome]:
+        """Verify and store a batch from a peer in one transaction; an outcome per entry.
+
+        Entries by ``refuse_authors`` (blocked nodes) are rejected.
+        """
+        if len(batch) > ingest.MAX_BATCH_ENTRIES:
+            raise InvalidInput(f"a batch holds at most {ingest.MAX_BATCH_ENTRIES} entries, "
+                               f"not {len(batch)}", field="batch")
+        loop = asyncio.get_running_loop()
+        parts = 1 if len(batch) < _PARALLEL_FROM else self._verify_workers
+        size = -(-len(batch) // parts) or 1
+        verified = await asyncio.gather(*(
+            loop.run_in_executor(self._verifier, ingest.verify_batch,
+                                 batch[i:i + size], self.network)
+            for i in range(0, len(batch), size)))
+        checked: list[Checked] = [item for part in verified for item in part]
+        return await self.db.write(ingest.store_checked, checked, now_ms=self.now_ms(),
+                                   refuse_authors=refuse_authors)
+
+    async def block_author(self, node_id: bytes, *, note: str = "") -> None:
+        """Block a node: drop its entries and learned addresses; refuse it from now on."""
+        if node_id == self.key.public:
+            raise InvalidInput("a node cannot block itself", field="node")
+        await self.db.write(peerbook.block_node, node_id, now_ms=self.now_ms(), note=note)
+        await self.db.write(ingest.delete_author_entries, node_id)
+
+    async def current_set(self) -> list[tuple[int, bytes]]:
+        """Every current entry as (version, id), sorted for Negentropy."""
+        return await self.db.read(ingest.current_set)
+
+    async def get_entries(self, ids: Sequence[bytes]) -> list[SignedEntry]:
+        return await self.db.read(ingest.get_entries, ids)
+
+    async def current_entry(self, author: bytes, kind: str, key: str) -> StoredEntry | None:
+        return await self.db.read(ingest.current_entry, author, kind, key)
+
+    async def current_entries(self, *, kind: str | None = None, author: bytes | None = None,
+                              limit: int = 1000, offset: int = 0) -> list[StoredEntry]:
+        return await self.db.read(ingest.current_entries, kind=kind, author=author,
+                                  limit=limit, offset=offset)
+
+    async def forks(self) -> list[Fork]:
+        return await self.db.read(ingest.forks)
+
+    async def forked_authors(self) -> list[bytes]:
+        return await self.db.read(ingest.forked_authors)
+
+    async def search_summaries(self, query: str, *, limit: int = 20) -> list[SummaryHit]:
+        return await self.db.read(search.search_summaries, query, limit=limit)
+
+    async def own_highest_version(self) -> int:
+        return await self.db.read(feed.own_highest_version)
+
+    async def state(self) -> NodeState:
+        return await self.db.read(node_state.read_node_state)
+
+    async def needs_catch_up(self) -> bool:
+        return (await self.state()).needs_catch_up
+
+    async def mark_caught_up(self) -> None:
+        """The node holds its latest own entries again (after a sync, or a person says so)."""
+        await self.db.write(node_state.mark_caught_up)
+
+    # --- maintenance ------------------------------------------------------------------
+
+    async def backup(self, target: Path) -> int:
+        """Write a consistent backup of the database to ``target`` while the node runs."""
+        return await self.db.read(backup.backup_to, Path(target))
+
+    async def restore(self, source: Path) -> None:
+        """Replace the database with a backup; publishing waits until the node catches up."""
+        await self.db.write(backup.restore_from, Path(source), now_ms=self.now_ms())

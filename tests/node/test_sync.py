@@ -1,0 +1,298 @@
+"""Whole networks of real nodes in one process: aiohttp servers on loopback, real SQLite.
+
+Rounds are driven explicitly (gossip's scheduler is off), so convergence is
+checked round by round with no sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from node import Store, init_node
+from node.errors import PeerRefused, SyncFailed
+from node.ingest import IngestStatus
+from node.service import NodeService
+from node.settings import Config
+from protocol import HttpMessage, NodeKey, encode
+from protocol.messages import encode_fetch_request, encode_push_request
+
+from .conftest import START_MS, FakeClock
+from .peer_entries import NETWORK, OTHER_NETWORK, peer_key, practice
+
+CONFIG = Config(mdns=False, sync_fanout=3, push_fanout=3, rate_limit_per_peer=1000,
+                rate_limit_per_ip=1000)
+
+MakeNode = Callable[..., Awaitable[NodeService]]
+
+
+@pytest.fixture
+async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeNode]:
+    services: list[NodeService] = []
+    stores: list[Store] = []
+
+    async def make(name: str, *, listen: bool = True, config: Config = CONFIG,
+                   network: bytes = NETWORK) -> NodeService:
+        data_dir = tmp_path / name
+        init_node(data_dir, network=network, seed=hashlib.sha256(name.encode()).digest(),
+                  now_ms=START_MS)
+        store = await Store.open(data_dir, clock=clock)
+        stores.append(store)
+        service = NodeService(store, config, rng=random.Random(name))
+        await service.start(host="127.0.0.1", port=0, listen=listen, gossip=False, mdns=False)
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        await service.stop()
+    for store in stores:
+        await store.close()
+
+
+async def publish(service: NodeService, title: str) -> bytes:
+    """Publish a practice from a private record; returns the entry id."""
+    store = service.store
+    practice_row = await store.create_practice({"title": title})
+    signed = await store.publish_practice(practice_row.key)
+    return signed.id
+
+
+async def ids(service: NodeService) -> set[bytes]:
+    return {i for _, i in await service.store.current_set()}
+
+
+async def connect(a: NodeService, b: NodeService) -> None:
+    """Tell ``a`` about ``b`` (as `hedgerow peer add` would)."""
+    from node import peerbook
+
+    await a.store.db.write(peerbook.add_peer, b.url, source="manual",
+                           now_ms=a.store.now_ms())
+
+
+async def test_two_nodes_exchange_both_ways_in_one_session(make_node: MakeNode) -> None:
+    a, b = await make_node("a"), await make_node("b")
+    on_a = await publish(a, "Repair café")
+    on_b = await publish(b, "Play street")
+    assert b.gossip is not None
+    report = await b.gossip.sync_peer(a.url)
+    assert report.stats.accepted == 1 and report.stats.push_accepted == 1
+    assert await ids(a) == await ids(b) >= {on_a, on_b}
+    # Converged: the next session costs one round trip and a few hundred bytes.
+    again = await b.gossip.sync_peer(a.url)
+    assert again.stats.rounds == 1 and again.stats.requests == 1
+    assert again.stats.bytes_up + again.stats.bytes_down < 1024
+    assert report.peer_id == a.store.node_id
+
+
+async def test_a_node_that_does_not_listen_syncs_both_ways(make_node: MakeNode) -> None:
+    hub = await make_node("hub")
+    hidden = await make_node("behind-a-router", listen=False)
+    assert hidden.addresses == []
+    on_hub = await publish(hub, "Community fridge")
+    on_hidden = await publish(hidden, "Tenants' union")
+    assert hidden.gossip is not None
+    await hidden.gossip.sync_peer(hub.url)
+    assert {on_hub, on_hidden} <= await ids(hub)
+    assert {on_hub, on_hidden} <= await ids(hidden)
+
+
+async def test_ten_nodes_converge_in_bounded_rounds(make_node: MakeNode) -> None:
+    nodes = [await make_node(f"n{i}") for i in range(10)]
+    # A sparse, connected graph: a ring plus a few chords.
+    for i, node in enumerate(nodes):
+        await connect(node, nodes[(i + 1) % 10])
+        await connect(node, nodes[(i + 4) % 10])
+    entry = await publish(nodes[0], "Street party")
+    rounds = 0
+    async def everywhere() -> bool:
+        return all([entry in await ids(n) for n in nodes])
+
+    while not await everywhere():
+        rounds += 1
+        assert rounds <= 6, "a publication must reach all ten nodes within six rounds"
+        for node in nodes:
+            assert node.gossip is not None
+            await node.gossip.push_round()
+    assert rounds <= 6
+
+
+async def test_fork_proof_spreads_and_flags_the_author(make_node: MakeNode) -> None:
+    nodes = [await make_node(f"f{i}") for i in range(4)]
+    for i, node in enumerate(nodes):
+        await connect(node, nodes[(i + 1) % 4])
+    rogue = peer_key("rogue")
+    one = practice(rogue, "bake-sale", START_MS, title="Bake sale")
+    two = practice(rogue, "bake-sale", START_MS, title="Cake sale")
+    # Each half of the network hears a different entry with the same version.
+    for node in nodes[:2]:
+        await node.store.ingest([one])
+    for node in nodes[2:]:
+        await node.store.ingest([two])
+    for _ in range(3):
+        for node in nodes:
+            assert node.gossip is not None
+            await node.gossip.push_round()
+    for node in nodes:
+        held = await ids(node)
+        assert {one.id, two.id} <= held
+        assert rogue.public in await node.store.forked_authors()
+
+
+async def test_unreachable_peer_backs_off(make_node: MakeNode) -> None:
+    a = await make_node("lonely")
+    assert a.gossip is not None
+    with pytest.raises(SyncFailed):
+        await a.gossip.sync_peer("http://127.0.0.1:9")  # discard port: nothing listens
+    from node import peerbook
+
+    row = await a.store.db.read(peerbook.peer_by_address, "http://127.0.0.1:9")
+    assert row is not None and row.health.failures == 1
+    assert row.health.next_attempt_ms > a.store.now_ms()
+
+
+# --- hostile requests ------------------------------------------------------------
+
+
+class Forger:
+    """Builds sync requests by hand, correctly signed or deliberately not."""
+
+    def __init__(self, key: NodeKey, network: bytes, target: NodeService) -> None:
+        self.key, self.network, self.target = key, network, target
+
+    def signed_headers(self, endpoint: str, body: bytes, *, now_s: int,
+                       nonce: str = "n" * 22) -> dict[str, str]:
+        from protocol import sign_hedgerow
+
+        url = f"{self.target.url}/sync/v1/{endpoint}"
+        msg = HttpMessage.for_request("POST", url, {"content-type": CT}, body)
+        fields = sign_hedgerow(msg, key=self.key.private_key, keyid=self.key.node_id,
+                               network_id=self.network, now=now_s, nonce=nonce)
+        return {"Content-Type": CT, **fields}
+
+
+CT = "application/vnd.hedgerow.sync+msgpack"
+
+
+async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.post(url, data=body,
+                                                          headers=headers) as resp:
+        return resp.status, (await resp.read()).decode("utf-8", "replace")[:300]
+
+
+@pytest.fixture
+async def target(make_node: MakeNode) -> NodeService:
+    return await make_node("target")
+
+
+async def test_hostile_requests_get_the_right_status_and_store_nothing(
+        target: NodeService, clock: FakeClock) -> None:
+    url = f"{target.url}/sync/v1/push"
+    intruder = peer_key("intruder")
+    entry = practice(intruder, "not-welcome", START_MS)
+    body = encode_push_request([entry])
+    now_s = clock() // 1000
+    good = Forger(intruder, NETWORK, target)
+    before = await ids(target)
+
+    # No signature at all.
+    assert (await post(url, body, {"Content-Type": CT}))[0] == 401
+    # Signed for another network.
+    other = Forger(intruder, OTHER_NETWORK, target).signed_headers("push", body, now_s=now_s)
+    status, text = await post(url, body, other)
+    assert status == 401 and "network" in text.lower()
+    # Tampered body (digest no longer matches).
+    headers = good.signed_headers("push", body, now_s=now_s, nonce="t" * 22)
+    assert (await post(url, body + b"\x00", headers))[0] == 401
+    # Forged: signed by one key, claiming another.
+    headers = good.signed_headers("push", body, now_s=now_s, nonce="f" * 22)
+    headers["Signature-Input"] = headers["Signature-Input"].replace(
+        intruder.node_id, peer_key("victim").node_id)
+    assert (await post(url, body, headers))[0] == 401
+    # Stale and future-dated signatures.
+    stale = good.signed_headers("push", body, now_s=now_s - 301, nonce="s" * 22)
+    assert (await post(url, body, stale))[0] == 401
+    future = good.signed_headers("push", body, now_s=now_s + 121, nonce="u" * 22)
+    assert (await post(url, body, future))[0] == 401
+    assert await ids(target) == before
+
+    # Oversized: a declared body over 256 KiB is refused before it is read.
+    big = b"\x00" * (256 * 1024 + 1)
+    headers = good.signed_headers("push", big, now_s=now_s, nonce="o" * 22)
+    assert (await post(url, big, headers))[0] == 413
+
+    # A good request is accepted once; the same request replayed is refused.
+    headers = good.signed_headers("push", body, now_s=now_s, nonce="r" * 22)
+    assert (await post(url, body, headers))[0] == 200
+    assert entry.id in await ids(target)
+    assert (await post(url, body, headers))[0] == 401
+
+
+async def test_rate_limits_answer_429(make_node: MakeNode, clock: FakeClock) -> None:
+    strict = Config(mdns=False, rate_limit_per_peer=1, rate_limit_per_ip=1000)
+    target = await make_node("strict", config=strict)
+    peer = peer_key("chatty")
+    forger = Forger(peer, NETWORK, target)
+    url = f"{target.url}/sync/v1/fetch"
+    body = encode_fetch_request([])
+    statuses = []
+    for i in range(8):  # burst allowance is 5 x the rate
+        headers = forger.signed_headers("fetch", body, now_s=clock() // 1000,
+                                        nonce=f"{i:022d}")
+        statuses.append((await post(url, body, headers))[0])
+    assert statuses[:5] == [200] * 5
+    assert 429 in statuses[5:]
+
+
+async def test_malformed_bodies_are_400_and_penalised(target: NodeService,
+                                                      clock: FakeClock) -> None:
+    forger = Forger(peer_key("clumsy"), NETWORK, target)
+    for i, (endpoint, body) in enumerate([
+        ("reconcile", encode({"neg": b"\x99garbage"})),
+        ("fetch", encode({"ids": [b"short"]})),
+        ("push", encode({"entries": "nope"})),
+        ("push", b"\xc1"),
+    ]):
+        headers = forger.signed_headers(endpoint, body, now_s=clock() // 1000,
+                                        nonce=f"m{i:021d}")
+        status, text = await post(f"{target.url}/sync/v1/{endpoint}", body, headers)
+        assert status == 400, text
+    assert target.server.scores.points(peer_key("clumsy").node_id, target.server.monotonic()) > 0
+
+
+async def test_blocked_node_gets_403_and_its_entries_are_refused(
+        target: NodeService, clock: FakeClock) -> None:
+    pest = peer_key("pest")
+    await target.block(pest.public)
+    body = encode_push_request([practice(pest, "spam", START_MS)])
+    headers = Forger(pest, NETWORK, target).signed_headers("push", body, now_s=clock() // 1000)
+    assert (await post(f"{target.url}/sync/v1/push", body, headers))[0] == 403
+    # Relayed by someone else, the blocked author's entries are still refused.
+    outcomes = await target.store.ingest([practice(pest, "spam", START_MS + 1)],
+                                         refuse_authors=target.server.blocked)
+    assert outcomes[0].status is IngestStatus.REJECTED
+
+
+async def test_well_known(target: NodeService) -> None:
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{target.url}/.well-known/hedgerow") as resp:
+        info = await resp.json()
+    assert info["node_id"] == target.store.key.node_id
+    assert info["protocol_versions"] == ["hedgerow-sync/1"]
+    assert "network" not in info  # only the fingerprint is public
+    assert len(info["network_fingerprint"]) == 16
+
+
+async def test_refused_session_reports_status(make_node: MakeNode) -> None:
+    a = await make_node("member")
+    outsider = await make_node("outsider", network=OTHER_NETWORK)
+    assert outsider.gossip is not None
+    with pytest.raises(PeerRefused) as info:
+        await outsider.gossip.sync_peer(a.url)
+    assert info.value.status == 401
+
