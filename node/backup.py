@@ -28,11 +28,18 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .connection import connect, corrupt_database_error, open_database, quick_check
+from .connection import (
+    connect,
+    corrupt_database_error,
+    open_database,
+    quick_check,
+    write_transaction,
+)
 from .datadir import database_path, key_path
 from .errors import InvalidInput, NotFound, WrongNode
 from .keyfile import load_key_file
 from .node_state import NodeState, mark_needs_catch_up, read_node_state
+from .peerbook import entries_generation
 from .schema import MIGRATIONS
 
 __all__ = ["backup_to", "check_backup", "restore_from", "restore_offline"]
@@ -103,6 +110,7 @@ def restore_from(db: sqlite_utils.Database, source: Path, *, now_ms: int) -> Non
     """Replace the (running) node's database with the backup at ``source``."""
     current = read_node_state(db)
     check_backup(source, node_id=current.node_id, network=current.network)
+    generation = entries_generation(db)
     backup = sqlite3.connect(Path(source).resolve().as_uri() + "?mode=ro", uri=True)
     try:
         backup.backup(db.conn)
@@ -110,6 +118,10 @@ def restore_from(db: sqlite_utils.Database, source: Path, *, now_ms: int) -> Non
         backup.close()
     MIGRATIONS.apply(db)  # the backup may come from an older version of the node
     mark_needs_catch_up(db, highest_known=current.highest_own_version, now_ms=now_ms)
+    # The restored set differs from what a running node has cached: move the
+    # change counter past both databases' values (node/syncset.py).
+    with write_transaction(db) as conn:
+        conn.execute("UPDATE entries_generation SET value = max(value, ?) + 1", (generation,))
 
 
 def restore_offline(data_dir: Path, source: Path, *, now_ms: int) -> None:

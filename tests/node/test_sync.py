@@ -37,14 +37,14 @@ async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeNode]
     stores: list[Store] = []
 
     async def make(name: str, *, listen: bool = True, config: Config = CONFIG,
-                   network: bytes = NETWORK) -> NodeService:
+                   network: bytes = NETWORK, gossip: bool = False) -> NodeService:
         data_dir = tmp_path / name
         init_node(data_dir, network=network, seed=hashlib.sha256(name.encode()).digest(),
                   now_ms=START_MS)
         store = await Store.open(data_dir, clock=clock)
         stores.append(store)
         service = NodeService(store, config, rng=random.Random(name))
-        await service.start(host="127.0.0.1", port=0, listen=listen, gossip=False, mdns=False)
+        await service.start(host="127.0.0.1", port=0, listen=listen, gossip=gossip, mdns=False)
         services.append(service)
         return service
 
@@ -296,3 +296,64 @@ async def test_refused_session_reports_status(make_node: MakeNode) -> None:
         await outsider.gossip.sync_peer(a.url)
     assert info.value.status == 401
 
+
+
+async def test_addresses_in_signed_profiles_become_peers(make_node: MakeNode) -> None:
+    a, b = await make_node("announcer"), await make_node("listener")
+    other_address = f"http://localhost:{a.port}"  # how a also can be reached
+    await a.store.update_organisation({"name": "Alder St Tenants", "level": "local",
+                                       "addresses": [other_address]})
+    await a.store.publish_profile()
+    assert b.gossip is not None
+    await b.gossip.sync_peer(a.url)
+    from node import peerbook
+
+    row = await b.store.db.read(peerbook.peer_by_address, other_address)
+    assert row is not None and row.source == "profile" and row.node_id == a.store.node_id
+
+
+async def test_publishing_is_pushed_at_once(make_node: MakeNode) -> None:
+    a, b = await make_node("publisher"), await make_node("neighbour")
+    await connect(a, b)
+    assert a.gossip is not None
+    assert await a.gossip.watch_own_feed() is False  # the first look sets the baseline
+    assert await a.gossip.watch_own_feed() is False  # nothing new
+    entry = await publish(a, "Seed swap")
+    assert await a.gossip.watch_own_feed() is True
+    assert entry in await ids(b)
+
+
+async def test_long_dead_learned_peers_are_forgotten(make_node: MakeNode,
+                                                     clock: FakeClock) -> None:
+    from node import peerbook
+
+    a = await make_node("gardener")
+    await a.store.db.write(peerbook.add_peer, "http://127.0.0.1:9", source="mdns",
+                           now_ms=clock())
+    await a.store.db.write(peerbook.add_peer, "http://127.0.0.1:7", source="manual",
+                           now_ms=clock())
+    assert a.gossip is not None
+    for address in ("http://127.0.0.1:9", "http://127.0.0.1:7"):
+        for _ in range(10):
+            with pytest.raises(SyncFailed):
+                await a.gossip.sync_peer(address)
+    clock.advance(31 * 86_400_000)
+    assert await a.gossip.maintenance() == ["http://127.0.0.1:9"]  # the pinned one stays
+    addresses = [r.address for r in await a.store.db.read(peerbook.list_peers)]
+    assert addresses == ["http://127.0.0.1:7"]
+
+
+async def test_the_scheduler_runs_anti_entropy_rounds_by_itself(make_node: MakeNode) -> None:
+    import asyncio
+
+    from node.events import PeerSynced
+
+    a = await make_node("quiet")
+    entry = await publish(a, "Litter pick")
+    b = await make_node("scheduled", gossip=True,
+                        config=Config(mdns=False, sync_interval=1, push_fanout=0))
+    synced = asyncio.Event()
+    b.events.subscribe(lambda event: synced.set() if isinstance(event, PeerSynced) else None)
+    await connect(b, a)
+    await asyncio.wait_for(synced.wait(), timeout=15)
+    assert entry in await ids(b)
