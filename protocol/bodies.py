@@ -40,6 +40,7 @@ __all__ = [
     "SUPPRESSION_THRESHOLD",
     "credit_key",
     "suppress_count",
+    "check_decoded_body",
     "validate_body",
     "validate_key",
 ]
@@ -359,7 +360,24 @@ def validate_key(kind: str, key: str, body: Mapping[str, Any], author: bytes) ->
 
 
 def validate_body(kind: str, key: str, body: Any, author: bytes) -> None:
-    """Validate an entry body of ``kind``; raise :class:`EntryError` naming the field."""
+    """Validate an entry body of ``kind``; raise :class:`EntryError` naming the field.
+
+    For bodies built in Python: map keys may come in any order (signing
+    sorts them). Decoded payloads go through :func:`check_decoded_body`.
+    """
+    check_decoded_body(kind, key, _in_canonical_order(body), author)
+
+
+def _in_canonical_order(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _in_canonical_order(value[k]) for k in sorted(value, key=str)}
+    if type(value) is list:
+        return [_in_canonical_order(v) for v in value]
+    return value
+
+
+def check_decoded_body(kind: str, key: str, body: Any, author: bytes) -> None:
+    """Validate a body as decoded from a payload, whose map keys must be in canonical order."""
     schema = _SCHEMAS.get(kind)
     if schema is None:
         raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",

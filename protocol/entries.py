@@ -33,7 +33,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .bodies import KINDS, validate_body
+from .bodies import KINDS, check_decoded_body
 from .errors import DecodeError, EntryError, InvalidArgument, WrongNetwork
 from .ids import short_id
 from .keys import SIGNATURE_LENGTH, NodeKey, verify_signature
@@ -157,7 +157,7 @@ def _check_envelope(entry: Entry, payload_len: int) -> None:
         raise EntryError(f"key: must be 1 to {_MAX_KEY} characters", code="bad_key")
     if not 1 <= entry.version <= _MAX_VERSION:
         raise EntryError("version: must be a positive 63-bit integer", code="bad_version")
-    validate_body(entry.kind, entry.key, entry.body, entry.author)
+    check_decoded_body(entry.kind, entry.key, entry.body, entry.author)
 
 
 def _envelope(payload: bytes) -> Entry:
