@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from . import peerbook
+from .api import VIEWS_STORE, api_routes
 from .discovery import Discovery
 from .events import EventBus, NodeStarted
 from .gossip import Gossip
@@ -64,7 +65,9 @@ class NodeService:
         app = web.Application()
         app[NODE_SERVICE] = self
         app[SYNC_SERVER] = self.server
+        app[VIEWS_STORE] = self.store
         app.add_routes(self.server.routes())
+        app.add_routes(api_routes())
         return app
 
     async def start(self, *, host: str | None = None, port: int | None = None,

@@ -38,9 +38,9 @@ __all__ = [
     "PRACTICE_STATUSES",
     "SMALL_COUNT_TEXT",
     "SUPPRESSION_THRESHOLD",
+    "check_decoded_body",
     "credit_key",
     "suppress_count",
-    "check_decoded_body",
     "validate_body",
     "validate_key",
 ]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from protocol import Entry, NodeKey, credit_key, public_key, sign_entry, verify_entry  # noqa: E402
-from protocol.entries import SIGNATURE_PREFIX  # noqa: E402
+from protocol import Entry, NodeKey, credit_key, public_key, sign_entry, verify_entry
+from protocol.entries import SIGNATURE_PREFIX
 
 NET = hashlib.sha256(b"bench network").digest()
 

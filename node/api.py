@@ -1,0 +1,199 @@
+"""The node's local JSON API for the network views: ``/api/v1/…``.
+
+* ``GET /api/v1/views/<name>?…`` — a view (:data:`node.views.VIEWS`) as
+  JSON. Parameters are parsed by :mod:`node.views.params`, the same code
+  the CLI uses; a bad one is answered ``400`` with
+  ``{"error": "<parameter>: <what is wrong>", "field": "<parameter>"}``,
+  an unknown view or practice ``404``.
+* ``GET /api/v1/views/<name>/evidence?…`` — the view as a verifiable export
+  (the signed entries behind its figures; ``hedgerow verify FILE``).
+* ``GET /api/v1/openapi.json`` — the OpenAPI 3.1 document for all of the
+  above, generated from the same declarations (:func:`openapi_document`),
+  so it cannot drift from the code.
+
+Mounting: ``app[VIEWS_STORE] = store; app.add_routes(api_routes())``. The
+store is found through :data:`VIEWS_STORE` (an :class:`aiohttp.web.AppKey`).
+
+Access: DESIGN.md privacy rule 4 says the local API requires the node's
+admin login. That check belongs in :func:`_authorise`, the single place
+every handler here passes through; until the login exists (another issue)
+it lets every request through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from protocol import HedgerowError
+
+from .errors import InvalidInput, NotFound
+from .store import Store
+from .views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
+from .views.schemas import VIEW_SCHEMAS, common_schemas
+
+__all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "openapi_document"]
+
+API_PREFIX: Final = "/api/v1"
+VIEWS_STORE: Final = web.AppKey("hedgerow_views_store", Store)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _authorise(request: web.Request) -> None:
+    """The one place the admin login will be checked (DESIGN.md privacy rule 4).
+
+    Not built yet: every request is let through. When the login exists,
+    raise ``web.HTTPUnauthorized`` here for a request without a valid
+    session.
+    """
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status,
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _error(exc: HedgerowError, status: int) -> web.Response:
+    return _json({"error": exc.message, "field": getattr(exc, "field", None),
+                  "code": exc.code}, status)
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        await _authorise(request)
+        try:
+            return await handler(request)
+        except InvalidInput as exc:
+            return _error(exc, 400)
+        except NotFound as exc:
+            return _error(exc, 404)
+    return guarded
+
+
+def _raw_params(request: web.Request) -> dict[str, str | int | None]:
+    raw: dict[str, str | int | None] = {}
+    for name in request.query:
+        values = request.query.getall(name)
+        if len(values) > 1:
+            raise InvalidInput(f"{name[:40]}: give this parameter once", field=name[:40])
+        raw[name] = values[0]
+    return raw
+
+
+async def _view(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in VIEWS:
+        raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
+    store = request.app[VIEWS_STORE]
+    return _json(await run_view(store, name, _raw_params(request)))
+
+
+async def _evidence(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in VIEWS:
+        raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
+    store = request.app[VIEWS_STORE]
+    params = prepare(name, _raw_params(request), me=store.node_id, now_ms=store.now_ms())
+    await refresh(store)
+    return _json(await store.db.read(verifiable_export, name, params))
+
+
+async def _openapi(request: web.Request) -> web.StreamResponse:
+    return _json(openapi_document())
+
+
+def api_routes() -> list[web.RouteDef]:
+    """The API's routes, to add to the node's app (which must set :data:`VIEWS_STORE`)."""
+    return [
+        web.get(f"{API_PREFIX}/openapi.json", _guarded(_openapi)),
+        web.get(f"{API_PREFIX}/views/{{name}}", _guarded(_view)),
+        web.get(f"{API_PREFIX}/views/{{name}}/evidence", _guarded(_evidence)),
+    ]
+
+
+def _parameter(name: str) -> dict[str, Any]:
+    param = PARAMS[name]
+    schema: dict[str, Any] = {"type": param.type}
+    if param.choices:
+        schema["enum"] = list(param.choices)
+    if param.minimum is not None:
+        schema["minimum"] = param.minimum
+    if param.maximum is not None:
+        schema["maximum"] = param.maximum
+    if param.default is not None:
+        schema["default"] = param.default
+    if param.pattern is not None:
+        schema["pattern"] = param.pattern
+    return {"name": name, "in": "query", "required": False, "description": param.help,
+            "schema": schema}
+
+
+def _responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}}}}
+    return {
+        "200": {"description": description,
+                "content": {"application/json": {"schema": ok}}},
+        "400": {"description": "A bad parameter; `field` names it.", **error},
+        "404": {"description": "No such view, node or practice.", **error},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of this API, built from the view declarations."""
+    paths: dict[str, Any] = {}
+    schemas = common_schemas()
+    for name, spec in VIEWS.items():
+        schema_name = f"{name.capitalize()}View"
+        schemas[schema_name] = VIEW_SCHEMAS[name]
+        parameters = [_parameter(p) for p in spec.params]
+        paths[f"{API_PREFIX}/views/{name}"] = {"get": {
+            "operationId": f"view_{name}", "summary": spec.summary, "tags": ["views"],
+            "parameters": parameters,
+            "responses": _responses({"$ref": f"#/components/schemas/{schema_name}"},
+                                    f"The {name} view."),
+        }}
+        paths[f"{API_PREFIX}/views/{name}/evidence"] = {"get": {
+            "operationId": f"evidence_{name}",
+            "summary": f"The {name} view with the signed entries behind its figures "
+                       "(check it offline with `hedgerow verify FILE`).",
+            "tags": ["evidence"], "parameters": parameters,
+            "responses": _responses({"$ref": "#/components/schemas/VerifiableExport"},
+                                    "A verifiable export."),
+        }}
+    schemas["VerifiableExport"] = {
+        "type": "object",
+        "required": ["format", "network", "network_text", "exported_by", "view", "params",
+                     "figures", "evidence"],
+        "properties": {
+            "format": {"const": "hedgerow-verifiable-view/1"},
+            "network": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "network_text": {"type": "string"}, "exported_by": {"type": "string"},
+            "view": {"enum": list(VIEWS)}, "params": {"$ref": "#/components/schemas/Params"},
+            "figures": {"type": "object"},
+            "evidence": {"type": "array", "items": {
+                "type": "object", "required": ["payload", "sig", "received_ms"],
+                "properties": {"payload": {"type": "string", "contentEncoding": "base64"},
+                               "sig": {"type": "string", "contentEncoding": "base64"},
+                               "received_ms": {"type": "integer"}}}}},
+    }
+    paths[f"{API_PREFIX}/openapi.json"] = {"get": {
+        "operationId": "openapi", "summary": "This document.", "tags": ["meta"],
+        "responses": {"200": {"description": "The OpenAPI document.",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object"}}}}},
+    }}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Hedgerow node API: network views", "version": "1",
+                 "description": "What this node can see of the whole network, from the "
+                                "signed summaries it holds. No view ranks organisations "
+                                "against each other; every view says what it left out."},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

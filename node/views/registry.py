@@ -1,0 +1,213 @@
+"""The registry of views: one entry per view, used by the API, the CLI and exports.
+
+:data:`VIEWS` maps a view's name to its :class:`ViewSpec`: the parameters
+it takes (declared in :mod:`.params`), the synchronous function computing
+it over one database connection, and how it flattens into a table (for
+CSV and Excel). :func:`compute_view` is the one synchronous entry point
+(the verifier calls it over an in-memory store); :func:`run_view` is the
+async one, which first brings the derived index up to date through the
+store's single writer and then reads in one snapshot.
+
+Every result has the same envelope: ``view`` (its name), ``params`` (as
+parsed, ids in text form, so that an export can be recomputed) and
+``excluded`` (what the exclusion rule left out, :mod:`.common`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import sqlite_utils
+
+from ..errors import InvalidInput, NotFound
+from . import counts, directory, health, spread
+from .common import memo
+from .index import catch_up, is_stale
+from .params import Filters, echo, parse_params
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "refresh", "run_view", "spec_of",
+           "table"]
+
+Row = dict[str, Any]
+Table = tuple[list[str], list[Row]]
+
+_FILTERS: Final = ("theme", "level", "area", "principle", "status", "since", "updated_since")
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A view: its name, one-line summary, parameters, computation and table form."""
+
+    name: str
+    summary: str
+    params: tuple[str, ...]
+    compute: Callable[[sqlite_utils.Database, dict[str, Any]], dict[str, Any]]
+    table: Callable[[dict[str, Any]], Table]
+
+
+def _cell_rows(rows: list[Row], columns: list[str]) -> Table:
+    return columns, [{c: row.get(c) for c in columns} for row in rows]
+
+
+_PRACTICE_COLUMNS = ["node", "node_name", "key", "title", "themes", "level", "area", "status",
+                     "since", "updated", "version"]
+
+
+def _directory_table(result: dict[str, Any]) -> Table:
+    columns = ["kind", *_PRACTICE_COLUMNS, "principles"]
+    if result["params"].get("q") is not None:
+        columns.append("snippet")
+    return _cell_rows(result["results"], columns)
+
+
+def _spread_table(result: dict[str, Any]) -> Table:
+    if "roots" in result:
+        return _cell_rows(result["roots"], [*_PRACTICE_COLUMNS, "practices", "adopting_nodes",
+                                            "generations", "areas_reached",
+                                            "credits_received"])
+    rows: list[Row] = []
+
+    def walk(vertex: Row, parent: Row | None) -> None:
+        rows.append({**{k: v for k, v in vertex.items() if k != "children"},
+                     "parent_node": parent["node"] if parent else None,
+                     "parent_key": parent["key"] if parent else None})
+        for child in vertex["children"]:
+            walk(child, vertex)
+
+    walk(result["tree"], None)
+    return _cell_rows(rows, ["generation", "via", "node", "node_name", "key", "title", "area",
+                             "level", "date", "credited", "parent_node", "parent_key"])
+
+
+def _lineage_table(result: dict[str, Any]) -> Table:
+    rows = []
+    for direction in ("learned_from", "learned_by"):
+        for other in result[direction]:
+            for link in other["links"]:
+                rows.append({"direction": direction, "node": other["node"],
+                             "name": other["name"], "area": other["area"],
+                             "level": other["level"], **link})
+    return _cell_rows(rows, ["direction", "node", "name", "area", "level", "via",
+                             "our_practice", "their_practice", "their_title", "held", "date"])
+
+
+def _health_table(result: dict[str, Any]) -> Table:
+    rows: list[Row] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            rows.append({"figure": prefix, "value": value})
+
+    walk("", result["figures"])
+    return ["figure", "value"], rows
+
+
+def _rows_table(first: str, *more: str) -> Callable[[dict[str, Any]], Table]:
+    return lambda result: _cell_rows(result["rows"], [first, *more])
+
+
+def _filters(params: dict[str, Any]) -> Filters:
+    return Filters.of(params)
+
+
+VIEWS: Final[dict[str, ViewSpec]] = {spec.name: spec for spec in (
+    ViewSpec("directory", "Practice summaries and profiles: full-text search and filters.",
+             ("q", "kind", *_FILTERS, "limit", "offset"),
+             lambda db, p: directory.directory(db, q=p.get("q"), kind=p.get("kind"),
+                                               filters=_filters(p), limit=p["limit"],
+                                               offset=p["offset"]),
+             _directory_table),
+    ViewSpec("themes", "Practices and nodes per theme.", _FILTERS,
+             lambda db, p: counts.themes(db, _filters(p)),
+             _rows_table("theme", "practices", "nodes")),
+    ViewSpec("levels", "Practices and nodes per level.", _FILTERS,
+             lambda db, p: counts.levels(db, _filters(p)),
+             _rows_table("level", "practices", "nodes")),
+    ViewSpec("principles", "Profiles, practices and nodes per principle.", _FILTERS,
+             lambda db, p: counts.principles(db, _filters(p)),
+             _rows_table("principle", "profiles", "practices", "nodes")),
+    ViewSpec("areas", "Practices and nodes per area (postcode district or local authority).",
+             _FILTERS, lambda db, p: counts.areas(db, _filters(p)),
+             _rows_table("area", "practices", "nodes")),
+    ViewSpec("timeline", "New and retracted practices per month.", _FILTERS,
+             lambda db, p: counts.timeline(db, _filters(p)),
+             _rows_table("month", "new", "retracted")),
+    ViewSpec("spread", "The lineage tree of a practice (node and key), or, without them, "
+             "the practices that started a lineage, by reach.",
+             ("node", "key", "limit", "offset"),
+             lambda db, p: _spread(db, p), _spread_table),
+    ViewSpec("lineage", "Who a node learned from and who learned from it (default: this "
+             "node).", ("node",),
+             lambda db, p: spread.lineage(db, p["node"]), _lineage_table),
+    ViewSpec("health", "Nodes known and heard from, coverage, forks, entries held, freshness.",
+             ("at",), lambda db, p: health.health(db, at_ms=p["at"]), _health_table),
+)}
+
+
+def _spread(db: sqlite_utils.Database, params: dict[str, Any]) -> dict[str, Any]:
+    if ("node" in params) != ("key" in params):
+        missing = "key" if "node" in params else "node"
+        raise InvalidInput(f"{missing}: spread takes a node and a key together (or neither, "
+                           "for the roots)", field=missing)
+    if "node" in params:
+        return spread.spread(db, params["node"], params["key"])
+    return spread.roots(db, limit=params["limit"], offset=params["offset"])
+
+
+def spec_of(name: str) -> ViewSpec:
+    spec = VIEWS.get(name)
+    if spec is None:
+        raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
+    return spec
+
+
+def prepare(name: str, raw: Mapping[str, str | int | None], *, me: bytes,
+            now_ms: int) -> dict[str, Any]:
+    """Parse the text parameters of a view, filling in this node and now where it needs them."""
+    spec = spec_of(name)
+    params = parse_params(name, spec.params, raw)
+    if name == "lineage" and "node" not in params:
+        params["node"] = me
+    if name == "health" and "at" not in params:
+        params["at"] = now_ms
+    return params
+
+
+def compute_view(db: sqlite_utils.Database, name: str,
+                 params: dict[str, Any]) -> dict[str, Any]:
+    """Compute a view over an up-to-date index (see :func:`refresh`)."""
+    spec = spec_of(name)
+    if name == "health":  # depends on `at`; remembers its own parts
+        result = spec.compute(db, params)
+    else:
+        result = memo(db, ("view", name, tuple(sorted(params.items()))),
+                      lambda: spec.compute(db, params))
+    return {"view": name, "params": echo(params), **result}
+
+
+def table(result: dict[str, Any]) -> Table:
+    """The view result as columns and flat rows (for CSV and Excel)."""
+    return spec_of(result["view"]).table(result)
+
+
+async def refresh(store: Store) -> None:
+    """Index entries not yet indexed, through the store's single writer."""
+    if await store.db.read(is_stale):
+        await store.db.write(catch_up)
+
+
+async def run_view(store: Store, name: str,
+                   raw: Mapping[str, str | int | None]) -> dict[str, Any]:
+    """Parse, refresh the index and compute a view for the API, the CLI and the pages."""
+    params = prepare(name, raw, me=store.node_id, now_ms=store.now_ms())
+    await refresh(store)
+    return await store.db.read(compute_view, name, params)
+
