@@ -15,9 +15,8 @@ Mounting: ``app[VIEWS_STORE] = store; app.add_routes(api_routes())``. The
 store is found through :data:`VIEWS_STORE` (an :class:`aiohttp.web.AppKey`).
 
 Access: DESIGN.md privacy rule 4 says the local API requires the node's
-admin login. That check belongs in :func:`_authorise`, the single place
-every handler here passes through; until the login exists (another issue)
-it lets every request through.
+admin login, checked in :func:`_authorise`, the single place every handler
+here passes through.
 """
 
 from __future__ import annotations
@@ -44,12 +43,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def _authorise(request: web.Request) -> None:
-    """The one place the admin login will be checked (DESIGN.md privacy rule 4).
+    """The one place the admin login is checked (DESIGN.md privacy rule 4).
 
-    Not built yet: every request is let through. When the login exists,
-    raise ``web.HTTPUnauthorized`` here for a request without a valid
-    session.
+    The pages own the login (:mod:`node.web.auth`); without the pages on
+    this app (the API's own unit tests) there is no login to check.
     """
+    from .web.auth import authorise_api
+
+    await authorise_api(request)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

@@ -32,6 +32,7 @@ from .store import Store
 from .syncclient import SyncClient
 from .syncserver import SYNC_SERVER, SyncServer
 from .syncset import ReconciliationSet
+from .web import setup_pages
 
 __all__ = ["NODE_SERVICE", "NodeService", "software_version"]
 
@@ -68,6 +69,10 @@ class NodeService:
         app[VIEWS_STORE] = self.store
         app.add_routes(self.server.routes())
         app.add_routes(api_routes())
+        # The pages, and the login every page and /api/ path needs unless the
+        # group made it public (DESIGN.md privacy rule 4); /sync/ and
+        # /.well-known/ stay outside the login: they are signed instead.
+        setup_pages(app, self)
         return app
 
     async def start(self, *, host: str | None = None, port: int | None = None,

@@ -1,0 +1,95 @@
+"""The node's own web pages: everything the CLI does, in a browser on the LAN.
+
+Served by the node's aiohttp server next to the sync endpoints. Mount them
+with :func:`setup_pages` (``NodeService.make_app`` does). Page groups, one
+module each:
+
+* :mod:`.setup` — first run (until there is an admin password);
+* :mod:`.login` — login, logout, and the home page;
+* :mod:`.practices` — our practices: private records, measures,
+  observations, voices, lessons, and where each came from;
+* :mod:`.share` — per practice: fields to share, exact preview, publish,
+  retract;
+* :mod:`.network` and :mod:`.live` — the network views (charts drawn as
+  SVG by :mod:`.charts`), and live updates by server-sent events;
+* :mod:`.peers` — peer status, adding peers, invitations, blocking, forks;
+* :mod:`.settings` — profile, public pages, password, backup and restore.
+
+The rules on who may see what are in :mod:`.auth` (applied by the
+middleware in :mod:`.guard`); the admin password, setup code and public
+pages live in ``admin.json`` (:mod:`.admin`). Templates are in
+``templates/``, our stylesheet and the few lines of script in ``static/``:
+every asset is served by the node itself, nothing from elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import live as live_updates
+from . import login, network, peers, practices, settings, setup, share
+from .admin import AdminFile, reset_password, setup_code_to_show
+from .auth import authorise_api, grant_session
+from .guard import guard_middleware, on_response_prepare
+from .render import make_environment
+from .state import PAGES, PagesState
+
+if TYPE_CHECKING:
+    from ..service import NodeService
+
+__all__ = [
+    "PAGES",
+    "authorise_api",
+    "grant_session",
+    "page_routes",
+    "reset_password",
+    "setup_code_to_show",
+    "setup_pages",
+]
+
+#: Page forms are read whole up to the app's ``client_max_size`` (aiohttp's default,
+#: 1 MiB, which NodeService.make_app keeps); a backup upload is streamed, with its own cap.
+
+
+def static_folder() -> Path:
+    return Path(str(files("node.web") / "static"))
+
+
+def page_routes() -> list[web.RouteDef]:
+    """Every page route, each named ``<group>.<page>`` (see :mod:`.guard`)."""
+    return [*setup.routes(), *login.routes(), *practices.routes(), *share.routes(),
+            *network.routes(), *live_updates.routes(), *peers.routes(), *settings.routes()]
+
+
+async def _end_background_work(app: web.Application) -> None:
+    await live_updates.close_streams(app)
+    tasks = list(app[PAGES].tasks)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def setup_pages(app: web.Application, service: NodeService) -> None:
+    """Mount the pages, their middleware, templates and static files on ``app``.
+
+    Safe to call twice on one app (the second call does nothing). The admin
+    state is read from (and a first setup code written to) ``admin.json``
+    in the node's data directory.
+    """
+    if PAGES in app:
+        return
+    admin = AdminFile(service.store.data_dir)
+    admin.ensure_setup_code()
+    app[PAGES] = PagesState(service, admin)
+    make_environment(app)
+    app.middlewares.append(guard_middleware)
+    app.on_response_prepare.append(on_response_prepare)
+    app.on_shutdown.append(_end_background_work)
+    app.add_routes(page_routes())
+    app.router.add_static("/static/", static_folder(), name="static", append_version=False)

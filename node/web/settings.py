@@ -1,0 +1,209 @@
+"""Settings and backup: the organisation's profile, public pages, password, backups.
+
+* **Profile** — what the organisation says about itself (name, area,
+  level, description, the network principles it holds, its addresses, an
+  org-id.guide identifier); saved privately, with a preview of exactly the
+  profile entry publishing would sign, then published.
+* **Public pages** — which read-only page groups anyone on the network
+  may see without logging in (:data:`.admin.PUBLIC_PAGE_GROUPS`).
+* **Password** — change it (everyone else is logged out).
+* **Backup** — download a consistent copy of the database (it holds the
+  private records, not the node key); restore one (uploaded, checked to be
+  this node's, then the node catches up with its peers before publishing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from protocol import LEVELS, decode
+
+from ..errors import InvalidInput, LocalProblem
+from ..events import Published
+from ..organisation import Organisation
+from .admin import PUBLIC_PAGE_GROUPS, check_new_password, hash_password, verify_password
+from .forms import lines, read_form
+from .login import switch_session
+from .practices import store_of
+from .render import access_of, error_page, redirect, render
+from .state import PAGES
+from .uploads import CsrfRefused, read_upload
+
+__all__ = ["routes"]
+
+_PROFILE_FIELDS: Final = ("name", "area", "level", "description", "principles", "addresses",
+                          "org_id")
+
+
+def _profile_values(org: Organisation) -> dict[str, str]:
+    return {"name": org.name, "area": org.area, "level": org.level or "",
+            "description": org.description, "principles": "\n".join(org.principles),
+            "addresses": "\n".join(org.addresses), "org_id": org.org_id or ""}
+
+
+async def _settings_page(request: web.Request, *, status: int = 200,
+                         error: str | None = None, error_field: str | None = None,
+                         section: str = "", values: dict[str, str] | None = None
+                         ) -> web.Response:
+    pages = request.app[PAGES]
+    store = pages.service.store
+    org = await store.get_organisation()
+    preview: Any = None
+    preview_error = None
+    try:
+        preview = await store.preview_profile()
+    except InvalidInput as exc:
+        preview_error = exc.message
+    published = await store.current_entry(store.node_id, "profile", "profile")
+    return await render(request, "settings.html", {
+        "values": values if values is not None else _profile_values(org),
+        "levels": LEVELS, "preview": preview, "preview_error": preview_error,
+        "published": published,
+        "up_to_date": published is not None and preview is not None
+        and published.entry.body == preview.body,
+        "public_groups": PUBLIC_PAGE_GROUPS, "public": pages.admin.read().public_pages,
+        "error": error, "error_field": error_field, "error_section": section,
+        "node_id": store.key.node_id,
+    }, status=status, title="Settings and backup")
+
+
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    return await _settings_page(request)
+
+
+def profile_changes(form: Any) -> dict[str, Any]:
+    return {"name": form.text("name", max_len=2000), "area": form.text("area", max_len=2000),
+            "level": form.choice("level", LEVELS, required=False, default=""),
+            "description": form.text("description"),
+            "principles": lines(form.text("principles")),
+            "addresses": lines(form.text("addresses")),
+            "org_id": form.text("org_id", max_len=100)}
+
+
+async def profile_save(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    try:
+        await store_of(request).update_organisation(profile_changes(form))
+    except InvalidInput as exc:
+        return await _settings_page(request, status=400, error=exc.message,
+                                    error_field=exc.field, section="profile",
+                                    values=form.values(_PROFILE_FIELDS))
+    access_of(request).session.flash("Saved the profile. Check the preview, then publish it.")
+    return redirect("/settings#profile-preview")
+
+
+async def profile_publish(request: web.Request) -> web.StreamResponse:
+    store = store_of(request)
+    try:
+        signed = await store.publish_profile()
+    except (InvalidInput, LocalProblem) as exc:
+        return await _settings_page(request, status=400, error=exc.message,
+                                    section="profile")
+    request.app[PAGES].service.events.publish(
+        Published("profile", "profile", int(decode(signed.payload)["version"])))
+    access_of(request).session.flash("Published the profile.")
+    return redirect("/settings#profile-preview")
+
+
+async def public_pages(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    try:
+        request.app[PAGES].admin.set_public_pages(frozenset(form.words("public")))
+    except InvalidInput as exc:
+        return await _settings_page(request, status=400, error=exc.message, section="public")
+    access_of(request).session.flash("Saved which pages are public.")
+    return redirect("/settings#public")
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    pages = request.app[PAGES]
+    form = await read_form(request)
+    try:
+        current = form.password("current_password")
+        if not await asyncio.to_thread(verify_password, pages.admin.read().password, current):
+            raise InvalidInput("current password: that is not right",
+                               field="current_password")
+        new = check_new_password(form.password("password"), form.password("password_again"))
+        state = pages.admin.change_password(await asyncio.to_thread(hash_password, new))
+    except InvalidInput as exc:
+        return await _settings_page(request, status=400, error=exc.message,
+                                    error_field=exc.field, section="password")
+    session = pages.sessions.log_in(access_of(request).session, state.epoch)
+    switch_session(request, session)
+    session.flash("Changed the password. Everyone else is logged out.")
+    return redirect("/settings#password")
+
+
+async def download_backup(request: web.Request) -> web.StreamResponse:
+    store = store_of(request)
+    fd, name = tempfile.mkstemp(prefix=".backup-", suffix=".db", dir=store.data_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        await store.backup(path)
+        stamp = store.now_ms() // 1000
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/vnd.sqlite3",
+            "Content-Disposition": f'attachment; filename="hedgerow-backup-{stamp}.db"',
+            "Content-Length": str(path.stat().st_size)})
+        await response.prepare(request)
+        with open(path, "rb") as source:
+            while chunk := await asyncio.to_thread(source.read, 256 * 1024):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+async def restore(request: web.Request) -> web.StreamResponse:
+    store = store_of(request)
+    session = access_of(request).session
+    try:
+        upload = await read_upload(request, session, file_field="backup",
+                                   folder=store.data_dir)
+    except CsrfRefused:
+        return await error_page(request, 403, "This form cannot be accepted",
+                                "The form did not carry this session's security token. Go "
+                                "back, reload the page and send it again.")
+    except InvalidInput as exc:
+        return await _settings_page(request, status=400, error=exc.message,
+                                    section="restore")
+    try:
+        if upload.file is None:
+            return await _settings_page(request, status=400, section="restore",
+                                        error="backup: choose the backup file to restore")
+        if not upload.form.checked("confirm"):
+            return await _settings_page(
+                request, status=400, section="restore",
+                error="confirm: tick the box to say you mean to replace this node's records")
+        try:
+            await store.restore(upload.file)
+        except LocalProblem as exc:
+            return await _settings_page(request, status=400, error=exc.message,
+                                        section="restore")
+    finally:
+        upload.discard()
+    session.flash("Restored the backup. Before it publishes again, the node catches up on its "
+                  "own entries from its peers.")
+    return redirect("/")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/settings", settings_page, name="settings.page"),
+        web.post("/settings/profile", profile_save, name="settings.profile"),
+        web.post("/settings/profile/publish", profile_publish, name="settings.publish"),
+        web.post("/settings/public-pages", public_pages, name="settings.public"),
+        web.post("/settings/password", change_password, name="settings.password"),
+        web.get("/settings/backup", download_backup, name="settings.backup"),
+        web.post("/settings/restore", restore, name="settings.restore"),
+    ]

@@ -1,0 +1,152 @@
+"""First run: until the node has an admin password, the setup page is all it serves.
+
+Whoever sets the node up types the one-time setup code that ``hedgerow up``
+printed in its log (``hedgerow setup-code`` shows it again), so nobody else
+on the LAN can claim the node first. On the same page the group sets its
+password, names the organisation, its area and level, and says how the
+node joins the network:
+
+* **keep** — use the node as ``hedgerow init`` made it: the first node of
+  its network (invite others from the Peers page), or already joined;
+* **join** — with an invitation code: the inviter becomes the first peer
+  and a first sync starts. The code must be for this node's network (a
+  node belongs to exactly one network, fixed when it was created); if it is
+  not, the page says how to create a node for that network instead;
+* **restore** — a backup of this node, uploaded; the node then catches up
+  on its own entries from its peers before it publishes again.
+
+Everything is checked before anything is changed, in this order: rate
+limit, setup code, password, organisation details, invitation or backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from aiohttp import web
+
+from protocol import LEVELS, HedgerowError, Invitation, id_to_text, parse_invitation
+
+from .. import peerbook
+from ..errors import InvalidInput, LocalProblem
+from .admin import check_new_password, hash_password, setup_code_matches
+from .forms import Form
+from .login import switch_session
+from .peers import start_first_sync
+from .render import access_of, error_page, redirect, render
+from .state import PAGES
+from .uploads import CsrfRefused, Upload, read_upload
+
+__all__ = ["CHOICES", "organisation_changes", "routes"]
+
+CHOICES: Final = ("keep", "join", "restore")
+_SHOWN_AGAIN: Final = ("name", "area", "level", "network", "invitation")
+
+
+def organisation_changes(form: Form) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    name = form.text("name", required=True, max_len=120)
+    changes["name"] = name
+    area = form.text("area", max_len=200)
+    if area:
+        changes["area"] = area
+    changes["level"] = form.choice("level", LEVELS)
+    return changes
+
+
+def parse_invitation_field(form: Form) -> Invitation:
+    text = form.text("invitation", required=True, max_len=700)
+    try:
+        return parse_invitation(text)
+    except HedgerowError as exc:
+        raise InvalidInput(f"invitation code: {exc.message}", field="invitation") from None
+
+
+async def setup_form(request: web.Request) -> web.StreamResponse:
+    store = request.app[PAGES].service.store
+    peers = await store.db.read(peerbook.list_peers)
+    org = await store.get_organisation()
+    return await render(request, "setup.html", {
+        "values": {"name": org.name, "area": org.area, "level": org.level or "",
+                   "network": "keep"},
+        "levels": LEVELS, "network_text": id_to_text(store.network, "network"),
+        "peer_count": len(peers), "fresh": False}, title="Set up this node")
+
+
+async def _again(request: web.Request, upload: Upload, exc: HedgerowError, *,
+                 status: int = 400) -> web.Response:
+    store = request.app[PAGES].service.store
+    peers = await store.db.read(peerbook.list_peers)
+    return await render(request, "setup.html", {
+        "values": upload.form.values(_SHOWN_AGAIN), "levels": LEVELS,
+        "network_text": id_to_text(store.network, "network"), "peer_count": len(peers),
+        "fresh": False, "error": exc.message, "error_field": getattr(exc, "field", None)},
+        status=status, title="Set up this node")
+
+
+async def setup_submit(request: web.Request) -> web.StreamResponse:
+    pages = request.app[PAGES]
+    store = pages.service.store
+    access = access_of(request)
+    try:
+        upload = await read_upload(request, access.session, file_field="backup",
+                                   folder=store.data_dir)
+    except CsrfRefused:
+        return await error_page(request, 403, "This form cannot be accepted",
+                                "The form did not carry this session's security token. Go "
+                                "back, reload the page and send it again.")
+    except InvalidInput as exc:
+        return await _again(request, Upload(Form({}), None), exc)
+    try:
+        form = upload.form
+        wait = pages.limiter.wait_for(request.remote or "unknown")
+        if wait > 0:
+            return await _again(request, upload, InvalidInput(
+                f"Too many attempts. Wait {int(wait) + 1} seconds, then try again."),
+                status=429)
+        if not setup_code_matches(pages.admin.read(), form.text("setup_code", max_len=40)):
+            raise InvalidInput("setup code: that is not this node's setup code. It is in the "
+                               "log of `hedgerow up`; `hedgerow setup-code` shows it again",
+                               field="setup_code")
+        password = check_new_password(form.password("password"),
+                                      form.password("password_again"))
+        changes = organisation_changes(form)
+        choice = form.choice("network", CHOICES, default="keep")
+        invitation = None
+        if choice == "join":
+            invitation = parse_invitation_field(form)
+            if invitation.network != store.network:
+                raise InvalidInput(
+                    "invitation code: it is for another network than the one this node was "
+                    "created for, and a node belongs to exactly one network. Either keep this "
+                    "node's network, or create a node for that network: stop this one and run "
+                    "`hedgerow init --join CODE` with a new data directory.",
+                    field="invitation")
+        if choice == "restore":
+            if upload.file is None:
+                raise InvalidInput("backup: choose the backup file to restore", field="backup")
+            await store.restore(upload.file)
+        await store.update_organisation(changes)
+        if invitation is not None:
+            row, _ = await store.db.write(peerbook.add_peer, invitation.address,
+                                          source="invitation", now_ms=store.now_ms(),
+                                          node_id=invitation.inviter)
+            start_first_sync(request.app, row.address)
+        state = pages.admin.set_password(await asyncio.to_thread(hash_password, password))
+    except (InvalidInput, LocalProblem) as exc:
+        return await _again(request, upload, exc)
+    finally:
+        upload.discard()
+    session = pages.sessions.log_in(access.session, state.epoch)
+    switch_session(request, session)
+    session.flash("Your node is set up and you are logged in. Next: record a practice, or "
+                  "publish your profile from Settings.")
+    return redirect("/")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/setup", setup_form, name="setup.form"),
+        web.post("/setup", setup_submit, name="setup.submit"),
+    ]
