@@ -11,6 +11,7 @@ signed and checked. Switch it off with the ``mdns`` setting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 from typing import Final
@@ -57,6 +58,7 @@ class Discovery:
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._announcing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
@@ -66,12 +68,18 @@ class Discovery:
             properties={"id": node.node_id, "net": self.fingerprint, "v": "1"},
             server=f"hedgerow-{node.short_id.lower()}.local.",
         )
+        # Announcing probes the LAN for a second or so: let the node answer
+        # requests meanwhile (the task is ours and stop() ends it).
+        self._announcing = asyncio.get_running_loop().create_task(self._announce())
+        self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE],
+                                            handlers=[self._on_change])
+
+    async def _announce(self) -> None:
+        assert self._zc is not None and self._info is not None
         try:
             await self._zc.async_register_service(self._info)
         except Exception as exc:  # a LAN without multicast must not stop the node
             log.warning("mDNS announcement failed (%s); LAN discovery is off", exc)
-        self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE],
-                                            handlers=[self._on_change])
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str,
                    state_change: ServiceStateChange) -> None:
@@ -103,8 +111,12 @@ class Discovery:
             log.info("found %s on the local network", address)
 
     async def stop(self) -> None:
-        for task in list(self._pending):
+        for task in [*self._pending, *([self._announcing] if self._announcing else [])]:
             task.cancel()
+        if self._announcing is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._announcing
+            self._announcing = None
         if self._browser is not None:
             await self._browser.async_cancel()
         if self._zc is not None:

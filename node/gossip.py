@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -32,7 +32,7 @@ from protocol import PeerHealth, choose_peers, record_failure, record_success, s
 
 from . import peerbook
 from .errors import PeerRefused, SyncFailed
-from .events import EventBus, PeerSynced, PeerUnreachable
+from .events import EventBus, PeerSynced, PeerUnreachable, Published
 from .peerbook import PeerRow, SyncRecord
 from .settings import Config
 from .store import Store
@@ -48,8 +48,10 @@ MAINTENANCE_SECONDS: Final = 3600.0
 
 class Gossip:
     def __init__(self, store: Store, client: SyncClient, config: Config, events: EventBus, *,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 on_tick: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store, self.client, self.config, self.events = store, client, config, events
+        self.on_tick = on_tick
         self.rng = rng or random.Random()
         self._scheduler: AsyncIOScheduler | None = None
         self._last_own_version: int | None = None
@@ -143,11 +145,29 @@ class Gossip:
         return report
 
     async def watch_own_feed(self) -> bool:
-        """Push if this node published since the last look; True if it pushed."""
+        """Push if this node published since the last look; True if it pushed.
+
+        Publications may come from another process (the CLI), so the feed is
+        watched rather than told. Each new own entry becomes a
+        :class:`~node.events.Published` event.
+        """
+        if self.on_tick is not None:
+            await self.on_tick()
         version = await self.store.own_highest_version()
         last, self._last_own_version = self._last_own_version, version
         if last is None or version <= last:
             return False
+        offset = 0
+        while True:
+            page = await self.store.current_entries(author=self.store.node_id, limit=1000,
+                                                    offset=offset)
+            for held in page:
+                if held.entry.version > last:
+                    self.events.publish(Published(held.entry.kind, held.entry.key,
+                                                  held.entry.version))
+            if len(page) < 1000:
+                break
+            offset += len(page)
         await self.push_round()
         return True
 

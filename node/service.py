@@ -17,14 +17,13 @@ import logging
 import random
 import socket
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import aiohttp
 from aiohttp import web
 
 from . import peerbook
 from .api import VIEWS_STORE, api_routes
-from .discovery import Discovery
 from .events import EventBus, NodeStarted
 from .gossip import Gossip
 from .settings import Config
@@ -33,6 +32,9 @@ from .syncclient import SyncClient
 from .syncserver import SYNC_SERVER, SyncServer
 from .syncset import ReconciliationSet
 from .web import setup_pages
+
+if TYPE_CHECKING:
+    from .discovery import Discovery
 
 __all__ = ["NODE_SERVICE", "NodeService", "software_version"]
 
@@ -58,7 +60,7 @@ class NodeService:
         self.http: aiohttp.ClientSession | None = None
         self.client: SyncClient | None = None
         self.gossip: Gossip | None = None
-        self.discovery: Discovery | None = None
+        self.discovery: Discovery | None = None  # only when mDNS is on
         self._runner: web.AppRunner | None = None
         self.addresses: list[str] = []
 
@@ -89,7 +91,7 @@ class NodeService:
                                      timeout_s=self.config.request_timeout,
                                      blocked=self.server.blocked)
             self.gossip = Gossip(self.store, self.client, self.config, self.events,
-                                 rng=self.rng)
+                                 rng=self.rng, on_tick=self._refresh_blocked)
             for address in self.config.peers:
                 await self.store.db.write(peerbook.add_peer, address, source="config",
                                           now_ms=self.store.now_ms())
@@ -99,6 +101,9 @@ class NodeService:
             if gossip:
                 self.gossip.start()
             if (self.config.mdns if mdns is None else mdns) and listen:
+                # Imported here: zeroconf costs memory a node without mDNS never needs.
+                from .discovery import Discovery
+
                 self.discovery = Discovery(self.store, self.events, port=self.port)
                 await self.discovery.start()
         except BaseException:
@@ -131,6 +136,11 @@ class NodeService:
     async def block(self, node_id: bytes, note: str = "") -> None:
         """Block a node: refuse its requests and entries, drop what it wrote."""
         await self.store.block_author(node_id, note=note)
+        await self._refresh_blocked()
+
+    async def _refresh_blocked(self) -> None:
+        # Also run every few seconds by gossip: `hedgerow peer block` may
+        # change the blocklist from another process while this node runs.
         await self.server.refresh_blocked()
         if self.client is not None:
             self.client.blocked = self.server.blocked

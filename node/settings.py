@@ -186,6 +186,6 @@ def markdown_table() -> str:
     lines = ["| setting | environment | default | what it does |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
         default = ("true" if s.default else "false") if s.type is bool else (
-            "[]" if s.type is list else f"{s.default}")
+            "[]" if s.type is list else (f"{s.default}" if s.default != "" else '""'))
         lines.append(f"| `{s.name}` | `{s.env}` | `{default}` | {s.help} |")
     return "\n".join(lines)

@@ -1,0 +1,208 @@
+"""Whom the node syncs with: ``peer add|list|remove|block|unblock`` and ``sync``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from node import peerbook
+from node.errors import SyncFailed
+from node.home import running_pid
+from node.logview import failure_text
+from node.peerbook import PeerRow
+from node.service import NodeService
+from node.settings import load_config
+from protocol import id_from_text, id_to_text, short_id
+
+from .common import UserError, data_dir_option, json_option, open_store, run
+from .output import ago, console, echo_json, is_terminal, print_table, size
+
+__all__ = ["peer", "sync"]
+
+
+@click.group()
+def peer() -> None:
+    """The nodes this node syncs with, and the ones it blocks."""
+
+
+@peer.command("add")
+@data_dir_option
+@click.argument("url")
+def peer_add(data_dir: Path, url: str) -> None:
+    """Add a peer by its address, e.g. http://192.168.1.20:8470."""
+
+    async def add() -> tuple[PeerRow, bool]:
+        async with open_store(data_dir) as store:
+            return await store.db.write(peerbook.add_peer, url, source="manual",
+                                        now_ms=store.now_ms())
+
+    row, new = run(add())
+    click.echo(f"added peer {row.address}" if new else f"{row.address} is already a peer")
+
+
+def _peer_json(row: PeerRow) -> dict[str, Any]:
+    return {"address": row.address, "node_id": id_to_text(row.node_id) if row.node_id else None,
+            "source": row.source, "last_sync_ms": row.last_sync_ms,
+            "last_outcome": row.last_outcome or None, "last_error": row.last_error or None,
+            "failures": row.health.failures, "next_attempt_ms": row.health.next_attempt_ms,
+            "entries_in": row.entries_in, "entries_out": row.entries_out,
+            "bytes_up": row.bytes_up, "bytes_down": row.bytes_down}
+
+
+@peer.command("list")
+@data_dir_option
+@json_option
+def peer_list(data_dir: Path, as_json: bool) -> None:
+    """List known peers: where they came from and how the last sync went."""
+
+    async def read() -> tuple[list[PeerRow], list[bytes]]:
+        async with open_store(data_dir) as store:
+            return (await store.db.read(peerbook.list_peers),
+                    await store.db.read(peerbook.blocked_nodes))
+
+    rows, blocked = run(read())
+    if as_json:
+        echo_json({"peers": [_peer_json(r) for r in rows],
+                   "blocked": [id_to_text(b) for b in blocked]})
+        return
+    if not rows:
+        click.echo("no peers yet; add one with `hedgerow peer add URL`")
+    else:
+        print_table(("address", "node", "source", "last sync", "outcome", "entries in/out"),
+                    [(r.address, short_id(r.node_id) if r.node_id else "?", r.source,
+                      ago(r.last_sync_ms),
+                      r.last_outcome + (f" ({r.last_error})" if r.last_error else ""),
+                      f"{r.entries_in}/{r.entries_out}") for r in rows])
+    if blocked:
+        click.echo(f"blocked: {', '.join(short_id(b) for b in blocked)}")
+
+
+@peer.command("remove")
+@data_dir_option
+@click.argument("url")
+def peer_remove(data_dir: Path, url: str) -> None:
+    """Forget a peer (it may be learned again from profiles or the LAN)."""
+
+    async def remove() -> None:
+        async with open_store(data_dir) as store:
+            await store.db.write(peerbook.remove_peer, url)
+
+    run(remove())
+    click.echo(f"removed {peerbook.normalise_address(url)}")
+
+
+@peer.command("block")
+@data_dir_option
+@click.argument("node")
+@click.option("--note", default="", help="Why (kept on this node only).")
+def peer_block(data_dir: Path, node: str, note: str) -> None:
+    """Block a node: delete what it wrote here and refuse it from now on."""
+    node_id = id_from_text(node)
+
+    async def block() -> None:
+        async with open_store(data_dir) as store:
+            if node_id == store.node_id:
+                raise UserError("a node cannot block itself")
+            await store.block_author(node_id, note=note)
+
+    run(block())
+    click.echo(f"blocked {short_id(node_id)}: its entries here are deleted and will be refused")
+    pid = running_pid(data_dir)
+    if pid is not None:
+        click.echo(f"note: restart the running node{f' (process {pid})' if pid else ''} so "
+                   "that it refuses this node's requests too")
+
+
+@peer.command("unblock")
+@data_dir_option
+@click.argument("node")
+def peer_unblock(data_dir: Path, node: str) -> None:
+    """Stop blocking a node (its entries come back with the next syncs)."""
+    node_id = id_from_text(node)
+
+    async def unblock() -> None:
+        async with open_store(data_dir) as store:
+            await store.db.write(peerbook.unblock_node, node_id)
+
+    run(unblock())
+    click.echo(f"unblocked {short_id(node_id)}")
+
+
+# --- sync ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    address: str
+    ok: bool
+    received: int = 0
+    sent: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    rounds: int = 0
+    error: str = ""
+
+    def line(self) -> str:
+        if not self.ok:
+            return f"{self.address}: {failure_text(self.address, self.error)}"
+        return (f"{self.address}: +{self.received}/\N{MINUS SIGN}{self.sent} entries "
+                f"({size(self.bytes_up + self.bytes_down)})")
+
+
+async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> list[_Outcome]:
+    async with open_store(data_dir) as store:
+        service = NodeService(store, load_config(data_dir))
+        await service.start(listen=False, gossip=False, mdns=False)
+        try:
+            gossip = service.gossip
+            assert gossip is not None
+            addresses = [peerbook.normalise_address(only)] if only else \
+                [row.address for row in await store.db.read(peerbook.list_peers)]
+            if not addresses:
+                raise UserError("this node knows no peers yet: add one with `hedgerow peer add "
+                                "URL`, or create the node with an invitation")
+            progress = Progress(TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
+                                console=console(), transient=True, disable=not is_terminal())
+            outcomes: list[_Outcome] = []
+            with progress:
+                task = progress.add_task("sync", total=len(addresses))
+
+                async def one(address: str) -> None:
+                    try:
+                        report = await gossip.sync_peer(address)
+                        stats = report.stats
+                        outcome = _Outcome(address, True, stats.accepted, stats.push_accepted,
+                                           stats.bytes_up, stats.bytes_down, stats.rounds)
+                    except SyncFailed as exc:
+                        outcome = _Outcome(address, False, error=exc.message)
+                    outcomes.append(outcome)
+                    progress.advance(task)
+                    if print_lines:
+                        progress.console.print(outcome.line(), markup=False)
+
+                await asyncio.gather(*(one(a) for a in addresses))
+            return outcomes
+        finally:
+            await service.stop()
+
+
+@click.command(short_help="Sync with one peer, or every peer, now.")
+@data_dir_option
+@click.argument("peer_address", metavar="[PEER]", required=False)
+@json_option
+def sync(data_dir: Path, peer_address: str | None, as_json: bool) -> None:
+    """Sync with PEER (an address), or with every known peer, now.
+
+    Prints what each session did: +entries received / -entries sent. Exits with
+    1 if no peer could be synced with.
+    """
+    outcomes = run(_sync_all(data_dir, peer_address, print_lines=not as_json))
+    if as_json:
+        echo_json([asdict(o) for o in outcomes])
+    if not any(o.ok for o in outcomes):
+        raise UserError("could not sync with any peer" if len(outcomes) > 1 else
+                        f"could not sync with {outcomes[0].address}")

@@ -1,0 +1,256 @@
+"""Running and looking after a node: ``up``, ``status``, ``backup``, ``restore``, ``caught-up``."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node import CATCH_UP_MESSAGE, Store, restore_offline, wall_clock_ms
+from node.errors import NotInitialised
+from node.events import EventBus
+from node.home import NodeStatus, node_status, run_lock, running_pid
+from node.logview import LEVELS, EventLog
+from node.service import NodeService, lan_addresses
+from node.settings import Config, load_config
+from node.web import setup_code_to_show
+
+from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
+from .output import ago, echo_json, print_table, size
+
+__all__ = ["backup", "caught_up", "restore", "status", "up"]
+
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _configure_logging(level_name: str) -> None:
+    """Node internals log to stderr; the event lines go to stdout (see :class:`EventLog`)."""
+    level = LEVELS[level_name]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s  %(levelname)s %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The scheduler announces every job it adds and runs at info.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+
+
+def _echo(line: str) -> None:
+    click.echo(line)  # flushes, so a pipe or a journal sees each line at once
+
+
+def _listen_error(exc: OSError, config: Config) -> UserError:
+    where = f"{config.host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return UserError(f"port {config.port} is already in use (is another node running?); "
+                         "choose another with --port or the port setting")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return UserError(f"cannot listen on {config.host}: this machine has no such address; "
+                         "use --host 0.0.0.0 or one of its addresses")
+    if exc.errno == errno.EACCES:
+        return UserError(f"not allowed to listen on {where} (ports below 1024 need root); "
+                         "choose a port from 1024 up")
+    return UserError(f"cannot listen on {where}: {exc.strerror or exc}")
+
+
+async def _serve(data_dir: Path, config: Config) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        async with open_store(data_dir) as store:
+            events = EventBus()
+            events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
+            service = NodeService(store, config, events=events)
+            try:
+                await service.start()
+            except OSError as exc:
+                raise _listen_error(exc, config) from None
+            try:
+                _announce(service, config, store)
+                await stopping.wait()
+                _echo("stopping…")
+            finally:
+                await service.stop()
+        _echo("stopped cleanly")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def _announce(service: NodeService, config: Config, store: Store) -> None:
+    for address in service.addresses:
+        _echo(f"listening on {address}")
+    if config.host in _WILDCARDS:
+        port = service.port
+        _echo(f"on this machine: http://127.0.0.1:{port}")
+        _echo(f"on your network: {', '.join(lan_addresses(port))}")
+    if config.public_url:
+        _echo(f"public address: {config.public_url}")
+    _echo(f"node {store.key.short_id} is up; press Ctrl-C to stop")
+    code = setup_code_to_show(store.data_dir)
+    if code is not None:
+        _echo(f"first-run setup code: {code} - open the pages at an address above and enter "
+              "it to set the admin password")
+
+
+@click.command(short_help="Run the node until Ctrl-C or SIGTERM.")
+@data_dir_option
+@click.option("--host", default=None,
+              help="Address to listen on [default: the host setting, 0.0.0.0].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on; 0 picks a free one [default: the port setting, 8470].")
+def up(data_dir: Path, host: str | None, port: int | None) -> None:
+    """Run the node in the foreground until Ctrl-C or SIGTERM.
+
+    Logs one line per event that matters: started, synced with a peer
+    (+received/-sent entries), a peer unreachable, a fork detected.
+    """
+    if not data_dir.is_dir():
+        raise NotInitialised(f"there is no node in {data_dir}: create one with `hedgerow init`")
+    config = load_config(data_dir, overrides={"host": host, "port": port})
+    _configure_logging(config.log_level)
+    with run_lock(data_dir):
+        run(_serve(data_dir, config))
+
+
+# --- status ----------------------------------------------------------------------------
+
+def _counts(counts: dict[str, int]) -> str:
+    names = {"profile": "profiles", "practice": "practices", "credit": "credits",
+             "retract": "retractions"}
+    parts = [f"{counts[k]} {names[k] if counts[k] != 1 else k}" for k in names if counts.get(k)]
+    return ", ".join(parts) or "none"
+
+
+def _print_status(s: NodeStatus, data_dir: Path) -> None:
+    who = s.name or "(no name yet)"
+    details = ", ".join(x for x in (s.level, s.area) if x)
+    click.echo(f"node          {s.node_id}  ({s.short_id})")
+    click.echo(f"organisation  {who}" + (f"  ({details})" if details else ""))
+    click.echo(f"network       {s.network}")
+    click.echo(f"data          {s.data_dir}")
+    click.echo("running       " + ("no" if s.running_pid is None else
+                                   f"yes (process {s.running_pid})" if s.running_pid else "yes"))
+    click.echo(f"records       {s.practices} practice{'s' if s.practices != 1 else ''}"
+               " (private)")
+    click.echo(f"published     {_counts(dict(s.own_entries))}")
+    held = sum(s.entries.values())
+    click.echo(f"entries held  {held} from {s.authors} node{'s' if s.authors != 1 else ''}: "
+               f"{_counts(dict(s.entries))}")
+    if s.blocked:
+        click.echo(f"blocked       {s.blocked} node{'s' if s.blocked != 1 else ''}")
+    click.echo("forks         " + ("none" if not s.forks else
+                                   "; ".join(f"{f.author[:7]} at version {f.version}"
+                                             for f in s.forks)))
+    if s.needs_catch_up:
+        click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+    if not s.peers:
+        click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")
+        return
+    click.echo("")
+    print_table(("peer", "node", "last sync", "outcome", "entries in/out"),
+                [(p.address, p.node_id[:7] if p.node_id else "?", ago(p.last_sync_ms),
+                  (p.last_outcome or "-") + (f": {p.last_error}" if p.last_error else ""),
+                  f"{p.entries_in}/{p.entries_out}") for p in s.peers])
+
+
+@click.command(short_help="Node id, network, peers, counts, forks.")
+@data_dir_option
+@json_option
+def status(data_dir: Path, as_json: bool) -> None:
+    """Node id, network, peers, counts, last syncs, forks and catch-up state."""
+
+    async def gather() -> NodeStatus:
+        async with open_store(data_dir) as store:
+            return await node_status(store)
+
+    result = run(gather())
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        _print_status(result, data_dir)
+
+
+# --- backup and restore ----------------------------------------------------------------
+
+@click.command(short_help="Back up the database (fine while running).")
+@data_dir_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(data_dir: Path, file: Path) -> None:
+    """Write a consistent backup of the node's database to FILE (fine while it runs).
+
+    The backup holds the private records (it is created with mode 0600) but not
+    the node key: keep a copy of that too (`hedgerow keys export`).
+    """
+
+    async def copy() -> int:
+        async with open_store(data_dir) as store:
+            return await store.backup(file)
+
+    written = run(copy())
+    click.echo(f"backed up to {file} ({size(written)}); it does not hold the node key: keep a "
+               "copy of that too (`hedgerow keys export`)")
+
+
+@click.command(short_help="Restore the database from a backup.")
+@data_dir_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(data_dir: Path, file: Path, yes: bool) -> None:
+    """Replace the node's database with the backup FILE (the node must be stopped).
+
+    Afterwards the node catches up on its own entries from its peers before it
+    publishes again.
+    """
+    pid = running_pid(data_dir) if data_dir.is_dir() else None
+    if pid is not None:
+        raise UserError(f"a node is running on {data_dir}" + (f" (process {pid})" if pid else "")
+                        + "; stop it first, then restore")
+    if not yes:
+        click.confirm(f"Replace the database in {data_dir} with {file}?", abort=True)
+    if not data_dir.is_dir():
+        raise NotInitialised(f"there is no data directory {data_dir}; put the node key "
+                             "(`hedgerow keys export`) there as node.key first")
+    with run_lock(data_dir):
+        restore_offline(data_dir, file, now_ms=wall_clock_ms())
+    click.echo(f"restored {file} into {data_dir}.")
+    click.echo("Before it publishes again, the node will catch up on its own entries from its "
+               f"peers: run `{command_prefix(data_dir)} sync` (or `up`).")
+
+
+@click.command("caught-up", short_help="Let a restored node publish again.")
+@data_dir_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def caught_up(data_dir: Path, yes: bool) -> None:
+    """Allow a restored node to publish without catching up from a peer first.
+
+    Only if you are sure it published nothing after the backup was made:
+    otherwise its next publication may fork its own history.
+    """
+
+    async def check() -> bool:
+        async with open_store(data_dir) as store:
+            return await store.needs_catch_up()
+
+    if not run(check()):
+        click.echo("this node does not need to catch up")
+        return
+    if not yes:
+        click.confirm("Are you sure this node published nothing after its backup was made?",
+                      abort=True)
+
+    async def mark() -> Any:
+        async with open_store(data_dir) as store:
+            await store.mark_caught_up()
+
+    run(mark())
+    click.echo("marked as caught up; the node may publish again")

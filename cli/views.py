@@ -1,0 +1,201 @@
+"""``hedgerow view …``, ``hedgerow export`` and ``hedgerow verify FILE``.
+
+The CLI holds no logic (DESIGN.md "Architecture"): each command parses its
+options, calls :mod:`node.views` or :mod:`node.exports`, and prints. The
+options of each view are generated from the view's declared parameters
+(:data:`node.views.VIEWS`), so the CLI, the JSON API and the pages accept
+exactly the same things. Output is a rich table on a terminal, aligned
+plain text otherwise (:func:`cli.output.print_table`), or JSON with
+``--json``. Exit codes: 0 ok,
+1 a user error (one line, never a traceback), 2 a usage error.
+
+:func:`register` adds the commands to the root ``hedgerow`` group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from node import Store
+from node.exports import FORMATS, export_view
+from node.views import PARAMS, VIEWS, VerificationFailed, run_view, table, verify_export
+from protocol import HedgerowError
+
+from .common import data_dir_option, open_store
+from .output import print_table
+
+__all__ = ["export", "register", "verify", "view"]
+
+T = TypeVar("T")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return asyncio.run(make())
+    except HedgerowError as exc:
+        _fail(exc.message)
+
+
+async def _with_store(data_dir: Path, work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+    async with open_store(data_dir) as store:
+        return await work(store)
+
+
+def _param_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(names):
+            param = PARAMS[name]
+            flag = "--" + name.replace("_", "-")
+            kind: Any = click.Choice(param.choices, case_sensitive=False) \
+                if param.choices else (int if param.type == "integer" else str)
+            fn = click.option(flag, name, type=kind, default=None, help=param.help)(fn)
+        return fn
+    return decorate
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    columns, rows = table(result)
+    # Text from peers' summaries: newlines flattened; print_table escapes rich markup.
+    print_table([c.replace("_", " ") for c in columns],
+                [[_cell(row[c]).replace("\n", " ") for c in columns] for row in rows])
+    for line in _summary(result):
+        click.echo(line)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _summary(result: dict[str, Any]) -> list[str]:
+    lines = []
+    if "total" in result:
+        lines.append(f"total: {result['total']}")
+    if isinstance(result.get("totals"), dict):
+        lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in result["totals"].items()))
+    if "figures" in result and result["view"] in ("spread", "lineage"):
+        lines.append("figures: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                             for k, v in result["figures"].items()))
+    excluded = result.get("excluded", {})
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in excluded.items()
+                       if k != "note")
+    lines.append(f"left out: {counts}")
+    return lines
+
+
+@click.group()
+def view() -> None:
+    """Network views: what this node can see of the whole network.
+
+    No view ranks organisations against each other; every view says what it
+    left out (forked authors' entries, retracted practices).
+    """
+
+
+def _view_command(name: str) -> click.Command:
+    spec = VIEWS[name]
+
+    @data_dir_option
+    @_param_options(spec.params)
+    @click.option("--json", "as_json", is_flag=True, help="Print the view as JSON.")
+    def command(data_dir: Path, as_json: bool, **options: Any) -> None:
+        raw = {k: v for k, v in options.items() if v is not None}
+        result = _run(lambda: _with_store(data_dir, lambda s: run_view(s, name, raw)))
+        _print_result(result, as_json)
+
+    return click.command(name, help=spec.summary)(command)
+
+
+for _name in VIEWS:
+    view.add_command(_view_command(_name))
+
+_ALL_PARAMS = tuple(dict.fromkeys(p for spec in VIEWS.values() for p in spec.params))
+
+
+@click.command()
+@data_dir_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="csv, xlsx, json (any view); graphml, kumu (the attribution graph); "
+                   "openreferral (the directory as Open Referral UK).")
+@click.option("--view", "view_name", type=click.Choice(list(VIEWS)), default=None,
+              help="Which view (default: directory; spread for graphml and kumu).")
+@click.option("--evidence", is_flag=True,
+              help="With --format json: include the signed entries behind every figure, "
+                   "so `hedgerow verify` can check it offline.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write to this file (default: standard output).")
+@_param_options(_ALL_PARAMS)
+def export(data_dir: Path, fmt: str, view_name: str | None, evidence: bool,
+           output: Path | None, **options: Any) -> None:
+    """Export a view: CSV, Excel, JSON, GraphML, Kumu or Open Referral UK."""
+    raw = {k: v for k, v in options.items() if v is not None}
+    data = _run(lambda: _with_store(
+        data_dir, lambda s: export_view(s, fmt, view_name, raw, evidence=evidence)))
+    if output is None:
+        if fmt in ("xlsx", "kumu") and sys.stdout.isatty():
+            _fail(f"{fmt} is a binary workbook: give a file with -o")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    click.echo(f"wrote {output} ({len(data):,} bytes)", err=True)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(file: Path, as_json: bool) -> None:
+    """Check a verifiable export offline: signatures, network, and every figure."""
+    try:
+        doc = json.loads(file.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    except ValueError:
+        _fail(f"{file} is not JSON")
+    try:
+        report = verify_export(doc)
+    except VerificationFailed as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": exc.message}))
+        _fail(exc.message)
+    except HedgerowError as exc:
+        _fail(exc.message)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "view": report.view, "network": report.network,
+                               "exported_by": report.exported_by, "entries": report.entries,
+                               "notes": report.notes}))
+        return
+    click.echo(f"ok: the {report.view} figures follow from {report.entries:,} signed entries "
+               f"of network {report.network}, exported by {report.exported_by}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+
+
+def register(group: click.Group) -> None:
+    """Add ``view``, ``export`` and ``verify`` to the root ``hedgerow`` group."""
+    group.add_command(view)
+    group.add_command(export)
+    group.add_command(verify)

@@ -1,0 +1,337 @@
+"""A node's home: creating it, its configuration file, who runs in it, and how it is doing.
+
+* :func:`create_home` is ``hedgerow init``: the key and the database
+  (:func:`node.init_node`), a ``hedgerow.toml`` listing every setting with
+  its default (commented out; written only if there is none), what the
+  organisation says about itself, and — when joining with an invitation —
+  the inviter as the first peer. If any step fails, what it created is
+  removed again, so a failed ``init`` can simply be run again.
+* :func:`run_lock` marks a data directory as in use by a running node
+  (``hedgerow up``, the demo), so that a second node, or an offline
+  restore, on the same directory is refused with a clear message
+  (:class:`NodeRunning`); :func:`running_pid` asks without taking it.
+* :func:`node_status` gathers what ``hedgerow status`` shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import sqlite_utils
+
+from protocol import Invitation, id_to_text
+
+from . import organisation, peerbook
+from .datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
+from .errors import InvalidInput, LocalProblem
+from .settings import CONFIG_FILE_NAME, SETTINGS, Setting
+from .store import Store
+
+try:  # POSIX; elsewhere a data directory is simply not locked.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "LOCK_FILE",
+    "ForkStatus",
+    "Home",
+    "NodeRunning",
+    "NodeStatus",
+    "PeerStatus",
+    "config_template",
+    "create_home",
+    "node_status",
+    "run_lock",
+    "running_pid",
+    "toml_value",
+    "write_config_template",
+]
+
+LOCK_FILE: Final = "node.lock"
+
+
+class NodeRunning(LocalProblem):
+    """A node is already running on this data directory."""
+
+    code = "node_running"
+
+
+# --- the configuration file ------------------------------------------------------------
+
+def toml_value(value: Any) -> str:
+    """``value`` (text, whole number, true/false, list of text) written as TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if "\n" in value and "'''" not in value and all(
+                c in "\n\t" or c >= " " for c in value) and "\x7f" not in value:
+            # A literal multi-line string: what a person wrote, unescaped.
+            return "'''\n" + value + ("'''" if value.endswith("\n") else "\n'''")
+        # A JSON string is a TOML basic string, except that TOML wants DEL escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _setting_lines(setting: Setting) -> list[str]:
+    text = setting.help + (f" One of: {', '.join(setting.choices)}." if setting.choices else "")
+    return [*(f"# {line}" for line in textwrap.wrap(text, 76)),
+            f"# Environment: {setting.env}",
+            f"# {setting.name} = {toml_value(setting.default)}"]
+
+
+def config_template() -> str:
+    """The text of a new ``hedgerow.toml``: every setting, commented out, at its default."""
+    lines = ["# Hedgerow node configuration.",
+             "# Every setting is optional: the values shown are the defaults. Remove the '#'",
+             "# in front of a setting to change it. Environment variables (HEDGEROW_<NAME>)",
+             "# override this file, and command-line options override both.", ""]
+    for setting in SETTINGS:
+        lines += [*_setting_lines(setting), ""]
+    return "\n".join(lines)
+
+
+def write_config_template(data_dir: Path) -> bool:
+    """Write ``hedgerow.toml`` in ``data_dir`` unless one exists; True if written."""
+    path = Path(data_dir) / CONFIG_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(config_template())
+    return True
+
+
+# --- creating a node -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """What :func:`create_home` made."""
+
+    data_dir: Path
+    node_id: bytes
+    network: bytes
+    config_written: bool
+    first_peer: str | None
+
+
+def _organisation_changes(name: str, area: str, level: str | None) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if name:
+        changes["name"] = name
+    if area:
+        changes["area"] = area
+    if level:
+        changes["level"] = level
+    return changes
+
+
+def create_home(data_dir: Path, *, network: bytes | None, invitation: Invitation | None,
+                seed: bytes, now_ms: int, name: str = "", area: str = "",
+                level: str | None = None) -> Home:
+    """Create a node in ``data_dir`` for ``network``, or for the network ``invitation`` is to.
+
+    ``seed`` is the new key's seed (``os.urandom(32)``). Nothing is published:
+    the organisation's details are stored for its profile, which the group
+    publishes when it is ready (``hedgerow profile publish``).
+    """
+    if invitation is not None:
+        if network is not None and network != invitation.network:
+            raise InvalidInput("the invitation is for a different network than the one named; "
+                               "give one or the other", field="network")
+        network = invitation.network
+    if network is None:
+        raise InvalidInput("choose a network: start a new one, name one, or join one with an "
+                           "invitation code", field="network")
+    data_dir = Path(data_dir)
+    created_dir = not data_dir.exists()
+    # Refusals by init_node (a node is there already, a bad network id) leave
+    # everything as it was; only what init_node made is removed on a failure.
+    key = init_node(data_dir, network=network, seed=seed, now_ms=now_ms)
+    config_written = False
+    try:
+        config_written = write_config_template(data_dir)
+        _, db = open_node(data_dir)
+        try:
+            changes = _organisation_changes(name, area, level)
+            if changes:
+                organisation.update_organisation(db, changes, now_ms=now_ms)
+            first_peer = None
+            if invitation is not None:
+                row, _ = peerbook.add_peer(db, invitation.address, source="invitation",
+                                           now_ms=now_ms, node_id=invitation.inviter)
+                first_peer = row.address
+        finally:
+            db.close()
+    except BaseException:
+        _remove_partial_home(data_dir, created_dir=created_dir, config_written=config_written)
+        raise
+    return Home(data_dir, key.public, network, config_written, first_peer)
+
+
+def _remove_partial_home(data_dir: Path, *, created_dir: bool, config_written: bool) -> None:
+    names = [KEY_FILE, DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm"]
+    if config_written:
+        names.append(CONFIG_FILE_NAME)
+    for name in names:
+        (data_dir / name).unlink(missing_ok=True)
+    if created_dir:
+        with contextlib.suppress(OSError):
+            data_dir.rmdir()
+
+
+# --- one running node per data directory -----------------------------------------------
+
+@contextlib.contextmanager
+def run_lock(data_dir: Path) -> Iterator[None]:
+    """Hold ``data_dir`` as the home of a running node; :class:`NodeRunning` if taken."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    path = Path(data_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        raise LocalProblem(f"there is no data directory {data_dir}; create a node there "
+                           "first with `hedgerow init`") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        pid = running_pid(data_dir)
+        raise NodeRunning(f"a node is already running on {data_dir}"
+                          f"{f' (process {pid})' if pid else ''}; stop it first") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def running_pid(data_dir: Path) -> int | None:
+    """The process id of the node running on ``data_dir`` (0 if unknown), or None."""
+    if fcntl is None:  # pragma: no cover
+        return None
+    path = Path(data_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+# --- status ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PeerStatus:
+    address: str
+    node_id: str | None
+    source: str
+    last_sync_ms: int | None
+    last_outcome: str
+    last_error: str
+    failures: int
+    next_attempt_ms: int
+    entries_in: int
+    entries_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForkStatus:
+    author: str
+    version: int
+    detected_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What ``hedgerow status`` shows; :meth:`to_json` for ``--json``."""
+
+    data_dir: str
+    node_id: str
+    network: str
+    name: str
+    level: str | None
+    area: str
+    running_pid: int | None
+    practices: int
+    entries: Mapping[str, int]
+    own_entries: Mapping[str, int]
+    authors: int
+    peers: tuple[PeerStatus, ...]
+    blocked: int
+    forks: tuple[ForkStatus, ...]
+    needs_catch_up: bool
+
+    @property
+    def short_id(self) -> str:
+        return self.node_id[:7]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["short_id"] = self.short_id
+        data["entries"], data["own_entries"] = dict(self.entries), dict(self.own_entries)
+        return data
+
+
+def _entry_counts(db: sqlite_utils.Database) -> tuple[dict[str, int], dict[str, int], int]:
+    everyone: dict[str, int] = {}
+    own: dict[str, int] = {}
+    rows = db.conn.execute(
+        "SELECT kind, author = (SELECT node_id FROM node_state), count(*) FROM entries "
+        "GROUP BY kind, author = (SELECT node_id FROM node_state)")
+    for kind, mine, count in rows:
+        everyone[kind] = everyone.get(kind, 0) + count
+        if mine:
+            own[kind] = count
+    authors = db.conn.execute("SELECT count(DISTINCT author) FROM entries").fetchone()[0]
+    return everyone, own, int(authors)
+
+
+async def node_status(store: Store) -> NodeStatus:
+    """Gather the node's identity, counts, peers, forks and catch-up state."""
+    state = await store.state()
+    org = await store.get_organisation()
+    entries, own, authors = await store.db.read(_entry_counts)
+    peers = await store.db.read(peerbook.list_peers)
+    blocked = await store.db.read(peerbook.blocked_nodes)
+    forks = await store.forks()
+    practices = await store.list_practices()
+    return NodeStatus(
+        data_dir=str(store.data_dir),
+        node_id=id_to_text(state.node_id),
+        network=id_to_text(state.network, "network"),
+        name=org.name, level=org.level, area=org.area,
+        running_pid=running_pid(store.data_dir),
+        practices=len(practices), entries=entries, own_entries=own, authors=authors,
+        peers=tuple(PeerStatus(
+            p.address, id_to_text(p.node_id) if p.node_id else None, p.source,
+            p.last_sync_ms, p.last_outcome, p.last_error, p.health.failures,
+            p.health.next_attempt_ms, p.entries_in, p.entries_out) for p in peers),
+        blocked=len(blocked),
+        forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms) for f in forks),
+        needs_catch_up=state.needs_catch_up,
+    )
+

@@ -1,0 +1,191 @@
+"""Fixtures for the CLI tests: click's runner, fresh nodes, and `hedgerow` subprocesses.
+
+Every test gets ``HEDGEROW_DATA_DIR`` pointing into its own temporary
+directory, so nothing ever touches a real node's data. Subprocesses run
+``python -m cli`` from the source tree, on 127.0.0.1, with port 0 and mDNS
+off; they are waited for by polling their output with a deadline, never by
+sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import hedgerow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Invoked:
+    code: int
+    out: str
+    err: str
+    result: Result
+
+
+def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Invoked:
+    """Run ``hedgerow ARGS`` in this process through click's runner."""
+    result = CliRunner().invoke(hedgerow, list(args), input=input, env=env,
+                                catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # an unexpected failure: show its traceback
+    return Invoked(result.exit_code, result.stdout, result.stderr, result)
+
+
+def ok(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Run ``hedgerow ARGS``, expect success, return stdout."""
+    done = invoke(*args, input=input, env=env)
+    assert done.code == 0, f"hedgerow {' '.join(args)} failed ({done.code}): {done.err}"
+    return done.out
+
+
+def fails(*args: str, code: int = 1, input: str | None = None) -> str:
+    """Run ``hedgerow ARGS``, expect exit ``code``, return the one error line (stderr)."""
+    done = invoke(*args, input=input)
+    assert done.code == code, (f"hedgerow {' '.join(args)} exited {done.code}, not {code}: "
+                               f"{done.out}{done.err}")
+    assert "Traceback" not in done.out + done.err
+    if code == 1:
+        lines = done.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), done.err
+        return lines[0]
+    return done.err
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A data directory of the test's own, no mDNS, and logging left as it was."""
+    monkeypatch.setenv("HEDGEROW_DATA_DIR", str(tmp_path / "default-node"))
+    monkeypatch.setenv("HEDGEROW_MDNS", "false")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.fixture
+def node_dir(tmp_path: Path) -> Path:
+    """An initialised node with a name and level, on a new network."""
+    path = tmp_path / "node"
+    ok("init", "--data-dir", str(path), "--name", "Headingley Repair Café", "--area", "LS6",
+       "--level", "neighbourhood", "--new-network")
+    return path
+
+
+def node_info(data_dir: Path) -> dict[str, str]:
+    info: dict[str, str] = json.loads(ok("keys", "show", "--json", "--data-dir", str(data_dir)))
+    return info
+
+
+# --- subprocesses ----------------------------------------------------------------------
+
+@dataclass
+class Process:
+    """A ``hedgerow`` subprocess whose stdout is read line by line on a thread."""
+
+    popen: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_errors, daemon=True).start()
+
+    def _read_errors(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:  # drained, so a chatty process never blocks
+            self.errors.append(line)
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, needle: str, *, timeout: float = 15.0) -> str:
+        """The first line (from now on, or already read) containing ``needle``."""
+        for line in self.lines:
+            if needle in line:
+                return line
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line with {needle!r} within {timeout} s; got:\n"
+                                     + "\n".join(self.lines) + self.stderr_text())
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            if item is None:
+                raise AssertionError(f"the process ended before printing {needle!r}:\n"
+                                     + "\n".join(self.lines) + self.stderr_text())
+            self.lines.append(item)
+            if needle in item:
+                return item
+
+    def stderr_text(self) -> str:
+        return "\nstderr:\n" + "".join(self.errors) if self.errors else ""
+
+    def signal(self, signum: int, *, timeout: float = 5.0) -> int:
+        """Send ``signum`` and wait for the exit code (fails after ``timeout`` seconds)."""
+        self.popen.send_signal(signum)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            raise AssertionError(f"still running {timeout} s after signal {signum}") from None
+
+    def rest(self) -> str:
+        """Everything printed (stdout), once the process has ended."""
+        self.popen.wait(timeout=5)
+        while True:
+            line = self._queue.get(timeout=5)
+            if line is None:
+                return "\n".join(self.lines)
+            self.lines.append(line)
+
+
+def spawn(*args: str, env: dict[str, str] | None = None) -> Process:
+    environment = {**os.environ, "HEDGEROW_MDNS": "false", "PYTHONUNBUFFERED": "1",
+                   **(env or {})}
+    popen = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return Process(popen)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Subprocesses started by a test: killed at the end if it left them running."""
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.send_signal(signal.SIGKILL)
+            process.popen.wait(timeout=5)
+
+
+def start_node(data_dir: Path, processes: list[Process],
+               env: dict[str, str] | None = None) -> tuple[Process, str]:
+    """``hedgerow up`` on 127.0.0.1 and a free port; returns the process and its URL."""
+    process = spawn("up", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", "0",
+                    env=env)
+    processes.append(process)
+    line = process.wait_for("listening on ")
+    return process, line.split("listening on ", 1)[1].strip()

@@ -1,0 +1,131 @@
+"""Real processes: ``hedgerow up`` serving and stopping, two nodes joined by an invitation
+syncing a practice, and ``hedgerow demo`` running until the practice is everywhere.
+
+Everything listens on 127.0.0.1 with port 0 (or ``--port-base 0``); waiting is
+by polling output or HTTP against a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import sqlite3
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import Process, fails, invoke, node_info, ok, spawn, start_node
+
+pytestmark = pytest.mark.slow
+
+
+def well_known(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{url}/.well-known/hedgerow", timeout=5) as reply:
+        data: dict[str, object] = json.loads(reply.read())
+        return data
+
+
+def integrity(data_dir: Path) -> str:
+    with sqlite3.connect(data_dir / "hedgerow.db") as conn:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def test_up_serves_and_stops_cleanly_on_sigterm(node_dir: Path,
+                                                processes: list[Process]) -> None:
+    process, url = start_node(node_dir, processes)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+    assert well_known(url)["node_id"] == node_info(node_dir)["node_id"]
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["running_pid"] == process.popen.pid
+    started = time.monotonic()
+    assert process.signal(signal.SIGTERM, timeout=5) == 0
+    assert time.monotonic() - started < 5
+    out = process.rest()
+    assert "started" in out.splitlines()[0] and out.splitlines()[-1] == "stopped cleanly"
+    assert "Traceback" not in "".join(process.errors)
+    assert integrity(node_dir) == "ok"
+    assert json.loads(ok("status", "--json", "--data-dir", str(node_dir)))[
+        "running_pid"] is None
+
+
+def test_up_stops_on_sigint_too(node_dir: Path, processes: list[Process]) -> None:
+    process, _ = start_node(node_dir, processes)
+    assert process.signal(signal.SIGINT, timeout=5) == 0
+    assert integrity(node_dir) == "ok"
+
+
+def test_up_refuses_a_port_in_use_and_a_second_node(node_dir: Path,
+                                                    processes: list[Process]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = fails("up", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
+                     str(node_dir))
+        assert f"port {port} is already in use" in line and "--port" in line
+    process, _ = start_node(node_dir, processes)
+    assert "already running on" in fails("up", "--port", "0", "--data-dir", str(node_dir))
+    assert process.signal(signal.SIGTERM) == 0
+
+
+def test_up_failures_before_starting(tmp_path: Path, node_dir: Path) -> None:
+    assert "hedgerow init" in fails("up", "--data-dir", str(tmp_path / "none"))
+    assert "cannot listen on 203.0.113.9" in fails("up", "--host", "203.0.113.9", "--port",
+                                                   "0", "--data-dir", str(node_dir))
+    (node_dir / "hedgerow.toml").write_text("log_level = 'loud'\n")
+    assert "log_level (hedgerow.toml): must be one of" in fails("up", "--data-dir",
+                                                               str(node_dir))
+    assert invoke("up", "--port", "70000", "--data-dir", str(node_dir)).code == 2
+
+
+def test_two_nodes_joined_by_an_invitation_sync_a_practice(tmp_path: Path, node_dir: Path,
+                                                           processes: list[Process]) -> None:
+    first, first_url = start_node(node_dir, processes)
+    code = ok("invite", "--address", first_url, "--data-dir", str(node_dir)).strip()
+    second_dir = tmp_path / "second"
+    ok("init", "--join", code, "--name", "Splott Community Growers", "--level",
+       "neighbourhood", "--data-dir", str(second_dir))
+    second, _ = start_node(second_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    ok("record", "add", "--title", "Repair café", "--themes", "repair",
+       "--data-dir", str(node_dir))
+    ok("share", "publish", "repair-cafe", "--fields", "themes", "--data-dir", str(node_dir))
+    # The second node's anti-entropy rounds (every second or so) fetch it.
+    second.wait_for("+1/", timeout=20)
+    status = json.loads(ok("status", "--json", "--data-dir", str(second_dir)))
+    assert status["entries"] == {"practice": 1}
+    assert status["peers"][0]["node_id"] == node_info(node_dir)["node_id"]
+    # And the other way, with `hedgerow sync` while both run: the second's profile.
+    ok("profile", "publish", "--data-dir", str(second_dir))
+    out = ok("sync", first_url, "--data-dir", str(second_dir))
+    assert re.search(r": \+0/\N{MINUS SIGN}[01] entries", out)
+    deadline = time.monotonic() + 10
+    while json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["entries"] \
+            .get("profile") != 1:
+        assert time.monotonic() < deadline, "the profile did not reach the first node"
+        time.sleep(0.1)
+    for process in (first, second):
+        assert process.signal(signal.SIGTERM) == 0
+    assert integrity(node_dir) == integrity(second_dir) == "ok"
+
+
+def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) -> None:
+    demo = spawn("demo", "--nodes", "3", "--port-base", "0", "--round-delay", "0")
+    processes.append(demo)
+    header = demo.wait_for("data in ", timeout=20)
+    root = Path(header.split("data in ", 1)[1].strip())
+    assert root.is_dir()
+    demo.wait_for("The practice is on all 3 nodes", timeout=30)
+    url = demo.wait_for("curl ").split("curl ", 1)[1].split("/.well-known")[0]
+    assert well_known(url)["software"]
+    demo.wait_for("Press Ctrl-C")
+    # Another process can look at a demo node while the demo runs.
+    status = json.loads(ok("status", "--json", "--data-dir", str(root / "node1")))
+    assert status["entries"]["practice"] >= 2 and status["running_pid"] == demo.popen.pid
+    assert demo.signal(signal.SIGINT, timeout=10) == 0
+    assert f"removed {root}" in demo.rest()
+    assert not root.exists()
+    assert "Traceback" not in "".join(demo.errors)

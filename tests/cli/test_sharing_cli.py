@@ -1,0 +1,144 @@
+"""``hedgerow share``, ``retract`` and ``credit`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import fails, node_info, ok
+
+CANARY = "CANARY-private-do-not-share"
+
+
+@pytest.fixture
+def practice(node_dir: Path) -> str:
+    """A practice with private fields, two lessons and a measure with observations."""
+    ok("record", "add", "--data-dir", str(node_dir), "--title", "Repair café",
+       "--description", "We fix things together.", "--themes", "repair,reuse",
+       "--area", "LS6", "--context", CANARY, "--community", CANARY, "--run-by", CANARY,
+       "--notes", CANARY, "--lesson", "Test every electrical item.",
+       "--lesson", "Have a greeter.")
+    ok("record", "measure", "repair-cafe", "visitors", "--unit", "people", "--why", CANARY,
+       "--data-dir", str(node_dir))
+    for day, value in (("2025-01-11", 30), ("2025-02-08", 2), ("2024-12-14", 40)):
+        ok("record", "observe", "1", str(value), "--on", day, "--note", CANARY,
+           "--data-dir", str(node_dir))
+    return "repair-cafe"
+
+
+def preview(node_dir: Path, *options: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(ok("share", "preview", "repair-cafe", *options,
+                                            "--data-dir", str(node_dir)))
+    return data
+
+
+def test_a_new_practice_shares_only_title_and_status(node_dir: Path, practice: str) -> None:
+    entry = preview(node_dir)
+    assert entry["body"] == {"status": "active", "title": "Repair café"}
+    assert (entry["kind"], entry["key"], entry["author"]) == \
+        ("practice", practice, node_info(node_dir)["node_id"])
+    assert entry["network"] == node_info(node_dir)["network"]
+
+
+def test_policy_options_choose_fields_lessons_and_measures(node_dir: Path,
+                                                           practice: str) -> None:
+    entry = preview(node_dir, "--fields", "description,themes", "--lessons", "2",
+                    "--measure", "visitors:sum:2025")
+    assert entry["body"] == {
+        "description": "We fix things together.", "lessons": ["Have a greeter."],
+        "measures": [{"defined_by": "own", "name": "visitors", "period": "2025, total",
+                      "unit": "people", "value": 32}],
+        "status": "active", "themes": ["repair", "reuse"], "title": "Repair café"}
+    # The options were saved: the policy says so, and a plain preview is the same.
+    policy = json.loads(ok("share", "policy", practice, "--json", "--data-dir",
+                           str(node_dir)))
+    assert policy["fields"] == ["description", "lessons", "measures", "status", "themes",
+                                "title"]
+    assert policy["lessons"] == [2]
+    assert policy["measures"] == [{"measure": "visitors", "id": 1, "aggregate": "sum",
+                                   "period": "2025"}]
+    assert preview(node_dir)["body"] == entry["body"]
+    # A month with a small total is published as "<5", never exactly.
+    small = preview(node_dir, "--measure", "#1:sum:2025-02")
+    assert small["body"]["measures"][0]["value"] == "<5"
+    # Clearing: no lessons, no measures, only the always-shared fields.
+    cleared = preview(node_dir, "--fields", "none", "--lessons", "none", "--measure", "none")
+    assert cleared["body"] == {"status": "active", "title": "Repair café"}
+    text = ok("share", "policy", practice, "--data-dir", str(node_dir))
+    assert "never shared: context, community, run_by, notes" in text
+
+
+def test_private_fields_never_appear(node_dir: Path, practice: str) -> None:
+    everything = ok("share", "preview", practice, "--fields", "all", "--lessons", "all",
+                    "--measure", "visitors:latest", "--data-dir", str(node_dir))
+    assert CANARY not in everything
+    published = ok("share", "publish", practice, "--json", "--data-dir", str(node_dir))
+    assert CANARY not in published
+
+
+def test_policy_refusals(node_dir: Path, practice: str) -> None:
+    assert "context is private and can never be shared" in fails(
+        "share", "preview", practice, "--fields", "description,context",
+        "--data-dir", str(node_dir))
+    assert "colour is not a summary field" in fails(
+        "share", "preview", practice, "--fields", "colour", "--data-dir", str(node_dir))
+    assert "3 is not a lesson number" in fails(
+        "share", "preview", practice, "--lessons", "1,3", "--data-dir", str(node_dir)) \
+        .replace("'", "")
+    assert "no measure 'weight'" in fails(
+        "share", "preview", practice, "--measure", "weight", "--data-dir", str(node_dir))
+    assert "sum, latest" in fails(
+        "share", "preview", practice, "--measure", "visitors:average",
+        "--data-dir", str(node_dir))
+    assert "period" in fails(
+        "share", "preview", practice, "--measure", "visitors:sum:last-year",
+        "--data-dir", str(node_dir))
+    assert "no practice with the key" in fails("share", "preview", "nope", "--data-dir",
+                                               str(node_dir))
+    # None of the refused options were saved.
+    assert preview(node_dir)["body"] == {"status": "active", "title": "Repair café"}
+
+
+def test_publish_is_what_preview_showed(node_dir: Path, practice: str) -> None:
+    shown = preview(node_dir, "--fields", "description,area")
+    published = json.loads(ok("share", "publish", practice, "--json", "--data-dir",
+                              str(node_dir)))
+    assert published["body"] == shown["body"]
+    assert published["version"] >= shown["version"]
+    assert len(published["entry_id"]) == 64
+    out = ok("share", "publish", practice, "--data-dir", str(node_dir))
+    assert out.startswith(f"published {practice} (version ")
+    assert "hedgerow sync" in out  # no node running: says how it will spread
+    listing = json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))
+    assert listing[0]["summary"] == "published"
+
+
+def test_retract(node_dir: Path, practice: str) -> None:
+    assert "no published practice" in fails("retract", practice, "--data-dir", str(node_dir))
+    ok("share", "publish", practice, "--data-dir", str(node_dir))
+    assert ok("retract", practice, "--reason", "We stopped in 2025.", "--data-dir",
+              str(node_dir)).startswith(f"retracted {practice} (version ")
+    listing = json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))
+    assert listing[0]["summary"] == "retracted"
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"retract": 1}
+
+
+def test_credit(node_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
+    them = node_info(other)["node_id"]
+    out = ok("credit", them, "play-street", "--note", "Your letter got us started.",
+             "--data-dir", str(node_dir))
+    assert out.startswith(f"credited {them[:7]} for play-street")
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"credit": 1}
+    assert "cannot credit itself" in fails("credit", node_info(node_dir)["node_id"],
+                                           "play-street", "--data-dir", str(node_dir))
+    assert "character" in fails("credit", them.replace(them[2], "U", 1), "play-street",
+                                "--data-dir", str(node_dir))
+    assert "practice key" in fails("credit", them, "Play Street!", "--data-dir",
+                                   str(node_dir))
