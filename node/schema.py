@@ -316,3 +316,44 @@ def _views(db: sqlite_utils.Database) -> None:
         CREATE INDEX view_edges_by_target ON view_edges (to_node, to_key);
         CREATE INDEX view_edges_by_source ON view_edges (from_node, from_key);
     """)
+
+
+@MIGRATIONS(name="m006_views_speed")
+def _views_speed(db: sqlite_utils.Database) -> None:
+    # Results of the network views that take no parameters (counts per
+    # theme, level, principle, area and month without filters, the ranked
+    # roots of lineages, the health figures), computed by
+    # node.views.index.catch_up once per change of the entries instead of
+    # once per query. ``stamp`` names the state they were computed from
+    # (the entries_generation counter, the index format, the forked nodes);
+    # a value whose stamp is not the current one is never used
+    # (node/views/precomputed.py). Derived, like the m005 tables: it can be
+    # emptied at any time, and is recomputed by the next catch_up.
+    #
+    # The link indexes become covering (an index of a WITHOUT ROWID table
+    # carries its primary key, seq, too): following lineages (spread, roots,
+    # lineage) then reads links from the index alone, instead of one lookup
+    # in the table per link. Each keeps the old index's leading columns, so
+    # it replaces it.
+    db.executescript("""
+        CREATE TABLE view_cache (
+            name TEXT PRIMARY KEY,
+            stamp TEXT NOT NULL,
+            value TEXT NOT NULL
+        );
+        DROP INDEX view_edges_by_target;
+        DROP INDEX view_edges_by_source;
+        CREATE INDEX view_edges_into ON view_edges (to_node, to_key, via, from_node, from_key);
+        CREATE INDEX view_edges_out ON view_edges (from_node, from_key, via, to_node, to_key);
+    """)
+
+
+@MIGRATIONS(name="m007_ingest_speed")
+def _ingest_speed(db: sqlite_utils.Database) -> None:
+    # Every index on ``entries`` is rewritten page by page at each ingest
+    # commit (entry ids and authors are random, so a batch touches pages all
+    # over each index); at 100,000 entries this one cost a quarter of the
+    # time spent storing. The fork lookup (another entry by this author with
+    # this version, rule 4) now seeks ``entries_by_version`` instead: versions
+    # are milliseconds, so only a handful of entries share one.
+    db.executescript("DROP INDEX IF EXISTS entries_by_author_version;")

@@ -32,6 +32,7 @@ from protocol import LEVELS
 
 from .common import excluded, forked_nodes, not_forked
 from .params import Filters
+from .precomputed import cached
 
 __all__ = ["areas", "levels", "principles", "themes", "timeline", "totals"]
 
@@ -47,6 +48,14 @@ def totals(db: sqlite_utils.Database, filters: Filters, forked: list[int]) -> di
     return {"practices": practices, "nodes": nodes}
 
 
+def _precomputed(db: sqlite_utils.Database, name: str,
+                 filters: Filters) -> dict[str, Any] | None:
+    if filters.any:
+        return None
+    found: dict[str, Any] | None = cached(db, name)
+    return found
+
+
 def _result(db: sqlite_utils.Database, rows: list[dict[str, Any]], filters: Filters,
             forked: list[int]) -> dict[str, Any]:
     return {"rows": rows, "totals": totals(db, filters, forked),
@@ -54,6 +63,11 @@ def _result(db: sqlite_utils.Database, rows: list[dict[str, Any]], filters: Filt
 
 
 def themes(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
+    """Themes (:func:`themes_live`); without filters, as precomputed if current."""
+    return _precomputed(db, "themes", filters) or themes_live(db, filters)
+
+
+def themes_live(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
     """Per theme: practices with it and nodes running them (a practice may have several)."""
     forked = forked_nodes(db)
     where, args = filters.sql()
@@ -66,6 +80,11 @@ def themes(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
 
 
 def levels(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
+    """Levels (:func:`levels_live`); without filters, as precomputed if current."""
+    return _precomputed(db, "levels", filters) or levels_live(db, filters)
+
+
+def levels_live(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
     """Per level (neighbourhood … national, then unstated): practices and nodes."""
     forked = forked_nodes(db)
     where, args = filters.sql()
@@ -79,6 +98,11 @@ def levels(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
 
 
 def areas(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
+    """Areas (:func:`areas_live`); without filters, as precomputed if current."""
+    return _precomputed(db, "areas", filters) or areas_live(db, filters)
+
+
+def areas_live(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
     """Per area (at the shared grain; unstated last): practices and nodes."""
     forked = forked_nodes(db)
     where, args = filters.sql()
@@ -99,6 +123,11 @@ def areas(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
 
 
 def principles(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
+    """Principles (:func:`principles_live`); without filters, as precomputed if current."""
+    return _precomputed(db, "principles", filters) or principles_live(db, filters)
+
+
+def principles_live(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
     """Per principle: nodes whose profile holds it, and their practices and nodes."""
     forked = forked_nodes(db)
     where, args = filters.sql()
@@ -124,6 +153,11 @@ def _months_between(first: str, last: str) -> list[str]:
 
 
 def timeline(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
+    """Timeline (:func:`timeline_live`); without filters, as precomputed if current."""
+    return _precomputed(db, "timeline", filters) or timeline_live(db, filters)
+
+
+def timeline_live(db: sqlite_utils.Database, filters: Filters) -> dict[str, Any]:
     """Per month: practices started (by ``since``) and practices retracted, gaps filled."""
     forked = forked_nodes(db)
     where, args = filters.sql()

@@ -32,6 +32,7 @@ from protocol import KINDS
 
 from .common import excluded, forked_nodes, memo, not_forked
 from .index import node_numbers
+from .precomputed import cached
 
 __all__ = ["DAY_MS", "health"]
 
@@ -50,7 +51,7 @@ def _percentile(db: sqlite_utils.Database, where: str, args: tuple[Any, ...], co
     return int(row[0])
 
 
-def _base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
+def base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
     """Everything but the moment: each node's newest version (sorted), and the figures."""
     forked = forked_nodes(db)
     nf = not_forked(forked)
@@ -64,7 +65,7 @@ def _base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
         if version > latest.get(node, 0):
             latest[node] = version
     newest = tuple(sorted(latest.values()))
-    # Nodes named by links, read off the covering index view_edges_by_source.
+    # Nodes named by links, read off the covering index view_edges_out.
     named = {row[0] for row in conn.execute(
         f"SELECT DISTINCT to_node FROM view_edges WHERE 1{not_forked(forked, 'from_node')}")}
     referenced = len((latest.keys() | named) - set(forked))
@@ -102,8 +103,9 @@ def _base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
 
 def health(db: sqlite_utils.Database, *, at_ms: int) -> dict[str, Any]:
     """The health figures at ``at_ms``."""
-    newest, base = memo(db, "health", lambda: _base(db), copied=False)
-    result = copy.deepcopy(base)
+    newest, figures_ = memo(db, "health", lambda: cached(db, "health") or base(db),
+                            copied=False)
+    result = copy.deepcopy(figures_)
     figures = result["figures"]
     figures["heard_from_last_day"] = len(newest) - bisect.bisect_left(newest, at_ms - DAY_MS)
     figures["heard_from_last_week"] = len(newest) - bisect.bisect_left(newest,

@@ -46,6 +46,7 @@ import sqlite_utils
 from protocol import decode
 
 from ..connection import write_transaction
+from . import precomputed
 
 __all__ = [
     "INDEX_FORMAT",
@@ -115,18 +116,25 @@ def _since_month(since: str | None) -> str | None:
 
 
 def is_stale(db: sqlite_utils.Database) -> bool:
-    """Whether some entry is not indexed yet (or the index format changed)."""
+    """Whether some entry is not indexed yet (or the index format changed).
+
+    Also when the precomputed views (:mod:`.precomputed`) do not follow the
+    derived tables: an entry was removed, or a fork flagged, since.
+    """
     row = db.conn.execute(
         "SELECT (SELECT max(seq) FROM entries), (SELECT max(seq) FROM view_entries), "
         "(SELECT format FROM view_state)").fetchone()
     held, indexed, fmt = row
-    return fmt != INDEX_FORMAT or (held or 0) > (indexed or 0)
+    if fmt != INDEX_FORMAT or (held or 0) > (indexed or 0):
+        return True
+    return precomputed.stored_stamp(db.conn) != precomputed.stamp(db.conn, INDEX_FORMAT)
 
 
 def rebuild(db: sqlite_utils.Database) -> int:
     """Empty the derived tables and index every entry again."""
     with write_transaction(db) as conn:
-        for table in ("view_edges", "view_tags", "view_entries", "view_nodes", "view_state"):
+        for table in ("view_edges", "view_tags", "view_entries", "view_nodes", "view_state",
+                      "view_cache"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("INSERT INTO view_state VALUES (1, ?)", (INDEX_FORMAT,))
     return catch_up(db)
@@ -150,6 +158,10 @@ def catch_up(db: sqlite_utils.Database) -> int:
                 "SELECT seq, author, kind, key, version, received_ms, payload FROM entries "
                 "WHERE seq > ? ORDER BY seq LIMIT ?", (high, _CHUNK)).fetchall()
             if not rows:
+                # Then the views that take no parameters, once for this state.
+                current = precomputed.stamp(conn, INDEX_FORMAT)
+                if precomputed.stored_stamp(conn) != current:
+                    precomputed.store_all(db, current)
                 return total
             _index(conn, rows)
             total += len(rows)

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, NamedTuple
 
 import sqlite_utils
 
@@ -60,14 +60,14 @@ from .common import (
     practice_rows,
 )
 from .index import node_numbers
+from .precomputed import cached
 
 __all__ = ["lineage", "roots", "spread"]
 
 Pid = tuple[int, str]  # (node number, practice key)
 
 
-@dataclass(frozen=True, slots=True)
-class _Link:
+class _Link(NamedTuple):
     """A claim that ``node`` (its practice ``key``, or a credit) came from a practice."""
 
     via: str
@@ -102,6 +102,16 @@ class _Tree:
     merge_links: int = 0
     self_credits: int = 0
 
+    def release(self) -> None:
+        """Break the parent ↔ child cycles, so the vertices are freed at once.
+
+        Left to the cycle collector, a big tree's thousands of vertices make
+        the next collection (on whichever request comes next) slow.
+        """
+        for vertex in self.vertices:
+            vertex.parent = None
+            vertex.children = []
+
     def figures(self, credits_received: int) -> dict[str, int]:
         practices = [v for v in self.vertices if v.key is not None]
         return {
@@ -122,24 +132,32 @@ _LINKS = (
     "AND e.via = 'credit' ")
 
 
-def _links_below(db: sqlite_utils.Database, forked: Sequence[int],
-                 root: Pid) -> Callable[[Pid], list[_Link]]:
+def _links_below(db: sqlite_utils.Database, forked: Sequence[int], root: Pid
+                 ) -> tuple[Callable[[Pid], list[_Link]], dict[int, dict[str, Any]]]:
     """Every link into the practices reachable from ``root``, read in one query.
 
     The recursive query follows ``adapted_from`` links downwards (UNION
-    drops repeats, so cycles end); the tree is then grown in memory.
+    drops repeats, so cycles end); the tree is then grown in memory. Also
+    what the tree shows of each adapting practice (title, area, level), by
+    seq, read in the same pass.
     """
     nf = not_forked(forked, "e.from_node")
     below: dict[Pid, list[_Link]] = {}
-    for to_node, to_key, via, node, author, key, seq, version, area in db.conn.execute(
+    shown: dict[int, dict[str, Any]] = {}
+    for to_node, to_key, via, node, author, key, seq, version, area, title, level, label \
+            in db.conn.execute(
             "WITH RECURSIVE reach(node, key) AS (SELECT ?, ? UNION "
             "SELECT e.from_node, e.from_key FROM view_edges AS e JOIN reach AS r "
             f"ON e.to_node = r.node AND e.to_key = r.key WHERE e.via = 'adapted_from'{nf}) " +
-            _LINKS + "JOIN reach AS r ON e.to_node = r.node AND e.to_key = r.key WHERE 1" + nf,
+            _LINKS.replace("FROM view_edges AS e ",
+                           ", s.title, s.eff_level, s.area_label FROM view_edges AS e ", 1) +
+            "JOIN reach AS r ON e.to_node = r.node AND e.to_key = r.key WHERE 1" + nf,
             root):
         below.setdefault((to_node, to_key), []).append(
             _Link(via, node, author, key, seq, version, area))
-    return lambda pid: below.get(pid, [])
+        if via == "adapted_from":
+            shown[seq] = {"title": title, "area": label or None, "level": level}
+    return (lambda pid: below.get(pid, [])), shown
 
 
 def _order(link: _Link) -> tuple[int, bytes, str]:
@@ -153,14 +171,13 @@ def _grow(root: _Vertex, children: Callable[[Pid], list[_Link]]) -> _Tree:
     while queue:
         vertex = queue.popleft()
         assert vertex.key is not None
-        links = children((vertex.node, vertex.key))
-        credits = {link.node: link for link in sorted(links, key=_order)
-                   if link.via == "credit"}
+        links = sorted(children((vertex.node, vertex.key)), key=_order)
+        credits = {link.node: link for link in links if link.via == "credit"}
         if vertex.node in credits:
             tree.self_credits += 1
             del credits[vertex.node]
         adapters = {link.node for link in links if link.via == "adapted_from"}
-        for link in sorted(links, key=_order):
+        for link in links:
             if link.via != "adapted_from":
                 continue
             pid = (link.node, link.key)
@@ -239,16 +256,24 @@ def spread(db: sqlite_utils.Database, author: bytes, key: str) -> dict[str, Any]
         raise NotFound("spread: this node holds no such practice (or it was retracted, or "
                        "its author is flagged for a fork)")
     seq, version, area = found
+    kept: dict[str, Any] | None = cached(db, f"spread {seq}")
+    if kept is not None:  # a big lineage, drawn when the index caught up
+        return kept
     root = _Vertex(number, author, key, seq, version, area, "root", 0)
-    tree = _grow(root, _links_below(db, forked, (number, key)))
+    children, practices = _links_below(db, forked, (number, key))
+    tree = _grow(root, children)
     credits = _credits_of(db, (number, key), forked)
     info = node_info(db, [v.node for v in tree.vertices] + [c[0] for c in credits])
-    practices = practice_rows(db, [v.seq for v in tree.vertices if v.key is not None], info)
+    # The practice in full; of the others, the tree shows title, area and level.
+    practices.update(practice_rows(db, [seq], info))
     notes = _credit_notes(db, [c[1] for c in credits])
+    drawn = _vertex_dict(root, info, practices)
+    figures = tree.figures(len(credits))
+    tree.release()
     return {
         "practice": practices[seq],
-        "figures": tree.figures(len(credits)),
-        "tree": _vertex_dict(root, info, practices),
+        "figures": figures,
+        "tree": drawn,
         "credits": [{"node": info[node].id, "node_name": info[node].name,
                      "date": day_of_ms(when), "note": notes.get(cseq)}
                     for node, cseq, when in credits],
@@ -258,16 +283,21 @@ def spread(db: sqlite_utils.Database, author: bytes, key: str) -> dict[str, Any]
 
 
 def _credit_notes(db: sqlite_utils.Database, seqs: Iterable[int]) -> dict[int, str | None]:
-    out: dict[int, str | None] = {}
-    for seq in seqs:
-        row = db.conn.execute("SELECT payload FROM entries WHERE seq = ?", (seq,)).fetchone()
-        out[seq] = decode(row[0])["body"].get("note") if row else None
+    wanted = list(seqs)
+    out: dict[int, str | None] = dict.fromkeys(wanted)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for seq, payload in db.conn.execute(
+                f"SELECT seq, payload FROM entries WHERE seq IN ({','.join('?' * len(chunk))})",
+                chunk):
+            out[seq] = decode(payload)["body"].get("note")
     return out
 
 
 def roots(db: sqlite_utils.Database, *, limit: int, offset: int) -> dict[str, Any]:
     """Practices that started a lineage, by the reach of the idea, with their figures."""
-    ranked, extra = memo(db, "lineage roots", lambda: _all_roots(db), copied=False)
+    ranked, extra = memo(db, "lineage roots", lambda: cached(db, "roots") or all_roots(db),
+                         copied=False)
     page = ranked[offset:offset + limit]
     practices = practice_rows(db, [seq for seq, _ in page])
     return {
@@ -277,17 +307,37 @@ def roots(db: sqlite_utils.Database, *, limit: int, offset: int) -> dict[str, An
     }
 
 
-def _all_roots(db: sqlite_utils.Database) -> tuple[list[tuple[int, dict[str, int]]],
+def all_roots(db: sqlite_utils.Database) -> tuple[list[tuple[int, dict[str, int]]],
                                                     dict[str, int]]:
     """Every root, ranked: (root seq, figures), and the links not followed."""
+    ranked, extra, _ = roots_and_big(db)
+    return ranked, extra
+
+
+#: Lineages of at least this many vertices are big (:func:`roots_and_big`).
+BIG_TREE: Final = 200
+
+
+def roots_and_big(db: sqlite_utils.Database) -> tuple[
+        list[tuple[int, dict[str, int]]], dict[str, int], list[tuple[int, bytes, str]]]:
+    """:func:`all_roots`, and the roots of the big lineages (seq, author, key).
+
+    Drawing a lineage of thousands of practices takes long; the precomputed
+    views (:mod:`.precomputed`) keep the spread of each big root, what the
+    list of roots leads to.
+    """
     forked = forked_nodes(db)
     links: dict[Pid, list[_Link]] = {}
     targets: dict[Pid, tuple[int, int, str, bytes]] = {}
     has_parent: set[Pid] = set()
-    sql = (_LINKS.replace("FROM view_edges", ", t.seq, t.version, t.area_key, tn.author "
-                          "FROM view_edges") +
-           "JOIN view_entries AS t ON t.node = e.to_node AND t.key = e.to_key "
-           "AND t.kind = 'practice' JOIN view_nodes AS tn ON tn.node = e.to_node WHERE 1" +
+    # Every link, with its target practice: a pass over the links, looking up
+    # each target (CROSS JOIN keeps that order; the planner would otherwise
+    # scan every practice and look up its links, three times slower).
+    sql = (_LINKS.replace("FROM view_edges AS e ",
+                          ", t.seq, t.version, t.area_key, tn.author FROM view_edges AS e "
+                          "CROSS JOIN view_entries AS t INDEXED BY view_entries_by_node "
+                          "ON t.node = e.to_node AND t.key = e.to_key AND t.kind = 'practice' ")
+           + "JOIN view_nodes AS tn ON tn.node = e.to_node WHERE 1" +
            not_forked(forked, "e.from_node") + not_forked(forked, "e.to_node"))
     for to_node, to_key, via, node, author, key, seq, version, area, tseq, tversion, tarea, \
             tauthor in db.conn.execute(sql):
@@ -315,18 +365,22 @@ def _all_roots(db: sqlite_utils.Database) -> tuple[list[tuple[int, dict[str, int
             if len(tree.vertices) > 1:
                 trees.append(tree)
     figures = []
+    big: list[tuple[int, bytes, str]] = []
     for tree in trees:
         root = tree.root
         credits = sum(1 for link in links[(root.node, root.key or "")]
                       if link.via == "credit" and link.node != root.node)
         figures.append((tree, tree.figures(credits)))
+        if len(tree.vertices) >= BIG_TREE:
+            big.append((root.seq, root.author, root.key or ""))
+        tree.release()
     figures.sort(key=lambda item: (-item[1]["adopting_nodes"], -item[1]["generations"],
                                    -item[1]["practices"], item[0].root.version,
                                    item[0].root.author, item[0].root.key or ""))
     return ([(tree.root.seq, found) for tree, found in figures],
             {"self_credits": sum(t.self_credits for t in trees),
              "cycle_links": sum(t.cycle_links for t in trees),
-             "merge_links": sum(t.merge_links for t in trees)})
+             "merge_links": sum(t.merge_links for t in trees)}, big)
 
 
 def lineage(db: sqlite_utils.Database, author: bytes) -> dict[str, Any]:
@@ -343,7 +397,8 @@ def lineage(db: sqlite_utils.Database, author: bytes) -> dict[str, Any]:
         return {"node": info_me.as_dict(), **empty,
                 "excluded": {**excluded(db, forked), "links_to_retracted": 0}}
     columns = ("SELECT e.via, e.from_node, e.from_key, e.to_node, e.to_key, s.version, "
-               "t.kind, t.seq FROM view_edges AS e JOIN view_entries AS s ON s.seq = e.seq "
+               "t.kind, t.seq, s.title, t.title FROM view_edges AS e "
+               "JOIN view_entries AS s ON s.seq = e.seq "
                "LEFT JOIN view_entries AS t ON t.node = e.to_node AND t.key = e.to_key AND "
                "t.kind IN ('practice', 'retract') ")
     rows_from = db.conn.execute(columns + "WHERE e.from_node = ? AND e.to_node != ?" +
@@ -355,14 +410,14 @@ def lineage(db: sqlite_utils.Database, author: bytes) -> dict[str, Any]:
     rows_by = [row for row in rows_by if row[6] != "retract"]
     others = {row[3] for row in rows_from} | {row[1] for row in rows_by}
     info = node_info(db, others)
-    titles = {seq: row["title"] for seq, row in practice_rows(
-        db, [row[7] for row in (*rows_from, *rows_by) if row[7] is not None], info).items()}
-    # Titles of the other side's adapting practices (learned_by, via adapted_from).
-    their = _titles(db, [(row[1], row[2]) for row in rows_by if row[0] == "adapted_from"])
+    titles = {row[7]: row[9] for row in (*rows_from, *rows_by) if row[6] == "practice"}
+    # Titles of the other side's adapting practices (learned_by, via adapted_from):
+    # the entry claiming an adapted_from link is that practice.
+    their = {(row[1], row[2]): row[8] for row in rows_by if row[0] == "adapted_from"}
 
     def group(rows: list[tuple[Any, ...]], *, outward: bool) -> list[dict[str, Any]]:
         by_node: dict[int, list[dict[str, Any]]] = {}
-        for via, from_node, from_key, to_node, to_key, version, _, tseq in rows:
+        for via, from_node, from_key, to_node, to_key, version, _, tseq, _, _ in rows:
             if outward:
                 other = to_node
                 link = {"via": via, "our_practice": from_key or None,
@@ -394,13 +449,3 @@ def lineage(db: sqlite_utils.Database, author: bytes) -> dict[str, Any]:
         "learned_by": learned_by,
         "excluded": {**excluded(db, forked), "links_to_retracted": retracted},
     }
-
-
-def _titles(db: sqlite_utils.Database, pids: Iterable[Pid]) -> dict[Pid, str]:
-    out = {}
-    for pid in set(pids):
-        row = db.conn.execute("SELECT title FROM view_entries WHERE node = ? AND "
-                              "kind = 'practice' AND key = ?", pid).fetchone()
-        if row is not None:
-            out[pid] = row[0]
-    return out

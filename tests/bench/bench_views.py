@@ -8,8 +8,8 @@
    adapted from an earlier one, chosen with preferential attachment (ideas
    that spread keep spreading), often crossing areas.
 2. Ingests everything into a fresh node through :meth:`node.Store.ingest`,
-   then builds the views' derived index (timed separately: it happens once,
-   lazily, after a sync brings new entries).
+   then builds the views' derived index and the views it keeps precomputed
+   (timed separately: it happens lazily, after a sync brings new entries).
 3. Runs each view ``--repeat`` times through :func:`node.views.run_view`
    (the path the API and the CLI take) and reports p50/p95 latency, *cold*
    (the views' result memo cleared before each run, as after any change to
