@@ -5,9 +5,9 @@ A batch from a peer goes through two steps:
 1. :func:`verify_batch` — pure CPU, no database: :func:`protocol.verify_entry`
    on each entry (size, canonical decode, envelope, network, body schema,
    Ed25519 signature). The async facade runs it on worker threads outside the
-   writer, several chunks at once: Ed25519 verification releases the GIL, so
-   ingest is bound by verification, not by our code (DESIGN.md "What good
-   means").
+   writer, several chunks at once, and hands the chunks to step 2 in order as
+   they are ready: Ed25519 verification releases the GIL, so ingest is bound
+   by verification, not by our code (DESIGN.md "What good means").
 2. :func:`store_checked` — one ``BEGIN IMMEDIATE`` transaction for the whole
    batch, applying :func:`protocol.judge` to each verified entry in order:
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -139,7 +139,10 @@ def verify_batch(batch: Iterable[SignedEntry], network: bytes) -> list[Checked]:
 _LOOKUP = (
     "SELECT (SELECT max(version) FROM entries WHERE author = ?1 AND family = ?2 AND key = ?3),"
     " (SELECT 1 FROM entries WHERE id = ?5 AND author = ?1 AND version = ?4),"
-    " (SELECT id FROM entries WHERE author = ?1 AND version = ?4 AND id != ?5 LIMIT 1)")
+    " (SELECT id FROM entries WHERE +author = ?1 AND version = ?4 AND id != ?5 LIMIT 1)")
+# ``+author`` keeps SQLite off the author-first slot index for the two
+# (author, version) questions: ``entries_by_version`` finds the few entries
+# of one version directly (node/schema.py, m007).
 _OLDER = "author = ? AND family = ? AND key = ? AND version < ? AND fork_proof = 0"
 # The search index is kept by hand, not by triggers: FTS5 flushes its
 # pending terms at every statement savepoint, which a trigger's statement
@@ -158,23 +161,42 @@ _INSERT = ("INSERT INTO entries (id, version, author, kind, family, key, payload
            "received_ms, fork_proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_SUMMARY = "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?)"
 _INDEX_SUMMARY = "INSERT INTO summaries_fts (rowid, title, text) VALUES (?, ?, ?)"
-_MARK_FORK = "UPDATE entries SET fork_proof = 1 WHERE author = ? AND version = ?"
+_MARK_FORK = "UPDATE entries SET fork_proof = 1 WHERE +author = ? AND version = ?"
 _RECORD_FORK = "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)"
 
 _ACCEPTED, _DUPLICATE, _STALE, _FORK = (IngestStatus.ACCEPTED, IngestStatus.DUPLICATE,
                                         IngestStatus.STALE, IngestStatus.FORK)
 
 
-def store_checked(db: sqlite_utils.Database, checked: Sequence[Checked], *,
+def _too_many(count: int) -> InvalidInput:
+    return InvalidInput(f"a batch holds at most {MAX_BATCH_ENTRIES} entries, not {count}",
+                        field="batch")
+
+
+def _bounded(checked: Iterable[Checked]) -> Iterator[Checked]:
+    items = iter(checked)
+    for n, item in enumerate(items):
+        if n == MAX_BATCH_ENTRIES:
+            raise _too_many(n + 1 + sum(1 for _ in items))
+        yield item
+
+
+def store_checked(db: sqlite_utils.Database, checked: Iterable[Checked], *,
                   now_ms: int, refuse_authors: frozenset[bytes] = frozenset()) -> list[Outcome]:
     """Apply a verified batch in one transaction; one :class:`Outcome` per item, in order.
+
+    ``checked`` may be an iterator that is still being verified (the store
+    verifies in chunks on a pool of threads): it is consumed inside the
+    transaction, and an error it raises rolls the whole batch back.
 
     Entries by ``refuse_authors`` (blocked nodes) are rejected: a blocked
     node's entries are neither stored nor relayed.
     """
-    if len(checked) > MAX_BATCH_ENTRIES:
-        raise InvalidInput(f"a batch holds at most {MAX_BATCH_ENTRIES} entries, not "
-                           f"{len(checked)}", field="batch")
+    if isinstance(checked, Sequence):
+        if len(checked) > MAX_BATCH_ENTRIES:
+            raise _too_many(len(checked))
+    else:
+        checked = _bounded(checked)
     outcomes: list[Outcome] = []
     append = outcomes.append
     # Summary rows are written in one executemany at the end of the batch;

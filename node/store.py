@@ -7,20 +7,20 @@ sharing.py, feed.py, organisation.py, ingest.py, backup.py) through the
 store's clock (inject one in tests) and the node's key added where a
 function signs.
 
-Ingest verifies signatures on a small pool of threads before the batch
-reaches the writer, so the writer thread only stores: Ed25519 verification
-releases the GIL, so the chunks of a batch verify at once. Several
+Ingest verifies signatures on a small pool of threads, in chunks, and the
+writer thread stores each chunk in the batch's one transaction as soon as it
+is verified: Ed25519 verification and SQLite both release the GIL, so the
+chunks of a batch verify at once and storing overlaps verifying. Several
 :meth:`Store.ingest` calls may be in flight together; one batch then
-verifies while another is stored.
+verifies while another is stored and committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,16 @@ __all__ = ["Clock", "Store", "wall_clock_ms"]
 Clock = Callable[[], int]
 #: Below this many entries a batch is verified in one piece.
 _PARALLEL_FROM = 64
+#: Entries per verification chunk: small enough that storing starts early,
+#: large enough that handing chunks between threads costs nothing much.
+_VERIFY_CHUNK = 100
+_FIRST_CHUNK = 25
+
+
+def _in_order(parts: Sequence[Future[list[Checked]]]) -> Iterator[Checked]:
+    """The verified entries of a batch, in order, each chunk as soon as it is ready."""
+    for part in parts:
+        yield from part.result()
 
 
 def wall_clock_ms() -> int:
@@ -244,16 +254,22 @@ class Store:
         if len(batch) > ingest.MAX_BATCH_ENTRIES:
             raise InvalidInput(f"a batch holds at most {ingest.MAX_BATCH_ENTRIES} entries, "
                                f"not {len(batch)}", field="batch")
-        loop = asyncio.get_running_loop()
-        parts = 1 if len(batch) < _PARALLEL_FROM else self._verify_workers
-        size = -(-len(batch) // parts) or 1
-        verified = await asyncio.gather(*(
-            loop.run_in_executor(self._verifier, ingest.verify_batch,
-                                 batch[i:i + size], self.network)
-            for i in range(0, len(batch), size)))
-        checked: list[Checked] = [item for part in verified for item in part]
-        return await self.db.write(ingest.store_checked, checked, now_ms=self.now_ms(),
-                                   refuse_authors=refuse_authors)
+        # Verification runs on the pool in chunks, in order; the writer
+        # stores each chunk as soon as it is verified, in the one transaction
+        # of the batch. Storing (SQLite, fsync) releases the GIL, so the
+        # first chunks are being stored while the later ones still verify.
+        # The first chunk is small, so that the writer starts early.
+        n = len(batch)
+        edges = [0, *range(_FIRST_CHUNK, n, _VERIFY_CHUNK)] if n >= _PARALLEL_FROM else [0]
+        network, verifier = self.network, self._verifier
+        parts = [verifier.submit(ingest.verify_batch, batch[start:end], network)
+                 for start, end in zip(edges, [*edges[1:], n], strict=True) if end > start]
+        try:
+            return await self.db.write(ingest.store_checked, _in_order(parts),
+                                       now_ms=self.now_ms(), refuse_authors=refuse_authors)
+        finally:
+            for part in parts:
+                part.cancel()  # only those never started: the store did not get that far
 
     async def block_author(self, node_id: bytes, *, note: str = "") -> None:
         """Block a node: drop its entries and learned addresses; refuse it from now on."""

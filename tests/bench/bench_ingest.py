@@ -11,7 +11,11 @@ Not a timed test: run it by hand and read the numbers.
 2. Measures raw Ed25519 verification (``cryptography``, one thread, on a
    sample of the same entries): the ceiling ingest is compared against.
 3. Ingests everything into a fresh store through :meth:`node.Store.ingest`,
-   in batches, exactly as the sync layer will.
+   in batches, exactly as the sync layer will. Within a batch, storing
+   overlaps verifying (the store hands verified chunks to the writer as they
+   are ready); ``--in-flight 2`` also overlaps one batch's verification with
+   the previous batch's commit, as a sync session receiving its next message
+   does.
 4. Reads the current set for reconciliation, and reports peak RSS and the
    database size.
 
