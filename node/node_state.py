@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from .connection import write_transaction
-from .errors import NeedsCatchUp, NotInitialised, WrongNode
+from .errors import InvalidInput, NeedsCatchUp, NotInitialised, WrongNode
 
 __all__ = [
     "CATCH_UP_MESSAGE",
     "NodeState",
+    "adopt_network",
     "create_node_state",
     "mark_caught_up",
     "mark_needs_catch_up",
@@ -103,3 +104,26 @@ def mark_caught_up(db: sqlite_utils.Database) -> None:
     """The node holds its own latest entries again: allow publishing."""
     with write_transaction(db) as conn:
         conn.execute("UPDATE node_state SET needs_catch_up = 0")
+
+
+def adopt_network(db: sqlite_utils.Database, network: bytes) -> None:
+    """Move a node that has never signed nor held an entry into ``network``.
+
+    A node belongs to exactly one network, but until it has signed or
+    received anything nothing depends on which: so the first-run page can
+    let a group that made its node with ``--new-network`` join a network
+    by invitation instead. Refused once the node holds any entry.
+    """
+    if len(network) != 32:
+        raise InvalidInput("network: must be a 32-byte network id", field="network")
+    with write_transaction(db) as conn:
+        held = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        used = conn.execute("SELECT highest_own_version FROM node_state").fetchone()[0]
+        if held or used:
+            raise InvalidInput(
+                "invitation code: it is for another network than this node's, and this node "
+                "already holds entries of its own network; a node belongs to exactly one "
+                "network. To join that one, create a node for it: run `hedgerow init --join "
+                "CODE` with a new data directory.", field="invitation")
+        conn.execute("UPDATE node_state SET network = ?", (network,))
+        conn.execute("DELETE FROM peers")

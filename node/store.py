@@ -315,6 +315,11 @@ class Store:
         """The node holds its latest own entries again (after a sync, or a person says so)."""
         await self.db.write(node_state.mark_caught_up)
 
+    async def adopt_network(self, network: bytes) -> None:
+        """Move a node that has never signed nor held an entry into ``network``."""
+        await self.db.write(node_state.adopt_network, network)
+        self.network = network
+
     # --- maintenance ------------------------------------------------------------------
 
     async def backup(self, target: Path) -> int:

@@ -9,9 +9,10 @@ node joins the network:
 * **keep** — use the node as ``hedgerow init`` made it: the first node of
   its network (invite others from the Peers page), or already joined;
 * **join** — with an invitation code: the inviter becomes the first peer
-  and a first sync starts. The code must be for this node's network (a
-  node belongs to exactly one network, fixed when it was created); if it is
-  not, the page says how to create a node for that network instead;
+  and a first sync starts. A node belongs to exactly one network; a node
+  that has never signed nor held an entry (fresh from ``hedgerow init``)
+  moves into the invitation's network, any other is refused with a
+  message saying how to create a node for that network instead;
 * **restore** — a backup of this node, uploaded; the node then catches up
   on its own entries from its peers before it publishes again.
 
@@ -116,17 +117,14 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
         invitation = None
         if choice == "join":
             invitation = parse_invitation_field(form)
-            if invitation.network != store.network:
-                raise InvalidInput(
-                    "invitation code: it is for another network than the one this node was "
-                    "created for, and a node belongs to exactly one network. Either keep this "
-                    "node's network, or create a node for that network: stop this one and run "
-                    "`hedgerow init --join CODE` with a new data directory.",
-                    field="invitation")
         if choice == "restore":
             if upload.file is None:
                 raise InvalidInput("backup: choose the backup file to restore", field="backup")
             await store.restore(upload.file)
+        if invitation is not None and invitation.network != store.network:
+            # A node fresh from `hedgerow init --new-network` may still join
+            # another network; one that holds entries is refused, unchanged.
+            await store.adopt_network(invitation.network)
         await store.update_organisation(changes)
         if invitation is not None:
             row, _ = await store.db.write(peerbook.add_peer, invitation.address,

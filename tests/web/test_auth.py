@@ -93,11 +93,31 @@ async def test_setup_refuses_bad_input_readably(fresh: PageClient, service: Page
 
 async def test_setup_with_an_invitation_for_another_network_explains(
         fresh: PageClient, service: PagesService) -> None:
-    other = format_invitation(Invitation(OTHER_NETWORK, b"\x01" * 32, "http://10.9.8.7:8470"))
+    # A node that already holds entries cannot change networks.
+    from tests.node.peer_entries import peer_key, practice
+
+    outcomes = await service.store.ingest([practice(peer_key("held"), "held",
+                                                    1_700_000_000_000, network=NETWORK)])
+    assert outcomes[0].stored
+    other = format_invitation(Invitation(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9"))
     await fresh.get("/setup")
     html = await fresh.post("/setup", setup_fields(code_of(service), network="join",
                                                    invitation=other), status=400)
     assert "another network" in text_of(html) and "hedgerow init --join" in text_of(html)
+    assert service.store.network == NETWORK
+    assert not AdminFile(service.store.data_dir).read().claimed
+
+
+async def test_a_fresh_node_joins_the_network_of_its_invitation(
+        fresh: PageClient, service: PagesService) -> None:
+    # Nothing signed or held yet: the node moves into the invitation's network.
+    other = format_invitation(Invitation(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9"))
+    await fresh.get("/setup")
+    await fresh.post("/setup", setup_fields(code_of(service), network="join",
+                                            invitation=other))
+    assert service.store.network == OTHER_NETWORK
+    assert (await service.store.state()).network == OTHER_NETWORK
+    assert AdminFile(service.store.data_dir).read().claimed
 
 
 async def test_setup_claims_the_node_and_logs_in(fresh: PageClient,
