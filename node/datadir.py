@@ -21,9 +21,10 @@ from protocol import NodeKey
 from .connection import open_database
 from .errors import AlreadyInitialised, InvalidInput, NotInitialised, WrongNode
 from .keyfile import create_key_file, load_key_file
-from .node_state import create_node_state, read_node_state
+from .node_state import NodeState, create_node_state, read_node_state
 
-__all__ = ["DATABASE_FILE", "KEY_FILE", "database_path", "init_node", "key_path", "open_node"]
+__all__ = ["DATABASE_FILE", "KEY_FILE", "check_owner", "database_path", "init_node", "key_path",
+           "locate_node", "open_node"]
 
 KEY_FILE = "node.key"
 DATABASE_FILE = "hedgerow.db"
@@ -57,19 +58,30 @@ def init_node(data_dir: Path, *, network: bytes, seed: bytes, now_ms: int) -> No
     return key
 
 
-def open_node(data_dir: Path) -> tuple[NodeKey, sqlite_utils.Database]:
-    """Load the key (refusing an insecure key file) and open, check and migrate the database."""
+def locate_node(data_dir: Path) -> tuple[NodeKey, Path]:
+    """Load the key (refusing an insecure key file) and find the database beside it."""
     key = load_key_file(key_path(data_dir))
     path = database_path(data_dir)
     if not path.exists():
         raise NotInitialised(f"the node key is in {data_dir} but its database {path} is "
                              "missing; restore it from a backup with `hedgerow restore "
                              "<backup file>`")
+    return key, path
+
+
+def check_owner(state: NodeState, key: NodeKey, data_dir: Path) -> None:
+    """Refuse a database that belongs to another node than the key beside it."""
+    if state.node_id != key.public:
+        raise WrongNode(f"the database {database_path(data_dir)} belongs to another node "
+                        f"than the key {key_path(data_dir)}")
+
+
+def open_node(data_dir: Path) -> tuple[NodeKey, sqlite_utils.Database]:
+    """Load the key (refusing an insecure key file) and open, check and migrate the database."""
+    key, path = locate_node(data_dir)
     db = open_database(path)
     try:
-        if read_node_state(db).node_id != key.public:
-            raise WrongNode(f"the database {path} belongs to another node than the key "
-                            f"{key_path(data_dir)}")
+        check_owner(read_node_state(db), key, data_dir)
     except BaseException:
         db.close()
         raise

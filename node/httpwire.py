@@ -14,14 +14,24 @@ from typing import Final
 
 import aiohttp
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from protocol import HttpMessage, NodeKey, sign_hedgerow
+from protocol import (
+    AuthError,
+    HttpMessage,
+    InvalidIdText,
+    NodeKey,
+    id_from_text,
+    public_key,
+    sign_hedgerow,
+)
 from protocol.httpsig import combine_fields
 
 __all__ = [
     "CONTENT_TYPE",
     "BodyTooLarge",
     "network_fingerprint",
+    "node_key_for",
     "read_bounded",
     "request_message",
     "sign_message_fields",
@@ -69,6 +79,20 @@ def sign_message_fields(msg: HttpMessage, key: NodeKey, network: bytes, now_s: i
     """Content-Digest, Signature-Input and Signature for ``msg``, by Hedgerow's policy."""
     return sign_hedgerow(msg, key=key.private_key, keyid=key.node_id, network_id=network,
                          now=now_s, nonce=secrets.token_urlsafe(18))
+
+
+def node_key_for(keyid: str, blocked: frozenset[bytes]) -> Ed25519PublicKey:
+    """The public key a signature's ``keyid`` names, unless that node is blocked.
+
+    Raises :class:`protocol.AuthError` (``unknown_key`` or ``blocked``).
+    """
+    try:
+        node = id_from_text(keyid)
+    except InvalidIdText as exc:
+        raise AuthError(f"keyid is not a node id: {exc.message}", code="unknown_key") from exc
+    if node in blocked:
+        raise AuthError("that node is blocked here", code="blocked")
+    return public_key(node)
 
 
 def network_fingerprint(network: bytes) -> str:

@@ -28,10 +28,9 @@ from protocol import Entry, NodeKey, SignedEntry
 
 from . import backup, feed, ingest, node_state, organisation, peerbook, records, search, sharing
 from .database import Database
-from .datadir import database_path, key_path
-from .errors import InvalidInput, NotInitialised, WrongNode
+from .datadir import check_owner, locate_node
+from .errors import InvalidInput
 from .ingest import Checked, Fork, Outcome, StoredEntry
-from .keyfile import load_key_file
 from .node_state import NodeState
 from .organisation import Organisation
 from .records import (
@@ -92,18 +91,11 @@ class Store:
         database (:class:`CorruptDatabase`) and a database of another node.
         """
         data_dir = Path(data_dir)
-        key = load_key_file(key_path(data_dir))
-        path = database_path(data_dir)
-        if not path.exists():
-            raise NotInitialised(f"the node key is in {data_dir} but its database {path} is "
-                                 "missing; restore it from a backup with `hedgerow restore "
-                                 "<backup file>`")
+        key, path = locate_node(data_dir)
         db = await Database.open(path)
         try:
             state = await db.read(node_state.read_node_state)
-            if state.node_id != key.public:
-                raise WrongNode(f"the database {path} belongs to another node than the key "
-                                f"{key_path(data_dir)}")
+            check_owner(state, key, data_dir)
         except BaseException:
             await db.close()
             raise

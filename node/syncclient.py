@@ -26,14 +26,12 @@ from protocol import (
     Finished,
     HttpMessage,
     IngestEntries,
-    InvalidIdText,
     LoadEntries,
     PeerError,
     SendRequest,
     SessionStats,
     SyncSession,
     id_from_text,
-    public_key,
     verify_hedgerow,
 )
 from protocol.httpsig import combine_fields
@@ -41,7 +39,13 @@ from protocol.messages import MAX_FETCH_REPLY_BYTES, MAX_REQUEST_BYTES
 
 from .errors import PeerRefused, PeerUnreachable, SyncFailed
 from .events import EventBus
-from .httpwire import CONTENT_TYPE, BodyTooLarge, read_bounded, sign_message_fields
+from .httpwire import (
+    CONTENT_TYPE,
+    BodyTooLarge,
+    node_key_for,
+    read_bounded,
+    sign_message_fields,
+)
 from .intake import take_in
 from .store import Store
 from .syncset import ReconciliationSet
@@ -135,11 +139,4 @@ class SyncClient:
         return data, id_from_text(verified.keyid)
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
-        try:
-            node = id_from_text(keyid)
-        except InvalidIdText as exc:
-            raise AuthError(f"keyid is not a node id: {exc.message}", code="unknown_key") \
-                from exc
-        if node in self.blocked:
-            raise AuthError("that node is blocked here", code="blocked")
-        return public_key(node)
+        return node_key_for(keyid, self.blocked)

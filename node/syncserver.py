@@ -35,13 +35,10 @@ import protocol
 from protocol import (
     AuthError,
     HttpMessage,
-    InvalidIdText,
     NonceCache,
     PeerError,
     PushResult,
     answer_reconcile,
-    id_from_text,
-    public_key,
     verify_hedgerow,
 )
 from protocol.messages import (
@@ -58,6 +55,7 @@ from .httpwire import (
     CONTENT_TYPE,
     BodyTooLarge,
     network_fingerprint,
+    node_key_for,
     read_bounded,
     request_message,
     sign_message_fields,
@@ -168,14 +166,7 @@ class SyncServer:
             return web.Response(status=refusal.status, text=refusal.reason, headers=headers)
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
-        try:
-            node = id_from_text(keyid)
-        except InvalidIdText as exc:
-            raise AuthError(f"keyid is not a node id: {exc.message}", code="unknown_key") \
-                from exc
-        if node in self.blocked:
-            raise AuthError("this node is blocked here", code="blocked")
-        return public_key(node)
+        return node_key_for(keyid, self.blocked)
 
     async def refresh_blocked(self) -> None:
         """Re-read the blocklist (called at start and whenever it changes)."""
