@@ -278,9 +278,11 @@ class _Record(_Rule):
 
 def _compile(rule: _Rule, name: str) -> Callable[[Any], bool]:
     names = _Names()
-    lines = [f"def {name}(body):"]
-    rule.source("body", lines, "    ", names)
-    lines.append("    return True")
+    body: list[str] = []
+    rule.source("body", body, "    ", names)
+    # Constants are bound as default arguments: local lookups, not globals.
+    bound = "".join(f", {c}={c}" for c in names.env)
+    lines = [f"def {name}(body{bound}):", *body, "    return True"]
     # The source is built above from our own rule declarations, never from input.
     exec("\n".join(lines), names.env)
     fast: Callable[[Any], bool] = names.env[name]
