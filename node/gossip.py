@@ -81,9 +81,11 @@ class Gossip:
             SyncRecord(True, "", stats.bytes_up, stats.bytes_down, stats.accepted,
                        stats.push_accepted),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
-        if report.own_entries_received and await self.store.needs_catch_up():
-            # A restored node holds its own latest entries again (DESIGN.md:
-            # it must catch up before it publishes, or it could fork itself).
+        if await self.store.needs_catch_up():
+            # A restored node must catch up on its own entries before it
+            # publishes, or it could fork itself (DESIGN.md). A completed
+            # session leaves it holding every entry of its own that this peer
+            # held, whether or not the peer had any newer than the backup.
             await self.store.mark_caught_up()
         self.events.publish(PeerSynced(row.address, stats.accepted, stats.push_accepted,
                                        stats.bytes_up, stats.bytes_down, stats.rounds))

@@ -357,3 +357,33 @@ async def test_the_scheduler_runs_anti_entropy_rounds_by_itself(make_node: MakeN
     await connect(b, a)
     await asyncio.wait_for(synced.wait(), timeout=15)
     assert entry in await ids(b)
+
+
+async def test_a_restored_node_catches_up_before_it_publishes(
+        make_node: MakeNode, tmp_path: Path, clock: FakeClock) -> None:
+    from node.errors import NeedsCatchUp
+
+    a, b = await make_node("restored"), await make_node("keeper")
+    record = await a.store.create_practice({"title": "Lunch club"})
+    await a.store.publish_practice(record.key)
+    backup = tmp_path / "before.db"
+    await a.store.backup(backup)
+    clock.advance(1000)
+    newer = await a.store.publish_practice(record.key)  # only b will remember this one
+    assert a.gossip is not None
+    await a.gossip.sync_peer(b.url)
+    assert newer.id in await ids(b)
+
+    await a.store.restore(backup)
+    assert newer.id not in await ids(a)
+    with pytest.raises(NeedsCatchUp):
+        await a.store.publish_practice(record.key)
+    await a.gossip.sync_peer(b.url)  # gets its own newer entry back
+    assert newer.id in await ids(a)
+    assert not await a.store.needs_catch_up()
+    again = await a.store.publish_practice(record.key)
+    assert again.id != newer.id
+    assert b.gossip is not None
+    await b.gossip.sync_peer(a.url)
+    assert again.id in await ids(b) and newer.id not in await ids(b)  # superseded, no fork
+    assert await b.store.forked_authors() == []
