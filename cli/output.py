@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from node.logview import format_duration
 from protocol import Entry, id_to_text
 
 if TYPE_CHECKING:
@@ -106,13 +107,7 @@ def ago(ms: int | None, *, now_ms: int | None = None) -> str:
     seconds = max(0, (now - ms) // 1000)
     if seconds < 10:
         return "just now"
-    if seconds < 90:
-        return f"{seconds} s ago"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min ago"
-    if seconds < 36 * 3600:
-        return f"{round(seconds / 3600)} h ago"
-    return f"{round(seconds / 86400)} days ago"
+    return f"{format_duration(seconds)} ago"
 
 
 def size(n: int) -> str:
