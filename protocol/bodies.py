@@ -25,6 +25,7 @@ silently dropping them would break the signature. Every error names the field
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -145,11 +146,25 @@ class _Text(_Rule):
 
     def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
         control = names.const(self.control)
-        test = (f"type({x}) is not str or not {self.min_len} <= len({x}) <= {self.max_len} "
-                f"or (not {x}.isprintable() and {control}.search({x}))")
+        length = (f"len({x}) > {self.max_len}" if self.min_len == 0 else
+                  f"not {self.min_len} <= len({x}) <= {self.max_len}")
+        # isprintable() is the quick test; only text with tabs, newlines or
+        # non-ASCII spaces goes on to the exact control-character search.
+        test = f"{length} or (not {x}.isprintable() and {control}.search({x}))"
         if self.pattern is not None:
             test += f" or not {names.const(self.pattern)}.match({x})"
-        out.append(f"{indent}if {test}: return False")
+        if self.max_len > _REMEMBERED_MAX_LEN:
+            out.append(f"{indent}if type({x}) is not str or {test}: return False")
+            return
+        # Short texts (themes, areas, dates, measure names, practice keys)
+        # recur across thousands of entries: remember the ones that passed
+        # so a repeat costs one set lookup instead of a regex.
+        seen = names.const(set())
+        out.append(f"{indent}if type({x}) is not str: return False")
+        out.append(f"{indent}if {x} not in {seen}:")
+        out.append(f"{indent}    if {test}: return False")
+        out.append(f"{indent}    if len({seen}) >= {_REMEMBERED_TEXTS}: {seen}.clear()")
+        out.append(f"{indent}    {seen}.add({x})")
 
 
 class _Choice(_Rule):
@@ -200,6 +215,13 @@ class _Count(_Rule):
         out.append(f"{indent}elif {x} != {SMALL_COUNT_TEXT!r}: return False")
 
 
+#: Texts up to this long that passed a rule are remembered, up to this many per rule.
+_REMEMBERED_MAX_LEN: Final = 80
+_REMEMBERED_TEXTS: Final = 1024
+#: Marks an absent optional field in generated code (None is a value a peer can send).
+_MISSING: Final = object()
+
+
 def _identity(value: Any) -> Any:
     return tuple(value.items()) if type(value) is dict else value
 
@@ -224,15 +246,24 @@ class _List(_Rule):
     def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
         out.append(f"{indent}if type({x}) is not list or len({x}) > {self.max_items}: "
                    "return False")
-        item = names.var()
+        item, seen = names.var(), names.var()
+        if self.unique:
+            out.append(f"{indent}{seen} = set()")
         out.append(f"{indent}for {item} in {x}:")
         self.item.source(item, out, indent + "    ", names)
         if self.unique:
-            out.append(f"{indent}if len({{{names.const(_identity)}({item}) for {item} in {x}}})"
-                       f" != len({x}): return False")
+            # Collected in the same loop: a comprehension would be one more
+            # function call per list (Python 3.11).
+            identity = f"tuple({item}.items())" if isinstance(self.item, _Record) else item
+            out.append(f"{indent}    {seen}.add({identity})")
+            out.append(f"{indent}if len({seen}) != len({x}): return False")
 
 
 class _Record(_Rule):
+    #: Up to this many optional fields, the fast test lists every acceptable
+    #: key sequence (2**n of them); beyond it, it walks the keys instead.
+    MAX_LISTED_OPTIONAL = 10
+
     def __init__(self, required: Mapping[str, _Rule], optional: Mapping[str, _Rule]) -> None:
         self.fields = {**required, **optional}
         self.needed = frozenset(required)
@@ -261,6 +292,38 @@ class _Record(_Rule):
             raise _Invalid("is required", "missing_field").under(f".{missing}")
 
     def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        optional = [name for name in self.fields if name not in self.needed]
+        if len(optional) <= self.MAX_LISTED_OPTIONAL:
+            self._source_by_key_set(x, optional, out, indent, names)
+        else:
+            self._source_by_walk(x, out, indent, names)
+
+    def _source_by_key_set(self, x: str, optional: list[str], out: list[str], indent: str,
+                           names: _Names) -> None:
+        # Every acceptable key sequence is known in advance: the required
+        # fields plus any subset of the optional ones, in canonical (sorted)
+        # order. One set lookup then checks key types, order, unknown and
+        # missing fields at once, and each value is fetched by name instead of
+        # being matched against a chain of field names.
+        allowed = frozenset(
+            tuple(sorted(self.needed.union(chosen)))
+            for n in range(len(optional) + 1)
+            for chosen in itertools.combinations(optional, n)
+        )
+        out.append(f"{indent}if type({x}) is not dict or tuple({x}) not in "
+                   f"{names.const(allowed)}: return False")
+        missing = names.const(_MISSING)
+        for name, rule in self.fields.items():
+            val = names.var()
+            if name in self.needed:
+                out.append(f"{indent}{val} = {x}[{name!r}]")
+                rule.source(val, out, indent, names)
+            else:
+                out.append(f"{indent}{val} = {x}.get({name!r}, {missing})")
+                out.append(f"{indent}if {val} is not {missing}:")
+                rule.source(val, out, indent + "    ", names)
+
+    def _source_by_walk(self, x: str, out: list[str], indent: str, names: _Names) -> None:
         key, val, prev = names.var(), names.var(), names.var()
         out.append(f"{indent}if type({x}) is not dict: return False")
         out.append(f"{indent}{prev} = ''")
@@ -276,16 +339,28 @@ class _Record(_Rule):
             out.append(f"{indent}if not {names.const(self.needed)} <= {x}.keys(): return False")
 
 
-def _compile(rule: _Rule, name: str) -> Callable[[Any], bool]:
+def _compile(kind: str, rule: _Rule) -> Callable[[Any, str, bytes], bool]:
     names = _Names()
-    body: list[str] = []
-    rule.source("body", body, "    ", names)
+    lines: list[str] = []
+    rule.source("body", lines, "    ", names)
+    # The rules that tie the key (and author) to the body, as in _explain.
+    if kind == "profile":
+        lines.append("    if key != 'profile': return False")
+    elif kind in ("practice", "retract"):
+        _SLUG_TEXT.source("key", lines, "    ", names)
+    elif kind == "credit":
+        lines.append(f"    if key != {names.const(credit_key)}(body['to'], body['practice']): "
+                     "return False")
+    if kind == "practice":
+        lines.append("    for _ref in body.get('adapted_from', ()):")
+        lines.append("        if _ref['author'] == author and _ref['key'] == key: return False")
     # Constants are bound as default arguments: local lookups, not globals.
     bound = "".join(f", {c}={c}" for c in names.env)
-    lines = [f"def {name}(body{bound}):", *body, "    return True"]
+    name = f"valid_{kind}"
+    source = "\n".join([f"def {name}(body, key, author{bound}):", *lines, "    return True"])
     # The source is built above from our own rule declarations, never from input.
-    exec("\n".join(lines), names.env)
-    fast: Callable[[Any], bool] = names.env[name]
+    exec(source, names.env)
+    fast: Callable[[Any, str, bytes], bool] = names.env[name]
     return fast
 
 
@@ -336,8 +411,9 @@ _SCHEMAS: dict[str, _Rule] = {
     ),
     "retract": _Record({}, {"reason": _Text(500)}),
 }
-_FAST: dict[str, Callable[[Any], bool]] = {
-    kind: _compile(rule, f"valid_{kind}_body") for kind, rule in _SCHEMAS.items()
+#: Per kind, the fast yes/no test of body, key and author together.
+_FAST: dict[str, Callable[[Any, str, bytes], bool]] = {
+    kind: _compile(kind, rule) for kind, rule in _SCHEMAS.items()
 }
 
 
@@ -380,18 +456,24 @@ def _in_canonical_order(value: Any) -> Any:
 
 def check_decoded_body(kind: str, key: str, body: Any, author: bytes) -> None:
     """Validate a body as decoded from a payload, whose map keys must be in canonical order."""
-    schema = _SCHEMAS.get(kind)
-    if schema is None:
+    fast = _FAST.get(kind)
+    if fast is None:
         raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
                          code="unknown_kind")
-    if not _FAST[kind](body):
-        try:
-            schema.check(body)
-        except _Invalid as bad:
-            raise EntryError(f"body{bad.path}: {bad.message}", code=bad.code) from None
-        # The fast test and the explaining walk come from one declaration and
-        # must agree; if they ever do not, refuse rather than accept.
-        raise EntryError("body: invalid", code="invalid_body")
+    if fast(body, key, author):
+        return
+    _explain(kind, key, body, author)
+    # The fast test and the explaining walk come from one declaration and
+    # must agree; if they ever do not, refuse rather than accept.
+    raise EntryError("body: invalid", code="invalid_body")
+
+
+def _explain(kind: str, key: str, body: Any, author: bytes) -> None:
+    """Raise :class:`EntryError` for the first thing wrong with an entry's body or key."""
+    try:
+        _SCHEMAS[kind].check(body)
+    except _Invalid as bad:
+        raise EntryError(f"body{bad.path}: {bad.message}", code=bad.code) from None
     validate_key(kind, key, body, author)
     if kind == "practice":
         for i, ref in enumerate(body.get("adapted_from", ())):

@@ -33,10 +33,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+
 from .bodies import KINDS, check_decoded_body
-from .errors import DecodeError, EntryError, InvalidArgument, WrongNetwork
+from .errors import DecodeError, EntryError, InvalidArgument, SignatureError, WrongNetwork
 from .ids import short_id
-from .keys import SIGNATURE_LENGTH, NodeKey, verify_signature
+from .keys import SIGNATURE_LENGTH, NodeKey, public_key
 from .wire import decode, decode_for_schema, encode
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "VerifiedEntry",
     "decode_signed",
     "encode_signed",
+    "entry_id",
     "sign_entry",
     "verify_entry",
 ]
@@ -91,7 +94,7 @@ class SignedEntry:
     @property
     def id(self) -> bytes:
         """The entry id: SHA-256 of the payload bytes."""
-        return hashlib.sha256(self.payload).digest()
+        return entry_id(self.payload)
 
     @property
     def size(self) -> int:
@@ -110,6 +113,11 @@ class VerifiedEntry:
     id: bytes
 
 
+def entry_id(payload: bytes) -> bytes:
+    """The entry id: SHA-256 of the payload bytes."""
+    return hashlib.sha256(payload).digest()
+
+
 def _signing_message(network: bytes, payload: bytes) -> bytes:
     return SIGNATURE_PREFIX + network + payload
 
@@ -124,8 +132,11 @@ def sign_entry(key: NodeKey, entry: Entry) -> SignedEntry:
     if key.public != entry.author:
         raise InvalidArgument("an entry can only be signed by its author's key")
     payload = entry.payload()
+    if len(payload) + SIGNATURE_LENGTH > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is {len(payload) + SIGNATURE_LENGTH} bytes; the limit is "
+                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
     # Check the canonical bytes exactly as a receiver will.
-    _check_envelope(_envelope(payload), len(payload))
+    _read_payload(payload, None)
     return SignedEntry(payload, key.sign(_signing_message(entry.network, payload)))
 
 
@@ -142,67 +153,71 @@ def decode_signed(data: bytes | list[Any]) -> SignedEntry:
     return SignedEntry(value[0], value[1])
 
 
-def _check_envelope(entry: Entry, payload_len: int) -> None:
-    if payload_len + SIGNATURE_LENGTH > MAX_ENTRY_BYTES:
-        raise EntryError(f"entry is {payload_len + SIGNATURE_LENGTH} bytes; the limit is "
-                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
-    if len(entry.network) != 32:
-        raise EntryError("network: must be a 32-byte network id", code="bad_envelope")
-    if len(entry.author) != 32:
-        raise EntryError("author: must be a 32-byte node id", code="bad_envelope")
-    if entry.kind not in KINDS:
-        raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
-                         code="unknown_kind")
-    if not 1 <= len(entry.key) <= _MAX_KEY:
-        raise EntryError(f"key: must be 1 to {_MAX_KEY} characters", code="bad_key")
-    if not 1 <= entry.version <= _MAX_VERSION:
-        raise EntryError("version: must be a positive 63-bit integer", code="bad_version")
-    check_decoded_body(entry.kind, entry.key, entry.body, entry.author)
+def _read_payload(payload: bytes, network: bytes | None) -> Entry:
+    """Decode and check a payload whose size the caller has checked.
 
-
-def _envelope(payload: bytes) -> Entry:
-    if len(payload) + SIGNATURE_LENGTH > MAX_ENTRY_BYTES:
-        raise EntryError(f"entry is {len(payload) + SIGNATURE_LENGTH} bytes; the limit is "
-                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
+    decode → envelope shape → network (when given) → field bounds → body
+    schema, in one pass: this runs once per received entry, so nothing is
+    checked twice (DESIGN.md "What good means": ingest is bound by signature
+    verification, not by our own code).
+    """
     try:
         value = decode_for_schema(payload, max_bytes=MAX_ENTRY_BYTES)
     except DecodeError as exc:
         raise EntryError(f"payload: {exc.message}", code=exc.code) from exc
-    if not isinstance(value, dict):
-        raise EntryError("payload must be a map", code="bad_envelope")
-    if tuple(value) != _ENVELOPE_FIELDS:
-        if sorted(value, key=str) == list(_ENVELOPE_FIELDS):
-            raise EntryError("payload: fields out of order", code="unsorted_keys")
-        missing = [f for f in _ENVELOPE_FIELDS if f not in value]
-        extra = [f for f in value if f not in _ENVELOPE_FIELDS]
-        what = (f"missing {', '.join(missing)}" if missing else "") + \
-               ("; " if missing and extra else "") + \
-               (f"unknown field {', '.join(repr(e[:40]) for e in extra)}" if extra else "")
-        raise EntryError(f"payload: {what}", code="bad_envelope")
-    network, author, kind = value["network"], value["author"], value["kind"]
-    key, version, body = value["key"], value["version"], value["body"]
-    if not isinstance(network, bytes) or not isinstance(author, bytes):
+    if type(value) is not dict or tuple(value) != _ENVELOPE_FIELDS:
+        raise _envelope_fields_error(value)
+    author, body, key, kind, entry_network, version = value.values()
+    if type(entry_network) is not bytes or type(author) is not bytes:
         raise EntryError("network and author must be byte strings", code="bad_envelope")
-    if not isinstance(kind, str) or not isinstance(key, str):
+    if type(kind) is not str or type(key) is not str:
         raise EntryError("kind and key must be text", code="bad_envelope")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if type(version) is not int:
         raise EntryError("version: must be an integer", code="bad_version")
-    return Entry(network, author, kind, key, version, body)
+    if network is not None and entry_network != network:
+        raise WrongNetwork("entry was signed for another network", code="wrong_network")
+    if len(entry_network) != 32:
+        raise EntryError("network: must be a 32-byte network id", code="bad_envelope")
+    if len(author) != 32:
+        raise EntryError("author: must be a 32-byte node id", code="bad_envelope")
+    if kind not in KINDS:
+        raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
+                         code="unknown_kind")
+    if not 1 <= len(key) <= _MAX_KEY:
+        raise EntryError(f"key: must be 1 to {_MAX_KEY} characters", code="bad_key")
+    if not 1 <= version <= _MAX_VERSION:
+        raise EntryError("version: must be a positive 63-bit integer", code="bad_version")
+    check_decoded_body(kind, key, body, author)
+    return Entry(entry_network, author, kind, key, version, body)
+
+
+def _envelope_fields_error(value: Any) -> EntryError:
+    if not isinstance(value, dict):
+        return EntryError("payload must be a map", code="bad_envelope")
+    if sorted(value, key=str) == list(_ENVELOPE_FIELDS):
+        return EntryError("payload: fields out of order", code="unsorted_keys")
+    missing = [f for f in _ENVELOPE_FIELDS if f not in value]
+    extra = [f for f in value if f not in _ENVELOPE_FIELDS]
+    what = (f"missing {', '.join(missing)}" if missing else "") + \
+           ("; " if missing and extra else "") + \
+           (f"unknown field {', '.join(repr(e[:40]) for e in extra)}" if extra else "")
+    return EntryError(f"payload: {what}", code="bad_envelope")
 
 
 def verify_entry(signed: SignedEntry, network: bytes) -> VerifiedEntry:
     """Fully check a received entry for ``network``; raise :class:`EntryError` if bad."""
-    if signed.size > MAX_ENTRY_BYTES:
-        raise EntryError(f"entry is {signed.size} bytes; the limit is {MAX_ENTRY_BYTES}",
-                         code="entry_too_large")
-    if len(signed.sig) != SIGNATURE_LENGTH:
-        raise EntryError(f"signature is {len(signed.sig)} bytes; Ed25519 signatures are "
+    payload, sig = signed.payload, signed.sig
+    if len(payload) + len(sig) > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is {len(payload) + len(sig)} bytes; the limit is "
+                         f"{MAX_ENTRY_BYTES}", code="entry_too_large")
+    if len(sig) != SIGNATURE_LENGTH:
+        raise EntryError(f"signature is {len(sig)} bytes; Ed25519 signatures are "
                          f"{SIGNATURE_LENGTH}", code="bad_signature_length")
-    entry = _envelope(signed.payload)
-    if entry.network != network:
-        raise WrongNetwork("entry was signed for another network", code="wrong_network")
-    _check_envelope(entry, len(signed.payload))
+    entry = _read_payload(payload, network)
     # Verify over the exact bytes received (DESIGN.md "Wire protocol"); the
     # canonical re-encode check already happened in wire.decode.
-    verify_signature(entry.author, signed.sig, _signing_message(network, signed.payload))
-    return VerifiedEntry(entry, signed, signed.id)
+    try:
+        public_key(entry.author).verify(sig, SIGNATURE_PREFIX + network + payload)
+    except InvalidSignature as exc:
+        raise SignatureError("signature does not verify", code="bad_signature") from exc
+    return VerifiedEntry(entry, signed, entry_id(payload))

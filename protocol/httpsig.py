@@ -52,8 +52,6 @@ parameters supported: ``req`` and ``key`` (in that order); ``sf``, ``bs``,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
 import hmac
@@ -61,7 +59,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Final, NoReturn
+from typing import Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -70,6 +68,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from .errors import AuthError, InvalidArgument
+from .structured_fields import (
+    FIELD_VALUE_RE,
+    KEY_RE,
+    MAX_COMPONENTS,
+    MAX_INTEGER,
+    PRINTABLE_RE,
+    Bare,
+    FieldFailure,
+    InnerList,
+    Item,
+    Member,
+    Parser,
+    Token,
+    fail,
+    serialise_bare,
+    serialise_member,
+    serialise_params,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -104,11 +120,8 @@ MAX_FUTURE: Final = 120
 SIGNATURE_LIFETIME: Final = 300
 MIN_NONCE_LENGTH: Final = 16
 
-# Bounds on what a peer can make us parse.
-MAX_FIELD_LENGTH: Final = 8192
+# Bounds on what a peer can make us parse (more in protocol.structured_fields).
 MAX_LABELS: Final = 8
-MAX_COMPONENTS: Final = 24
-MAX_PARAMS: Final = 8
 MAX_PARAM_STRING: Final = 256
 
 _PARAM_ORDER: Final = ("created", "expires", "nonce", "alg", "keyid", "tag")
@@ -121,228 +134,9 @@ _DIGESTS: Final = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 _TAG_DOMAIN: Final = b"hedgerow/httpsig/network-tag/v1\x00"
 
 
-class _Fail(Exception):
-    """Internal failure; translated to AuthError (verifying) or InvalidArgument (signing)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _fail(code: str, message: str) -> NoReturn:
-    raise _Fail(code, message)
-
-
-# --------------------------------------------------------------------------
-# Structured Field Values (RFC 8941), the subset these fields use.
-# --------------------------------------------------------------------------
-
-
-class _Token(str):
-    """An sf-token, kept distinct from an sf-string (RFC 8941 §3.3.4)."""
-
-    __slots__ = ()
-
-
-_Bare = int | str | bytes | bool
-_Params = tuple[tuple[str, _Bare], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    value: _Bare
-    params: _Params = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _InnerList:
-    items: tuple[_Item, ...]
-    params: _Params = ()
-
-
-_Member = _Item | _InnerList
-
-_KEY_RE: Final = re.compile(r"[a-z*][a-z0-9_\-.*]*")
-_TOKEN_RE: Final = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
-_NUMBER_RE: Final = re.compile(r"-?[0-9]+(\.[0-9]*)?")
-_STRING_RE: Final = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
-_BYTES_RE: Final = re.compile(r":([A-Za-z0-9+/]*=*):")
-_BOOL_RE: Final = re.compile(r"\?[01]")
-_UNESCAPE_RE: Final = re.compile(r'\\(["\\])')
-_PRINTABLE_RE: Final = re.compile(r"[ -~]*")
-_FIELD_VALUE_RE: Final = re.compile(r"[\t -~]*")
 _FIELD_NAME_RE: Final = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]+")
 _DERIVED_VALUE_RE: Final = re.compile(r"(?:[!-~](?:[ -~]*[!-~])?)?")
 _OBS_FOLD_RE: Final = re.compile(r"\r\n[ \t]+")
-_MAX_INTEGER: Final = 999_999_999_999_999
-
-
-class _SfParser:
-    """A strict, bounded RFC 8941 parser over one field value (§4.2)."""
-
-    __slots__ = ("i", "s", "what")
-
-    def __init__(self, text: str, what: str) -> None:
-        if len(text) > MAX_FIELD_LENGTH:
-            _fail("too_large", f"{what} is longer than {MAX_FIELD_LENGTH} characters")
-        # RFC 8941 §4.2: input must be ASCII; leading and trailing SP are discarded.
-        if not _FIELD_VALUE_RE.fullmatch(text):
-            _fail("malformed", f"{what} contains characters outside printable ASCII")
-        self.s = text.strip(" ")
-        self.i = 0
-        self.what = what
-
-    def fail(self, message: str) -> NoReturn:
-        _fail("malformed", f"{self.what}: {message} at offset {self.i}")
-
-    def peek(self) -> str:
-        return self.s[self.i] if self.i < len(self.s) else ""
-
-    def take(self, rx: re.Pattern[str]) -> re.Match[str] | None:
-        m = rx.match(self.s, self.i)
-        if m is not None:
-            self.i = m.end()
-        return m
-
-    def skip(self, chars: str) -> None:
-        while self.i < len(self.s) and self.s[self.i] in chars:
-            self.i += 1
-
-    def dictionary(self, max_members: int) -> dict[str, _Member]:
-        # RFC 8941 §4.2.2; duplicate keys are refused rather than overwritten.
-        out: dict[str, _Member] = {}
-        while self.i < len(self.s):
-            key = self.key()
-            if key in out:
-                self.fail(f"duplicate key {key!r}")
-            if self.peek() == "=":
-                self.i += 1
-                out[key] = self.inner_list() if self.peek() == "(" else self.item()
-            else:
-                out[key] = _Item(True, self.params())
-            if len(out) > max_members:
-                _fail("too_large", f"{self.what} has more than {max_members} members")
-            self.skip(" \t")
-            if self.i == len(self.s):
-                break
-            if self.peek() != ",":
-                self.fail("expected ','")
-            self.i += 1
-            self.skip(" \t")
-            if self.i == len(self.s):
-                self.fail("trailing comma")
-        return out
-
-    def inner_list(self) -> _InnerList:
-        self.i += 1  # "("
-        items: list[_Item] = []
-        while True:
-            self.skip(" ")
-            if self.peek() == ")":
-                self.i += 1
-                return _InnerList(tuple(items), self.params())
-            items.append(self.item())
-            if len(items) > MAX_COMPONENTS:
-                _fail("too_large", f"{self.what} lists more than {MAX_COMPONENTS} items")
-            if self.peek() not in (" ", ")"):
-                self.fail("expected ' ' or ')' in inner list")
-
-    def item(self) -> _Item:
-        return _Item(self.bare(), self.params())
-
-    def params(self) -> _Params:
-        out: dict[str, _Bare] = {}
-        while self.peek() == ";":
-            self.i += 1
-            self.skip(" ")
-            key = self.key()
-            value: _Bare = True
-            if self.peek() == "=":
-                self.i += 1
-                value = self.bare()
-            if key in out:
-                self.fail(f"duplicate parameter {key!r}")
-            out[key] = value
-            if len(out) > MAX_PARAMS:
-                _fail("too_large", f"{self.what} has more than {MAX_PARAMS} parameters")
-        return tuple(out.items())
-
-    def key(self) -> str:
-        m = self.take(_KEY_RE)
-        if m is None:
-            self.fail("expected a key")
-        return m.group()
-
-    def bare(self) -> _Bare:
-        c = self.peek()
-        if c == "-" or c.isdigit():
-            m = self.take(_NUMBER_RE)
-            if m is None:
-                self.fail("expected an integer")
-            if m.group(1) is not None:
-                self.fail("decimals are not accepted here")
-            if len(m.group().lstrip("-")) > 15:  # RFC 8941 §3.3.1
-                self.fail("integer has more than 15 digits")
-            return int(m.group())
-        if c == '"':
-            m = self.take(_STRING_RE)
-            if m is None:
-                self.fail("bad string")
-            return _UNESCAPE_RE.sub(r"\1", m.group(1))
-        if c == ":":
-            m = self.take(_BYTES_RE)
-            if m is None:
-                self.fail("bad byte sequence")
-            return _b64decode(m.group(1), self)
-        if c == "?":
-            m = self.take(_BOOL_RE)
-            if m is None:
-                self.fail("bad boolean")
-            return m.group() == "?1"
-        m = self.take(_TOKEN_RE)
-        if m is None:
-            self.fail("unrecognised item")
-        return _Token(m.group())
-
-
-def _b64decode(text: str, parser: _SfParser) -> bytes:
-    stripped = text.rstrip("=")
-    pad = -len(stripped) % 4
-    if len(text) - len(stripped) not in (0, pad) or pad == 3:
-        parser.fail("bad base64 padding")
-    try:
-        return base64.b64decode(stripped + "=" * pad, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _Fail("malformed", f"{parser.what}: bad base64") from exc
-
-
-def _ser_bare(value: _Bare) -> str:
-    # RFC 8941 §4.1.3: strict serialisation.
-    if isinstance(value, bool):
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) > _MAX_INTEGER:
-            _fail("malformed", "integer out of range")
-        return str(value)
-    if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode("ascii") + ":"
-    if isinstance(value, _Token):
-        return str(value)
-    if not _PRINTABLE_RE.fullmatch(value):
-        _fail("malformed", "string contains characters outside printable ASCII")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _ser_params(params: _Params) -> str:
-    return "".join(f";{k}" if v is True else f";{k}={_ser_bare(v)}" for k, v in params)
-
-
-def _ser_member(member: _Member) -> str:
-    if isinstance(member, _InnerList):
-        inner = " ".join(_ser_bare(it.value) + _ser_params(it.params) for it in member.items)
-        return f"({inner}){_ser_params(member.params)}"
-    return _ser_bare(member.value) + _ser_params(member.params)
 
 
 # --------------------------------------------------------------------------
@@ -440,17 +234,17 @@ class Component:
                 raise InvalidArgument(f"unsupported derived component {self.name!r}")
         elif not _FIELD_NAME_RE.fullmatch(self.name):
             raise InvalidArgument("field names must be lowercase tokens")
-        if self.key is not None and not _KEY_RE.fullmatch(self.key):
+        if self.key is not None and not KEY_RE.fullmatch(self.key):
             raise InvalidArgument("a dictionary key must be an sf-key")
 
     def identifier(self) -> str:
         """The serialised component identifier, e.g. ``"signature";req;key="hedgerow"``."""
-        params: list[tuple[str, _Bare]] = []
+        params: list[tuple[str, Bare]] = []
         if self.req:
             params.append(("req", True))
         if self.key is not None:
             params.append(("key", self.key))
-        return _ser_bare(self.name) + _ser_params(tuple(params))
+        return serialise_bare(self.name) + serialise_params(tuple(params))
 
     def __str__(self) -> str:
         return self.identifier()
@@ -465,28 +259,28 @@ def _as_components(components: Iterable[str | Component]) -> tuple[Component, ..
     return out
 
 
-def _component_from_item(item: _Item) -> Component:
+def _component_from_item(item: Item) -> Component:
     value = item.value
-    if not isinstance(value, str) or isinstance(value, _Token):
-        _fail("malformed", "Signature-Input: a component identifier must be a string")
+    if not isinstance(value, str) or isinstance(value, Token):
+        fail("malformed", "Signature-Input: a component identifier must be a string")
     names = [k for k, _ in item.params]
     if any(k not in ("req", "key") for k in names):
-        _fail("unsupported_component", f"component {value!r}: unsupported parameter")
+        fail("unsupported_component", f"component {value!r}: unsupported parameter")
     if names not in ([], ["req"], ["key"], ["req", "key"]):
-        _fail("unsupported_component", f"component {value!r}: parameters must be ;req;key")
+        fail("unsupported_component", f"component {value!r}: parameters must be ;req;key")
     params = dict(item.params)
     req, key = params.get("req", False), params.get("key")
     if req is not True and "req" in params:
-        _fail("malformed", f"component {value!r}: req must be a bare flag")
-    if key is not None and (not isinstance(key, str) or isinstance(key, _Token)):
-        _fail("malformed", f"component {value!r}: key must be a string")
+        fail("malformed", f"component {value!r}: req must be a bare flag")
+    if key is not None and (not isinstance(key, str) or isinstance(key, Token)):
+        fail("malformed", f"component {value!r}: key must be a string")
     try:
         return Component(value, req="req" in params, key=key)
     except InvalidArgument as exc:
         # §2.3: @signature-params is never covered; other unknown @names are unsupported.
         unsupported = value.startswith("@") and value != "@signature-params"
         code = "unsupported_component" if unsupported else "malformed"
-        raise _Fail(code, f"component identifier: {exc.message}") from exc
+        raise FieldFailure(code, f"component identifier: {exc.message}") from exc
 
 
 def _normalise_authority(authority: str, scheme: str) -> str:
@@ -501,12 +295,12 @@ def _normalise_authority(authority: str, scheme: str) -> str:
 def _derive(msg: HttpMessage, name: str) -> str:
     if name == "@status":
         if msg.status is None:
-            _fail("malformed", "@status covered on a request")  # §2.2.9
+            fail("malformed", "@status covered on a request")  # §2.2.9
         if not 100 <= msg.status <= 999:
-            _fail("malformed", "status is not a three-digit code")
+            fail("malformed", "status is not a three-digit code")
         return str(msg.status)
     if not msg.is_request:
-        _fail("malformed", f"{name} covered on a response without ;req")  # §2.2
+        fail("malformed", f"{name} covered on a response without ;req")  # §2.2
     target = msg.path or "/"
     if msg.query is not None:
         target += "?" + msg.query
@@ -526,7 +320,7 @@ def _derive(msg: HttpMessage, name: str) -> str:
         value = f"{msg.scheme.lower()}://{_normalise_authority(msg.authority or '', msg.scheme)}"
         value += target
     if not value:
-        _fail("component_unavailable", f"{name} is not known for this message")
+        fail("component_unavailable", f"{name} is not known for this message")
     return value
 
 
@@ -534,33 +328,33 @@ def _component_value(msg: HttpMessage, comp: Component) -> str:
     ctx = msg
     if comp.req:
         if msg.is_request:
-            _fail("malformed", f"{comp} uses ;req on a request")  # §2.4
+            fail("malformed", f"{comp} uses ;req on a request")  # §2.4
         if msg.request is None:
-            _fail("component_unavailable", f"{comp} needs the related request")
+            fail("component_unavailable", f"{comp} needs the related request")
         ctx = msg.request
     if comp.name.startswith("@"):
         if comp.key is not None:
-            _fail("unsupported_component", f"{comp}: key applies to dictionary fields only")
+            fail("unsupported_component", f"{comp}: key applies to dictionary fields only")
         value = _derive(ctx, comp.name)
         # §2.2: derived values are printable, without newlines or outer whitespace.
         if not _DERIVED_VALUE_RE.fullmatch(value):
-            _fail("malformed", f"{comp.name} contains characters a signature base cannot hold")
+            fail("malformed", f"{comp.name} contains characters a signature base cannot hold")
         return value
     raw = ctx.headers.get(comp.name)
     if raw is None:
-        _fail("component_unavailable", f"covered field {comp.name!r} is absent")  # §2.5
+        fail("component_unavailable", f"covered field {comp.name!r} is absent")  # §2.5
     # §2.1: strip outer whitespace, replace obsolete line folding with one space.
     value = _OBS_FOLD_RE.sub(" ", raw).strip(" \t")
-    if not _FIELD_VALUE_RE.fullmatch(value):
+    if not FIELD_VALUE_RE.fullmatch(value):
         # A CR or LF here could forge extra lines in the signature base.
-        _fail("malformed", f"field {comp.name!r} contains characters outside printable ASCII")
+        fail("malformed", f"field {comp.name!r} contains characters outside printable ASCII")
     if comp.key is not None:
         # §2.1.2: the strictly re-serialised dictionary member.
-        members = _SfParser(value, f"field {comp.name!r}").dictionary(MAX_LABELS)
+        members = Parser(value, f"field {comp.name!r}").dictionary(MAX_LABELS)
         member = members.get(comp.key)
         if member is None:
-            _fail("component_unavailable", f"{comp}: no such dictionary member")
-        value = _ser_member(member)
+            fail("component_unavailable", f"{comp}: no such dictionary member")
+        value = serialise_member(member)
     return value
 
 
@@ -572,7 +366,7 @@ class _SigParams:
     def serialise(self) -> str:
         # §2.3: an Inner List of component identifiers, then the parameters in order.
         inner = " ".join(c.identifier() for c in self.components)
-        return f"({inner}){_ser_params(self.params)}"
+        return f"({inner}){serialise_params(self.params)}"
 
     def int_param(self, name: str) -> int | None:
         value = dict(self.params).get(name)
@@ -604,9 +398,9 @@ def _prepare(
         if name in ("created", "expires"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidArgument(f"{name} must be an integer timestamp")
-            if not 0 <= value <= _MAX_INTEGER:
+            if not 0 <= value <= MAX_INTEGER:
                 raise InvalidArgument(f"{name} must be a non-negative integer timestamp")
-        elif not isinstance(value, str) or not _PRINTABLE_RE.fullmatch(value):
+        elif not isinstance(value, str) or not PRINTABLE_RE.fullmatch(value):
             raise InvalidArgument(f"{name} must be printable ASCII")
         elif not 0 < len(value) <= MAX_PARAM_STRING:
             raise InvalidArgument(f"{name} must be 1-{MAX_PARAM_STRING} characters")
@@ -614,7 +408,7 @@ def _prepare(
     sp = _SigParams(_as_components(components), tuple(params))
     try:
         return sp, _base(msg, sp)
-    except _Fail as exc:
+    except FieldFailure as exc:
         raise InvalidArgument(f"cannot build the signature base: {exc.message}") from exc
 
 
@@ -653,7 +447,7 @@ def sign_message(
     """
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidArgument("key must be an Ed25519PrivateKey")
-    if not _KEY_RE.fullmatch(label):
+    if not KEY_RE.fullmatch(label):
         raise InvalidArgument("label must be an sf-key (lowercase, digits, _-.*)")
     if alg not in (None, ALGORITHM):
         raise InvalidArgument(f"only alg={ALGORITHM!r} is supported")
@@ -662,7 +456,7 @@ def sign_message(
     signature = key.sign(base)  # §3.3.6: Ed25519 (RFC 8032) over the base bytes
     return {
         "Signature-Input": f"{label}={sp.serialise()}",
-        "Signature": f"{label}={_ser_bare(signature)}",
+        "Signature": f"{label}={serialise_bare(signature)}",
     }
 
 
@@ -675,7 +469,7 @@ def content_digest(body: bytes, algorithm: str = "sha-256") -> str:
     """The Content-Digest field value for ``body``, e.g. ``sha-256=:...:``."""
     if algorithm not in _DIGESTS:
         raise InvalidArgument(f"unsupported digest algorithm {algorithm!r}")
-    return f"{algorithm}={_ser_bare(_DIGESTS[algorithm](body).digest())}"
+    return f"{algorithm}={serialise_bare(_DIGESTS[algorithm](body).digest())}"
 
 
 def verify_content_digest(value: str, body: bytes) -> None:
@@ -685,14 +479,14 @@ def verify_content_digest(value: str, body: bytes) -> None:
     (RFC 9530 §2); a field naming none we support is refused.
     """
     try:
-        members = _SfParser(value, "Content-Digest").dictionary(MAX_LABELS)
-    except _Fail as exc:
+        members = Parser(value, "Content-Digest").dictionary(MAX_LABELS)
+    except FieldFailure as exc:
         raise AuthError(exc.message, code=exc.code) from exc
     checked = 0
     for name, member in members.items():
         if name not in _DIGESTS:
             continue
-        if not isinstance(member, _Item) or not isinstance(member.value, bytes):
+        if not isinstance(member, Item) or not isinstance(member.value, bytes):
             raise AuthError(f"Content-Digest {name} is not a byte sequence", code="malformed")
         if not hmac.compare_digest(member.value, _DIGESTS[name](body).digest()):
             raise AuthError(
@@ -771,37 +565,37 @@ class NonceCache:
 NonceCheck = NonceCache | Callable[[str, int, int], bool]
 
 
-def _label_member(fields: Mapping[str, str], name: str, label: str, missing: str) -> _Member:
+def _label_member(fields: Mapping[str, str], name: str, label: str, missing: str) -> Member:
     raw = fields.get(name.lower())
     if raw is None:
-        _fail(missing, f"no {name} field")
-    members = _SfParser(raw, name).dictionary(MAX_LABELS)
+        fail(missing, f"no {name} field")
+    members = Parser(raw, name).dictionary(MAX_LABELS)
     if label not in members:
-        _fail(missing, f"{name} has no signature labelled {label!r}")
+        fail(missing, f"{name} has no signature labelled {label!r}")
     return members[label]
 
 
-def _parse_input(member: _Member, is_request: bool) -> _SigParams:
-    if not isinstance(member, _InnerList):
-        _fail("malformed", "Signature-Input member is not an inner list")  # §4.1
+def _parse_input(member: Member, is_request: bool) -> _SigParams:
+    if not isinstance(member, InnerList):
+        fail("malformed", "Signature-Input member is not an inner list")  # §4.1
     comps = tuple(_component_from_item(it) for it in member.items)
     if len(set(comps)) != len(comps):
-        _fail("malformed", "Signature-Input covers a component twice")  # §2.3: ordered set
+        fail("malformed", "Signature-Input covers a component twice")  # §2.3: ordered set
     if is_request and any(c.req for c in comps):
-        _fail("malformed", "a request signature cannot use ;req")  # §2.4
+        fail("malformed", "a request signature cannot use ;req")  # §2.4
     params: list[tuple[str, int | str]] = []
     for name, value in member.params:
         if name not in REQUIRED_PARAMS:
-            _fail("malformed", f"unknown signature parameter {name!r}")
+            fail("malformed", f"unknown signature parameter {name!r}")
         if name in ("created", "expires"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                _fail("malformed", f"{name} must be a non-negative integer")  # §2.3
+                fail("malformed", f"{name} must be a non-negative integer")  # §2.3
         elif (
             not isinstance(value, str)
-            or isinstance(value, _Token)
+            or isinstance(value, Token)
             or not 0 < len(value) <= MAX_PARAM_STRING
         ):
-            _fail("malformed", f"{name} must be a string of 1-{MAX_PARAM_STRING} chars")
+            fail("malformed", f"{name} must be a string of 1-{MAX_PARAM_STRING} chars")
         params.append((name, value))
     return _SigParams(comps, tuple(params))
 
@@ -840,54 +634,55 @@ def verify_message(
             msg.headers, "Signature-Input", label, "missing_signature_input"
         )
         sp = _parse_input(input_member, msg.is_request)  # step 2
-        if not isinstance(sig_member, _Item) or not isinstance(sig_member.value, bytes):
-            _fail("malformed", "Signature member is not a byte sequence")  # §4.2, step 3
+        if not isinstance(sig_member, Item) or not isinstance(sig_member.value, bytes):
+            fail("malformed", "Signature member is not a byte sequence")  # §4.2, step 3
         # Step 4: the parameters against our requirements (§3.2.1).
         alg = sp.str_param("alg")
         if alg is not None and alg != ALGORITHM:
             # §3.2 step 6.4: the algorithm must agree with the (Ed25519) key material.
-            _fail("unknown_algorithm", f"algorithm {alg!r} is not {ALGORITHM!r}")
+            fail("unknown_algorithm", f"algorithm {alg!r} is not {ALGORITHM!r}")
         for name in _PARAM_ORDER:
             if name in required_params and name not in dict(sp.params):
-                _fail("missing_param", f"signature parameter {name!r} is required")
+                fail("missing_param", f"signature parameter {name!r} is required")
         tag = sp.str_param("tag")
         if expected_tag is not None and tag != expected_tag:
             # The tag binds the network id: a signature for another network stops here.
-            _fail("wrong_tag", "signature tag is not this network's")
+            fail("wrong_tag", "signature tag is not this network's")
         covered = set(sp.components)
         for comp in required:
             if comp not in covered:
-                _fail("missing_component", f"signature does not cover {comp}")
+                fail("missing_component", f"signature does not cover {comp}")
         created, expires = sp.int_param("created"), sp.int_param("expires")
         keyid, nonce = sp.str_param("keyid"), sp.str_param("nonce")
         if created is None or keyid is None:
-            _fail("missing_param", "signature parameters created and keyid are required")
+            fail("missing_param", "signature parameters created and keyid are required")
         if created > now + max_future:
-            _fail("future", f"signature created {created - now} s in the future")
+            fail("future", f"signature created {created - now} s in the future")
         if now - created > max_age:
-            _fail("stale", f"signature created {now - created} s ago (limit {max_age} s)")
+            fail("stale", f"signature created {now - created} s ago (limit {max_age} s)")
         if expires is not None:
             if expires < created:
-                _fail("malformed", "signature expires before it was created")
+                fail("malformed", "signature expires before it was created")
             if expires < now:
-                _fail("expired", f"signature expired {now - expires} s ago")
+                fail("expired", f"signature expired {now - expires} s ago")
         base = _base(msg, sp)  # step 7
         # Step 5: the key; the resolver decides trust (membership, blocklist).
         try:
             public = resolve_key(keyid)
         except LookupError as exc:
-            raise _Fail("unknown_key", "signature keyid is not a known key") from exc
+            raise FieldFailure("unknown_key", "signature keyid is not a known key") from exc
         if public is None:
-            _fail("unknown_key", "signature keyid is not a known key")
+            fail("unknown_key", "signature keyid is not a known key")
         if not isinstance(public, Ed25519PublicKey):
             raise InvalidArgument("resolve_key must return an Ed25519PublicKey")
         signature = sig_member.value
         if len(signature) != 64:
-            _fail("bad_signature", "an Ed25519 signature is 64 bytes")
+            fail("bad_signature", "an Ed25519 signature is 64 bytes")
         try:
             public.verify(signature, base)  # step 8 (§3.3.6)
         except InvalidSignature as exc:
-            raise _Fail("bad_signature", "signature does not verify over the message") from exc
+            raise FieldFailure("bad_signature",
+                               "signature does not verify over the message") from exc
         if Component("content-digest") in covered:
             if msg.body is None:
                 raise InvalidArgument("content-digest is covered: pass the body to check it")
@@ -899,9 +694,9 @@ def verify_message(
             keep_until = created + max_age if expires is None else min(expires, created + max_age)
             check = nonce_seen.seen_or_add if isinstance(nonce_seen, NonceCache) else nonce_seen
             if check(f"{keyid}\n{nonce}", keep_until, now):
-                _fail("replayed_nonce", "signature nonce has been seen before")
+                fail("replayed_nonce", "signature nonce has been seen before")
         return VerifiedSignature(label, keyid, created, expires, nonce, tag, alg, sp.components)
-    except _Fail as exc:
+    except FieldFailure as exc:
         raise AuthError(exc.message, code=exc.code) from exc
 
 

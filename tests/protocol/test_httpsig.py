@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from protocol import httpsig as hs
 from protocol.errors import AuthError, InvalidArgument
+from protocol.structured_fields import MAX_FIELD_LENGTH
 
 # ---------------------------------------------------------------------------
 # RFC 9421 B.2.6 (Ed25519) conformance, from shared/vectors beside the project
@@ -372,7 +373,7 @@ def test_malformed_structured_fields(field: str, value: str) -> None:
 
 def test_too_large_fields() -> None:
     msg = signed_request()
-    huge = msg.with_headers({"signature": msg.headers["signature"] + " " * hs.MAX_FIELD_LENGTH})
+    huge = msg.with_headers({"signature": msg.headers["signature"] + " " * MAX_FIELD_LENGTH})
     assert rejected(huge) == "too_large"
     many = ", ".join(f"l{i}=:c2ln:" for i in range(hs.MAX_LABELS + 1))
     assert rejected(msg.with_headers({"signature": many})) == "too_large"
