@@ -29,11 +29,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .errors import CorruptDatabase
+from .errors import CorruptDatabase, LocalProblem
 from .schema import MIGRATIONS
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "MIN_SQLITE",
     "connect",
     "corrupt_database_error",
     "open_database",
@@ -51,6 +52,10 @@ _CACHE_KIB = 8192
 # time per entry at 100,000 entries). The WAL file may grow to that size.
 _WAL_AUTOCHECKPOINT_PAGES = 10_000
 _savepoints = itertools.count()
+# The SQL in node/ uses MATERIALIZED common table expressions (3.35) and the
+# JSON functions, built in from 3.38 (Debian 12 and Raspberry Pi OS Bookworm
+# ship 3.40).
+MIN_SQLITE = (3, 38, 0)
 
 
 def corrupt_database_error(path: Path, problem: str) -> CorruptDatabase:
@@ -67,6 +72,11 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
     A new database file is created with mode 0600: it holds private records
     (DESIGN.md "Privacy rules"), so it is as private as the key file.
     """
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise LocalProblem(
+            f"Hedgerow needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer, and this Python "
+            f"uses {sqlite3.sqlite_version}; install a newer Python (3.11 or later from "
+            "python.org, or your system's current one)")
     if not read_only and not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "")

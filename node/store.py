@@ -17,6 +17,7 @@ verifies while another is stored and committed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -50,16 +51,31 @@ __all__ = ["Clock", "Store", "wall_clock_ms"]
 Clock = Callable[[], int]
 #: Below this many entries a batch is verified in one piece.
 _PARALLEL_FROM = 64
-#: Entries per verification chunk: small enough that storing starts early,
-#: large enough that handing chunks between threads costs nothing much.
+#: Most entries per verification chunk: small enough that storing starts
+#: early, large enough that handing chunks between threads costs little.
 _VERIFY_CHUNK = 100
-_FIRST_CHUNK = 25
+#: The first chunk is small, so that the writer starts early; so are the
+#: last two, so that both verification threads finish at about the same
+#: time and the writer, which commits only after the last chunk, is soon done.
+_EDGE_CHUNK = 25
+#: Entries stored between two checkpoints of the WAL (see :meth:`Store.ingest`).
+_CHECKPOINT_ENTRIES = 3000
 
 
-def _in_order(parts: Sequence[Future[list[Checked]]]) -> Iterator[Checked]:
-    """The verified entries of a batch, in order, each chunk as soon as it is ready."""
+def _chunk_edges(n: int) -> list[int]:
+    """Where the verification chunks of a batch of ``n`` entries start, and ``n``."""
+    if n < _PARALLEL_FROM:
+        return [0, n] if n else [0]
+    edge = min(_EDGE_CHUNK, n // 4)
+    middle = n - 3 * edge
+    parts = -(-middle // _VERIFY_CHUNK)
+    return [0, *(edge + middle * i // parts for i in range(parts + 1)), n - edge, n]
+
+
+def _in_order(parts: Sequence[Future[list[Checked]]]) -> Iterator[list[Checked]]:
+    """The verified chunks of a batch, in order, each as soon as it is ready."""
     for part in parts:
-        yield from part.result()
+        yield part.result()
 
 
 def wall_clock_ms() -> int:
@@ -79,6 +95,7 @@ class Store:
         self._clock = clock
         self._verify_workers = verify_workers
         self._verifier = ThreadPoolExecutor(verify_workers, thread_name_prefix="hedgerow-verify")
+        self._since_checkpoint = 0
 
     @classmethod
     async def open(cls, data_dir: Path, *, clock: Clock = wall_clock_ms,
@@ -250,15 +267,21 @@ class Store:
         # stores each chunk as soon as it is verified, in the one transaction
         # of the batch. Storing (SQLite, fsync) releases the GIL, so the
         # first chunks are being stored while the later ones still verify.
-        # The first chunk is small, so that the writer starts early.
         n = len(batch)
-        edges = [0, *range(_FIRST_CHUNK, n, _VERIFY_CHUNK)] if n >= _PARALLEL_FROM else [0]
         network, verifier = self.network, self._verifier
         parts = [verifier.submit(ingest.verify_batch, batch[start:end], network)
-                 for start, end in zip(edges, [*edges[1:], n], strict=True) if end > start]
+                 for start, end in itertools.pairwise(_chunk_edges(n))]
+        # The WAL is checkpointed before a batch rather than inside the commit
+        # that fills it (SQLite's automatic checkpoint): then the copying and
+        # its fsync overlap verification of the batch instead of delaying the
+        # outcomes of the last one. Often enough to stay below the automatic
+        # threshold, which remains the backstop.
+        checkpoint = self._since_checkpoint >= _CHECKPOINT_ENTRIES
+        self._since_checkpoint = n if checkpoint else self._since_checkpoint + n
         try:
-            return await self.db.write(ingest.store_checked, _in_order(parts),
-                                       now_ms=self.now_ms(), refuse_authors=refuse_authors)
+            return await self.db.write(ingest.store_chunks, _in_order(parts),
+                                       now_ms=self.now_ms(), refuse_authors=refuse_authors,
+                                       checkpoint_first=checkpoint)
         finally:
             for part in parts:
                 part.cancel()  # only those never started: the store did not get that far

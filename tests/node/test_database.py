@@ -103,3 +103,17 @@ async def test_reads_cannot_write(data_dir: Path) -> None:
         await database.close()
     with pytest.raises(NodeError, match="closed"):
         await database.read(lambda db: None)
+
+
+def test_too_old_sqlite_is_refused_with_a_clear_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from node import connection
+    from node.errors import LocalProblem
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(LocalProblem, match=r"needs SQLite 3\.38\.0 or newer.*uses 3\.31\.1"):
+        connection.connect(tmp_path / "node.db")
+    assert not (tmp_path / "node.db").exists()
