@@ -2,8 +2,8 @@
 
 A batch from a peer goes through two steps:
 
-1. :func:`verify_batch` — pure CPU, no database: :func:`protocol.verify_entry`
-   on each entry (size, canonical decode, envelope, network, body schema,
+1. :func:`verify_batch` — pure CPU, no database: :func:`protocol.verify_entries`
+   over each chunk (size, canonical decode, envelope, network, body schema,
    Ed25519 signature). The async facade runs it on worker threads outside the
    writer, several chunks at once, and hands the chunks to step 2 in order as
    they are ready: Ed25519 verification releases the GIL, so ingest is bound
@@ -50,7 +50,7 @@ from protocol import (
     decode,
     judge,
     short_id,
-    verify_entry,
+    verify_entries,
 )
 
 from .connection import write_transaction
@@ -129,13 +129,10 @@ def entry_from_payload(payload: bytes) -> Entry:
 
 def verify_batch(batch: Iterable[SignedEntry], network: bytes) -> list[Checked]:
     """Verify each entry for ``network``: a :class:`VerifiedEntry`, or a rejection."""
-    checked: list[Checked] = []
-    for signed in batch:
-        try:
-            checked.append(verify_entry(signed, network))
-        except EntryError as exc:
-            checked.append(Outcome(signed.id, IngestStatus.REJECTED, exc.code, exc.message))
-    return checked
+    signed = batch if isinstance(batch, Sequence) else list(batch)
+    return [Outcome(s.id, IngestStatus.REJECTED, result.code, result.message)
+            if isinstance(result, EntryError) else result
+            for s, result in zip(signed, verify_entries(signed, network), strict=True)]
 
 
 # How a batch is written: a chunk of entries (as verified, up to

@@ -35,6 +35,7 @@ from .entries import (
     decode_signed,
     encode_signed,
     sign_entry,
+    verify_entries,
     verify_entry,
 )
 from .errors import (
@@ -151,6 +152,7 @@ __all__ = [
     "slot_of",
     "suppress_count",
     "validate_body",
+    "verify_entries",
     "verify_entry",
     "verify_hedgerow",
     "verify_signature",

@@ -216,3 +216,27 @@ def test_fast_check_agrees_on_valid_bodies(kind: str, key: str, body: dict[str, 
             _explain(kind, key, body, author)
     for _ in range(2):  # the second run may answer from remembered texts
         assert _FAST[kind](body, key, author) is valid
+
+
+def test_verify_entries_gives_what_verify_entry_gives_for_each() -> None:
+    from protocol import verify_entries
+
+    good = sign_entry(ALICE, Entry(NET, ALICE.public, "practice", "play", 5,
+                                   {"status": "active", "title": "Play"}))
+    other_network = sign_entry(ALICE, Entry(bytes(32), ALICE.public, "practice", "play", 5,
+                                            {"status": "active", "title": "Play"}))
+    forged = SignedEntry(good.payload, bytes(64))
+    short_sig = SignedEntry(good.payload, good.sig[:10])
+    garbage = SignedEntry(b"\xc1", good.sig)
+    batch = [good, forged, other_network, short_sig, garbage, good]
+    results = verify_entries(batch, NET)
+    assert len(results) == len(batch)
+    for signed, result in zip(batch, results, strict=True):
+        try:
+            expected = verify_entry(signed, NET)
+        except EntryError as exc:
+            assert type(result) is type(exc)
+            assert (result.code, result.message) == (exc.code, exc.message)
+        else:
+            assert result == expected
+    assert verify_entries([], NET) == []
