@@ -164,12 +164,6 @@ _LOOKUP_CHUNK = (
     "  AND id != b.id LIMIT 1) AS other FROM b) "
     "SELECT json_group_array(json_array(i, cur, held, hex(other))) FROM r "
     "WHERE cur IS NOT NULL OR held IS NOT NULL OR other IS NOT NULL")
-# The same for one entry, when an earlier entry of its chunk may have
-# changed the answer (see _Batch.add).
-_LOOKUP = (
-    "SELECT (SELECT max(version) FROM entries WHERE author = ?1 AND family = ?2 AND key = ?3),"
-    " (SELECT 1 FROM entries WHERE id = ?5 AND author = ?1 AND version = ?4),"
-    " (SELECT id FROM entries WHERE +author = ?1 AND version = ?4 AND id != ?5 LIMIT 1)")
 _OLDER = "author = ? AND family = ? AND key = ? AND version < ? AND fork_proof = 0"
 # The search index is kept by hand, not by triggers: FTS5 flushes its
 # pending terms at every statement savepoint, which a trigger's statement
@@ -313,9 +307,10 @@ class _Batch:
                 self.own_highest = version
             slot = (author, family, key)
             if slot in slots or (author, version) in versions or author in changed:
+                # An earlier entry of this chunk may have changed the answer:
+                # write the rows so far and ask again for this entry alone.
                 self._write_rows()
-                current, held, other = conn.execute(
-                    _LOOKUP, (author, family, key, version, eid)).fetchone()
+                current, held, other = self._look_up([item], [family]).get(0, _NOT_HELD)
             else:
                 current, held, other = found.get(n, _NOT_HELD)
             verdict = judge(eid, version, same_version_id=eid if held else other,

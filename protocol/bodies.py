@@ -260,13 +260,16 @@ class _List(_Rule):
 
 
 class _Record(_Rule):
-    #: Up to this many optional fields, the fast test lists every acceptable
-    #: key sequence (2**n of them); beyond it, it walks the keys instead.
-    MAX_LISTED_OPTIONAL = 10
+    #: The fast test lists every acceptable key sequence (2**n of them for n
+    #: optional fields), so a record declares at most this many.
+    MAX_OPTIONAL = 10
 
     def __init__(self, required: Mapping[str, _Rule], optional: Mapping[str, _Rule]) -> None:
+        if len(optional) > self.MAX_OPTIONAL:
+            raise ValueError(f"a record declares at most {self.MAX_OPTIONAL} optional fields")
         self.fields = {**required, **optional}
         self.needed = frozenset(required)
+        self.optional = tuple(optional)
 
     def check(self, value: Any) -> None:
         if type(value) is not dict:
@@ -292,14 +295,6 @@ class _Record(_Rule):
             raise _Invalid("is required", "missing_field").under(f".{missing}")
 
     def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
-        optional = [name for name in self.fields if name not in self.needed]
-        if len(optional) <= self.MAX_LISTED_OPTIONAL:
-            self._source_by_key_set(x, optional, out, indent, names)
-        else:
-            self._source_by_walk(x, out, indent, names)
-
-    def _source_by_key_set(self, x: str, optional: list[str], out: list[str], indent: str,
-                           names: _Names) -> None:
         # Every acceptable key sequence is known in advance: the required
         # fields plus any subset of the optional ones, in canonical (sorted)
         # order. One set lookup then checks key types, order, unknown and
@@ -307,8 +302,8 @@ class _Record(_Rule):
         # being matched against a chain of field names.
         allowed = frozenset(
             tuple(sorted(self.needed.union(chosen)))
-            for n in range(len(optional) + 1)
-            for chosen in itertools.combinations(optional, n)
+            for n in range(len(self.optional) + 1)
+            for chosen in itertools.combinations(self.optional, n)
         )
         out.append(f"{indent}if type({x}) is not dict or tuple({x}) not in "
                    f"{names.const(allowed)}: return False")
@@ -322,21 +317,6 @@ class _Record(_Rule):
                 out.append(f"{indent}{val} = {x}.get({name!r}, {missing})")
                 out.append(f"{indent}if {val} is not {missing}:")
                 rule.source(val, out, indent + "    ", names)
-
-    def _source_by_walk(self, x: str, out: list[str], indent: str, names: _Names) -> None:
-        key, val, prev = names.var(), names.var(), names.var()
-        out.append(f"{indent}if type({x}) is not dict: return False")
-        out.append(f"{indent}{prev} = ''")
-        out.append(f"{indent}for {key}, {val} in {x}.items():")
-        inner = indent + "    "
-        out.append(f"{inner}if type({key}) is not str or {key} <= {prev}: return False")
-        out.append(f"{inner}{prev} = {key}")
-        for i, (name, rule) in enumerate(self.fields.items()):
-            out.append(f"{inner}{'if' if i == 0 else 'elif'} {key} == {name!r}:")
-            rule.source(val, out, inner + "    ", names)
-        out.append(f"{inner}else: return False")
-        if self.needed:
-            out.append(f"{indent}if not {names.const(self.needed)} <= {x}.keys(): return False")
 
 
 def _compile(kind: str, rule: _Rule) -> Callable[[Any, str, bytes], bool]:

@@ -38,8 +38,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +51,11 @@ from protocol import (
     SIGNATURE_PREFIX,
     Entry,
     NodeKey,
-    SignedEntry,
     credit_key,
     public_key,
     sign_entry,
 )
+from tests.bench.signed_files import read_entries, write_signed
 
 NETWORK = hashlib.sha256(b"hedgerow bench network").digest()
 BASE_VERSION = 1_700_000_000_000
@@ -123,24 +121,8 @@ def _sign_chunk(first_author: int, authors: int, per_author: int, seed: int) -> 
 def generate(path: Path, entries: int, authors: int) -> None:
     per_author = entries // authors
     chunk = max(1, authors // 40)
-    with ProcessPoolExecutor() as pool, path.open("wb") as out:
-        jobs = [pool.submit(_sign_chunk, first, min(chunk, authors - first), per_author, first)
-                for first in range(0, authors, chunk)]
-        for job in jobs:
-            out.write(job.result())
-
-
-def read_entries(path: Path, batch: int) -> Iterator[list[SignedEntry]]:
-    with path.open("rb") as f:
-        unpacker = msgpack.Unpacker(f, raw=False, use_list=True)
-        current: list[SignedEntry] = []
-        for payload, sig in unpacker:
-            current.append(SignedEntry(payload, sig))
-            if len(current) == batch:
-                yield current
-                current = []
-        if current:
-            yield current
+    write_signed(path, _sign_chunk, [(first, min(chunk, authors - first), per_author, first)
+                                     for first in range(0, authors, chunk)])
 
 
 def raw_verify_per_s(path: Path, sample: int) -> float:

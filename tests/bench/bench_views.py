@@ -32,8 +32,6 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from node import Store, init_node
 from node.views import catch_up, run_view
 from node.views.common import clear_memo
-from protocol import LEVELS, Entry, NodeKey, SignedEntry, credit_key, id_to_text, sign_entry
+from protocol import LEVELS, Entry, NodeKey, credit_key, id_to_text, sign_entry
+from tests.bench.signed_files import read_entries, write_signed
 
 NETWORK = hashlib.sha256(b"hedgerow views bench network").digest()
 BASE = 1_600_000_000_000
@@ -139,23 +138,8 @@ def _sign_nodes(first: int, count: int, entries: int, nodes: int) -> bytes:
 
 def generate(path: Path, entries: int, nodes: int) -> None:
     chunk = max(1, nodes // 40)
-    with ProcessPoolExecutor() as pool, path.open("wb") as out:
-        jobs = [pool.submit(_sign_nodes, first, min(chunk, nodes - first), entries, nodes)
-                for first in range(0, nodes, chunk)]
-        for job in jobs:
-            out.write(job.result())
-
-
-def read_entries(path: Path, batch: int) -> Iterator[list[SignedEntry]]:
-    with path.open("rb") as f:
-        current: list[SignedEntry] = []
-        for payload, sig in msgpack.Unpacker(f, raw=False):
-            current.append(SignedEntry(payload, sig))
-            if len(current) == batch:
-                yield current
-                current = []
-        if current:
-            yield current
+    write_signed(path, _sign_nodes, [(first, min(chunk, nodes - first), entries, nodes)
+                                     for first in range(0, nodes, chunk)])
 
 
 def cases(entries: int, nodes: int) -> list[tuple[str, str, dict[str, Any]]]:
