@@ -27,10 +27,13 @@ MAX_QUERY_CHARS = 200
 def summary_of(kind: str, body: Mapping[str, Any]) -> tuple[str, str] | None:
     """(title, searchable text) of an entry body, or None for kinds with no text."""
     if kind == "practice":
-        parts = [body.get("description", ""), " ".join(body.get("themes", ())),
-                 body.get("area", ""), *body.get("lessons", ()),
-                 *(m["name"] for m in body.get("measures", ()))]
-        return body["title"], "\n".join(p for p in parts if p)
+        # Lists and list comprehensions rather than generators: this runs for
+        # every entry ingest stores, on the writer thread.
+        get = body.get
+        parts = [get("description", ""), " ".join(get("themes", ())), get("area", "")]
+        parts += get("lessons", ())
+        parts += [m["name"] for m in get("measures", ())]
+        return body["title"], "\n".join([p for p in parts if p])
     if kind == "profile":
         parts = [body.get("description", ""), body.get("area", ""),
                  *body.get("principles", ()), body.get("org_id", "")]

@@ -3,8 +3,9 @@ transaction, outcomes in the batch's order, rules applied across chunk edges."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
+import threading
+from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -14,6 +15,7 @@ from node import store as store_module
 from node.ingest import MAX_BATCH_ENTRIES, Outcome, current_set, store_checked, verify_batch
 from protocol import SignedEntry, Verdict, judge
 
+from .conftest import FakeClock
 from .peer_entries import NETWORK, peer_key, practice, profile, retract
 
 ALICE = peer_key("alice")
@@ -25,7 +27,7 @@ async def test_a_chunked_batch_keeps_order_and_rules_across_chunks(store: Store)
     older = practice(ALICE, "repair-cafe", 5)
     newer = practice(ALICE, "repair-cafe", 7)
     fork = practice(ALICE, "tool-library", 7)
-    forged = dataclasses.replace(practice(peer_key("mallory"), "x", 1), sig=bytes(64))
+    forged = SignedEntry(practice(peer_key("mallory"), "x", 1).payload, bytes(64))
     # Related entries land in different chunks of the same batch.
     batch[3] = older
     batch[size + 1] = newer
@@ -149,7 +151,7 @@ def _random_batches(seed: int) -> list[list[SignedEntry]]:
             pool[(who, slot, version, title)] = made
         return made
 
-    forged = dataclasses.replace(practice(peer_key("mallory"), "x", 1), sig=bytes(64))
+    forged = SignedEntry(practice(peer_key("mallory"), "x", 1).payload, bytes(64))
     return [[forged if rng.random() < 0.01 else pick() for _ in range(rng.randint(1, 260))]
             for _ in range(8)]
 
@@ -179,3 +181,28 @@ async def test_the_store_pipeline_gives_the_same_outcomes(store: Store) -> None:
     for batch, statuses in zip(batches, expected, strict=True):
         assert [o.status.value for o in await store.ingest(batch)] == statuses
     assert {eid for _, eid in await store.current_set()} == set(held)
+
+
+async def test_the_writer_verifies_chunks_no_verifier_has_started(
+        data_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = store_module.ingest.verify_batch
+    writer_verified = threading.Event()
+
+    def verify(part: list[SignedEntry], network: bytes) -> object:
+        if threading.current_thread().name.startswith("hedgerow-db-writer"):
+            writer_verified.set()
+        elif not writer_verified.is_set():
+            # The only verifier is held on its first chunk until the writer,
+            # instead of waiting for that chunk, has verified a later one.
+            writer_verified.wait(timeout=10)
+        return real(part, network)
+
+    monkeypatch.setattr(store_module.ingest, "verify_batch", verify)
+    batches = [[practice(peer_key(i), "play-street", 10 + i) for i in range(300)],
+               *_random_batches(7)]
+    expected, held, _ = _model_outcomes(batches)
+    async with await Store.open(data_dir, clock=clock, verify_workers=1) as store:
+        for batch, statuses in zip(batches, expected, strict=True):
+            assert [o.status.value for o in await store.ingest(batch)] == statuses
+        assert {eid for _, eid in await store.current_set()} == set(held)
+    assert writer_verified.is_set()
