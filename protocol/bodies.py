@@ -89,8 +89,9 @@ class _Invalid(Exception):
 # Each rule below exists twice over one declaration: ``check`` explains what
 # is wrong (raising _Invalid with a message), and ``source`` emits Python code
 # for a fast yes/no test. Valid input (nearly all of it) takes only the fast
-# test, compiled once at import into one function per kind; the explaining
-# walk runs only to word an error. Ingest is then bound by signature
+# test, compiled into one function per kind and shape of body (its key
+# sequence) the first time such a body is seen; the explaining walk runs
+# only to word an error. Ingest is then bound by signature
 # verification rather than by per-field function calls (DESIGN.md "What good
 # means"). A test checks the two always agree.
 
@@ -250,11 +251,18 @@ class _List(_Rule):
         if self.unique:
             out.append(f"{indent}{seen} = set()")
         out.append(f"{indent}for {item} in {x}:")
-        self.item.source(item, out, indent + "    ", names)
+        identity = item
+        if isinstance(self.item, _Record):
+            fields = self.item.fields_source(item, out, indent + "    ", names)
+            # A record's identity is its values in key order; taken from
+            # the unpacked fields when the record has only one shape.
+            identity = (f"({', '.join(fields.values())},)" if fields
+                        else f"tuple({item}.items())")
+        else:
+            self.item.source(item, out, indent + "    ", names)
         if self.unique:
             # Collected in the same loop: a comprehension would be one more
             # function call per list (Python 3.11).
-            identity = f"tuple({item}.items())" if isinstance(self.item, _Record) else item
             out.append(f"{indent}    {seen}.add({identity})")
             out.append(f"{indent}if len({seen}) != len({x}): return False")
 
@@ -294,19 +302,35 @@ class _Record(_Rule):
             missing = min(self.needed - value.keys())
             raise _Invalid("is required", "missing_field").under(f".{missing}")
 
-    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
-        # Every acceptable key sequence is known in advance: the required
-        # fields plus any subset of the optional ones, in canonical (sorted)
-        # order. One set lookup then checks key types, order, unknown and
-        # missing fields at once, and each value is fetched by name instead of
-        # being matched against a chain of field names.
-        allowed = frozenset(
+    def key_sequences(self) -> frozenset[tuple[str, ...]]:
+        """Every acceptable key sequence: the required fields plus any subset
+        of the optional ones, in canonical (sorted) order."""
+        return frozenset(
             tuple(sorted(self.needed.union(chosen)))
             for n in range(len(self.optional) + 1)
             for chosen in itertools.combinations(self.optional, n)
         )
+
+    def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
+        self.fields_source(x, out, indent, names)
+
+    def fields_source(self, x: str, out: list[str], indent: str,
+                      names: _Names) -> dict[str, str]:
+        """As :meth:`source`; for a record with only one shape (no optional
+        fields), also return each field's variable."""
+        # Every acceptable key sequence is known in advance, so one set lookup
+        # checks key types, order, unknown and missing fields at once.
+        sequences = self.key_sequences()
+        if len(sequences) == 1:
+            # Only one shape: take the values in order.
+            (keys,) = sequences
+            out.append(f"{indent}if type({x}) is not dict or tuple({x}) != {keys!r}: "
+                       "return False")
+            return self.unpacked_source(x, keys, out, indent, names)
         out.append(f"{indent}if type({x}) is not dict or tuple({x}) not in "
-                   f"{names.const(allowed)}: return False")
+                   f"{names.const(sequences)}: return False")
+        # Each value is fetched by name instead of being matched against a
+        # chain of field names.
         missing = names.const(_MISSING)
         for name, rule in self.fields.items():
             val = names.var()
@@ -317,22 +341,38 @@ class _Record(_Rule):
                 out.append(f"{indent}{val} = {x}.get({name!r}, {missing})")
                 out.append(f"{indent}if {val} is not {missing}:")
                 rule.source(val, out, indent + "    ", names)
+        return {}
+
+    def unpacked_source(self, x: str, keys: tuple[str, ...], out: list[str], indent: str,
+                        names: _Names) -> dict[str, str]:
+        """Check the fields of ``x``, a map known to have exactly ``keys`` in
+        this order; return each field's variable."""
+        fields = {name: names.var() for name in keys}
+        # Unpacking the values in their known order costs one step, where
+        # fetching and testing each field by name costs several.
+        if fields:
+            out.append(f"{indent}{', '.join(fields.values())}, = {x}.values()")
+        for name, val in fields.items():
+            self.fields[name].source(val, out, indent, names)
+        return fields
 
 
-def _compile(kind: str, rule: _Rule) -> Callable[[Any, str, bytes], bool]:
+def _compile(kind: str, keys: tuple[str, ...]) -> Callable[[Any, str, bytes], bool]:
+    """The fast yes/no test of body, key and author together, for a body of
+    ``kind`` whose keys are ``keys`` (one of its record's key sequences)."""
     names = _Names()
     lines: list[str] = []
-    rule.source("body", lines, "    ", names)
+    field = _SCHEMAS[kind].unpacked_source("body", keys, lines, "    ", names)
     # The rules that tie the key (and author) to the body, as in _explain.
     if kind == "profile":
         lines.append("    if key != 'profile': return False")
     elif kind in ("practice", "retract"):
         _SLUG_TEXT.source("key", lines, "    ", names)
     elif kind == "credit":
-        lines.append(f"    if key != {names.const(credit_key)}(body['to'], body['practice']): "
-                     "return False")
-    if kind == "practice":
-        lines.append("    for _ref in body.get('adapted_from', ()):")
+        lines.append(f"    if key != {names.const(credit_key)}({field['to']}, "
+                     f"{field['practice']}): return False")
+    if kind == "practice" and "adapted_from" in field:
+        lines.append(f"    for _ref in {field['adapted_from']}:")
         lines.append("        if _ref['author'] == author and _ref['key'] == key: return False")
     # Constants are bound as default arguments: local lookups, not globals.
     bound = "".join(f", {c}={c}" for c in names.env)
@@ -342,6 +382,32 @@ def _compile(kind: str, rule: _Rule) -> Callable[[Any, str, bytes], bool]:
     exec(source, names.env)
     fast: Callable[[Any, str, bytes], bool] = names.env[name]
     return fast
+
+
+class _FastChecks:
+    """The compiled fast tests of one kind, one per key sequence of its body.
+
+    Compiled the first time a body with that key sequence is checked: there
+    are at most 2**_Record.MAX_OPTIONAL of them, and a network uses few.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.allowed = _SCHEMAS[kind].key_sequences()
+        self.compiled: dict[tuple[str, ...], Callable[[Any, str, bytes], bool]] = {}
+
+    def for_keys(self, keys: tuple[str, ...]) -> Callable[[Any, str, bytes], bool] | None:
+        """The test for bodies with ``keys``, or None if no body may have them."""
+        fast = self.compiled.get(keys)
+        if fast is None and keys in self.allowed:
+            fast = self.compiled[keys] = _compile(self.kind, keys)
+        return fast
+
+    def __call__(self, body: Any, key: str, author: bytes) -> bool:
+        if type(body) is not dict:
+            return False
+        fast = self.for_keys(tuple(body))
+        return fast is not None and fast(body, key, author)
 
 
 _SLUG_TEXT = _Text(64, min_len=1, pattern=_SLUG, multiline=False,
@@ -357,7 +423,7 @@ _MEASURE = _Record(
 )
 _PRACTICE_REF = _Record({"author": _NodeRef(), "key": _SLUG_TEXT}, {})
 
-_SCHEMAS: dict[str, _Rule] = {
+_SCHEMAS: dict[str, _Record] = {
     "profile": _Record(
         {"name": _Text(120, min_len=1, multiline=False), "level": _Choice(LEVELS)},
         {
@@ -392,9 +458,7 @@ _SCHEMAS: dict[str, _Rule] = {
     "retract": _Record({}, {"reason": _Text(500)}),
 }
 #: Per kind, the fast yes/no test of body, key and author together.
-_FAST: dict[str, Callable[[Any, str, bytes], bool]] = {
-    kind: _compile(kind, rule) for kind, rule in _SCHEMAS.items()
-}
+_FAST: dict[str, _FastChecks] = {kind: _FastChecks(kind) for kind in _SCHEMAS}
 
 
 def validate_key(kind: str, key: str, body: Mapping[str, Any], author: bytes) -> None:
@@ -436,12 +500,16 @@ def _in_canonical_order(value: Any) -> Any:
 
 def check_decoded_body(kind: str, key: str, body: Any, author: bytes) -> None:
     """Validate a body as decoded from a payload, whose map keys must be in canonical order."""
-    fast = _FAST.get(kind)
-    if fast is None:
+    checks = _FAST.get(kind)
+    if checks is None:
         raise EntryError(f"kind: unknown kind; expected one of {', '.join(KINDS)}",
                          code="unknown_kind")
-    if fast(body, key, author):
-        return
+    if type(body) is dict:
+        # As _FastChecks.__call__, without one more call per entry.
+        keys = tuple(body)
+        fast = checks.compiled.get(keys) or checks.for_keys(keys)
+        if fast is not None and fast(body, key, author):
+            return
     _explain(kind, key, body, author)
     # The fast test and the explaining walk come from one declaration and
     # must agree; if they ever do not, refuse rather than accept.

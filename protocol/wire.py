@@ -17,6 +17,9 @@ decoded payload gives the same bytes*). Only when that fails does a slower
 pure-Python scanner (:func:`_diagnose`) walk the bytes to name exactly what
 is wrong and where, so a peer's bad input gets a precise message without
 slowing down good input.
+
+Signed entries have a faster path still (:mod:`protocol.entries`), and come
+here only when it does not accept them.
 """
 
 from __future__ import annotations

@@ -240,3 +240,115 @@ def test_verify_entries_gives_what_verify_entry_gives_for_each() -> None:
         else:
             assert result == expected
     assert verify_entries([], NET) == []
+
+
+def _read_strictly(payload: bytes) -> Entry | EntryError:
+    """What the strict decoder alone (msgpack-python and the byte scanner) makes of a payload."""
+    from protocol.entries import _read_decoded
+    from protocol.errors import DecodeError
+    from protocol.wire import decode_for_schema
+
+    try:
+        value = decode_for_schema(payload, max_bytes=MAX_ENTRY_BYTES)
+    except DecodeError as exc:
+        return EntryError(f"payload: {exc.message}", code=exc.code)
+    try:
+        return _read_decoded(value, NET)
+    except EntryError as exc:
+        return exc
+
+
+def _read_quickly(payload: bytes) -> Entry | EntryError:
+    from protocol.entries import _read_payload
+
+    try:
+        return _read_payload(payload, NET)
+    except EntryError as exc:
+        return exc
+
+
+def _same_reading(payload: bytes) -> None:
+    quick, strict = _read_quickly(payload), _read_strictly(payload)
+    if isinstance(strict, EntryError):
+        assert isinstance(quick, EntryError)
+        assert (type(quick), quick.code, quick.message) == (type(strict), strict.code,
+                                                             strict.message)
+    else:
+        assert quick == strict
+
+
+_CREDIT = sign_entry(ALICE, Entry(NET, ALICE.public, "credit", credit_key(BOB.public, "play"),
+                                  V0, {"note": "Thank you.", "practice": "play",
+                                       "to": BOB.public}))
+_PAYLOADS = [GOOD.payload, _CREDIT.payload]
+
+
+@given(st.sampled_from(_PAYLOADS), st.integers(min_value=0), st.integers(0, 255),
+       st.sampled_from(["flip", "set", "insert", "delete", "truncate"]))
+@settings(max_examples=600)
+def test_quick_decoding_reads_every_payload_as_the_strict_decoder_does(
+        payload: bytes, n: int, byte: int, how: str) -> None:
+    data = bytearray(payload)
+    at = n % len(data)
+    if how == "flip":
+        data[at] ^= 1 << (byte % 8)
+    elif how == "set":
+        data[at] = byte
+    elif how == "insert":
+        data.insert(at, byte)
+    elif how == "delete":
+        del data[at]
+    else:
+        del data[at:]
+    _same_reading(bytes(data))
+
+
+_wire_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),
+                       st.floats(allow_nan=True), st.text(max_size=8), st.binary(max_size=33),
+                       st.sampled_from(["practice", "credit", "play", "active", "Play"]))
+
+
+@given(st.dictionaries(st.sampled_from(["author", "body", "key", "kind", "network", "version",
+                                        "title", "status", "x"]),
+                       st.recursive(_wire_leaf, lambda kids: st.lists(kids, max_size=3)
+                                    | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                                    max_leaves=8), max_size=7),
+       st.booleans())
+@settings(max_examples=300)
+def test_quick_decoding_agrees_on_structured_values(fields: dict[str, object],
+                                                     envelope: bool) -> None:
+    import msgpack
+
+    if envelope:  # a well-formed envelope around whatever body was drawn
+        fields = {"author": ALICE.public, "body": fields.get("body", {}), "key": "play",
+                  "kind": "practice", "network": NET, "version": V0}
+    _same_reading(msgpack.packb(fields, use_bin_type=True))
+    _same_reading(msgpack.packb(dict(sorted(fields.items())), use_bin_type=True))
+
+
+@pytest.mark.parametrize("body", [
+    b"\xd4\x01x",  # an ext type (fixext 1, type 1)
+    b"\xd6\xff\x00\x00\x00\x01",  # a msgpack timestamp (fixext 4, type -1)
+    b"\xcb" + bytes(8),  # a float
+    b"\x81\x01\x02",  # an integer key
+    b"\x81\x90\x01",  # a list as a key
+    b"\x91" * 900 + b"\x00",  # nested past any schema
+])
+def test_quick_decoding_reports_what_the_strict_decoder_reports(body: bytes) -> None:
+    import msgpack
+
+    head = msgpack.packb({"author": ALICE.public}, use_bin_type=True)
+    tail = msgpack.packb({"key": "play", "kind": "practice", "network": NET, "version": V0},
+                         use_bin_type=True)
+    # {"author": ..., "body": <body>, "key": ..., ...} spliced by hand
+    payload = bytes([0x86]) + head[1:] + b"\xa4body" + body + tail[1:]
+    strict = _read_strictly(payload)
+    assert isinstance(strict, EntryError)
+    _same_reading(payload)
+
+
+def test_entries_are_immutable() -> None:
+    verified = verify_entry(GOOD, NET)
+    for thing, field in ((verified, "id"), (verified.entry, "version"), (GOOD, "sig")):
+        with pytest.raises(AttributeError):
+            setattr(thing, field, None)

@@ -121,3 +121,39 @@ def test_encode_refuses_what_the_wire_cannot_carry(bad: object) -> None:
 
 def test_encode_sorts_keys_and_uses_smallest_ints() -> None:
     assert encode({"b": 1, "a": 300}) == bytes.fromhex("82a161cd012ca16201")
+
+
+# Entries are decoded and re-encoded by msgspec (protocol.entries) and
+# everything else by msgpack-python; both must write the same canonical bytes
+# for every value the wire carries, or a payload one accepts the other refuses.
+_EDGE_INTS = [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1,
+              -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63)]
+_EDGE_LENGTHS = [0, 31, 32, 255, 256, 65535, 65536]
+
+
+@given(values)
+@settings(max_examples=400)
+def test_msgspec_writes_the_canonical_bytes(value: object) -> None:
+    import msgspec
+
+    try:
+        data = encode(value)
+    except EncodeError:
+        return
+    canonical = decode(data, max_bytes=len(data))  # keys now in canonical order
+    assert msgspec.msgpack.encode(canonical) == data
+    assert msgspec.msgpack.decode(data) == canonical
+
+
+@pytest.mark.parametrize("value", [
+    *_EDGE_INTS,
+    *("é" * n for n in (0, 15, 16, 127, 128)),
+    *("a" * n for n in _EDGE_LENGTHS),
+    *(b"\x00" * n for n in _EDGE_LENGTHS),
+    *([0] * n for n in (0, 15, 16, 65535, 65536)),
+    *({f"k{i:05}": 0 for i in range(n)} for n in (0, 15, 16, 65535, 65536)),
+])
+def test_msgspec_agrees_at_every_length_boundary(value: object) -> None:
+    import msgspec
+
+    assert msgspec.msgpack.encode(value) == encode(value)
