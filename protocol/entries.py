@@ -191,14 +191,12 @@ def _read_payload(payload: bytes, network: bytes | None) -> Entry:
     """Decode and check a payload whose size the caller has checked.
 
     decode → envelope shape → network (when given) → field bounds → body
-    schema, in one pass: this runs once per received entry, so nothing is
-    checked twice (DESIGN.md "What good means": ingest is bound by signature
-    verification, not by our own code).
+    schema, each once: this runs once per received entry (DESIGN.md "What
+    good means": ingest is bound by signature verification, not by our own
+    code). The quick decoder goes first; the strict one only when it does
+    not accept the payload.
     """
-    quick = _decode_quickly(payload, network)
-    if quick is None:
-        return _read_strictly(payload, network)
-    return _check_quickly(quick, payload, network)
+    return _check_payload(_decode_quickly(payload, network), payload, network)
 
 
 def _decode_quickly(payload: bytes, network: bytes | None) -> _Payload | None:
@@ -219,8 +217,11 @@ def _decode_quickly(payload: bytes, network: bytes | None) -> _Payload | None:
     return None
 
 
-def _check_quickly(quick: _Payload, payload: bytes, network: bytes | None) -> Entry:
-    """Check the body of a payload the quick decoder accepted."""
+def _check_payload(quick: _Payload | None, payload: bytes, network: bytes | None) -> Entry:
+    """Check the body of a payload the quick decoder accepted (``quick``), or
+    read the payload strictly if it did not."""
+    if quick is None:
+        return _read_strictly(payload, network)
     try:
         check_decoded_body(quick.kind, quick.key, quick.body, quick.author)
     except Exception:
@@ -336,8 +337,7 @@ def verify_entries(batch: Sequence[SignedEntry],
             keep(quick)
             continue
         try:
-            keep(_read_strictly(signed.payload, network) if quick is None
-                 else _check_quickly(quick, signed.payload, network))
+            keep(_check_payload(quick, signed.payload, network))
         except EntryError as exc:
             keep(exc)
     prefix = SIGNATURE_PREFIX + network

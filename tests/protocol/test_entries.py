@@ -244,16 +244,10 @@ def test_verify_entries_gives_what_verify_entry_gives_for_each() -> None:
 
 def _read_strictly(payload: bytes) -> Entry | EntryError:
     """What the strict decoder alone (msgpack-python and the byte scanner) makes of a payload."""
-    from protocol.entries import _read_decoded
-    from protocol.errors import DecodeError
-    from protocol.wire import decode_for_schema
+    from protocol.entries import _read_strictly as read
 
     try:
-        value = decode_for_schema(payload, max_bytes=MAX_ENTRY_BYTES)
-    except DecodeError as exc:
-        return EntryError(f"payload: {exc.message}", code=exc.code)
-    try:
-        return _read_decoded(value, NET)
+        return read(payload, NET)
     except EntryError as exc:
         return exc
 
