@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -124,9 +124,17 @@ class VerifiedEntry(msgspec.Struct, frozen=True, gc=False):
     id: bytes
 
 
+# A fresh hash object costs OpenSSL 3 a lookup of the algorithm in its global
+# tables, which ingest had evicted from the CPU's caches by then: ~4 µs per
+# entry in verify_entries, against ~1 µs for copying one made in advance.
+_SHA256: Final = hashlib.sha256()
+
+
 def entry_id(payload: bytes) -> bytes:
     """The entry id: SHA-256 of the payload bytes."""
-    return hashlib.sha256(payload).digest()
+    digest = _SHA256.copy()
+    digest.update(payload)
+    return digest.digest()
 
 
 def _signing_message(network: bytes, payload: bytes) -> bytes:
@@ -314,36 +322,28 @@ def verify_entries(batch: Sequence[SignedEntry],
     """:func:`verify_entry` for every entry of a batch, in order: each one's
     :class:`VerifiedEntry`, or the :class:`EntryError` it would raise.
 
-    The same checks in the same order for each entry, done in three passes:
-    every entry is decoded (C), then every body checked (the interpreter),
-    then every signature verified. Keeping each kind of work together lets
-    it keep its code and tables in the CPU's caches: two passes (decode and
-    check, then verify) gave 1–4% more entries per second than alternating
-    per entry, and splitting the first pass 1–2% more again, measured on a
-    quiet machine.
+    The same checks in the same order for each entry, done in two passes:
+    every entry is decoded and its body checked, then every signature is
+    verified. Checking a body straight after decoding it finds its objects
+    still in the CPU's caches, and verifying signatures one after another
+    keeps the curve arithmetic's code and tables there. Measured in one
+    process against the other orders: +0.9 to +2.4 points of the
+    bench_protocol ratio over decoding all, checking all, then verifying
+    all; about 3 points over doing everything entry by entry.
     """
-    decoded: list[_Payload | EntryError | None] = []
+    checked: list[Entry | EntryError] = []
+    keep = checked.append
     for signed in batch:
         try:
             _check_sizes(signed)
-        except EntryError as exc:
-            decoded.append(exc)
-            continue
-        decoded.append(_decode_quickly(signed.payload, network))
-    checked: list[Entry | EntryError] = []
-    keep = checked.append
-    for signed, quick in zip(batch, decoded, strict=True):
-        if isinstance(quick, EntryError):
-            keep(quick)
-            continue
-        try:
-            keep(_check_payload(quick, signed.payload, network))
+            keep(_check_payload(_decode_quickly(signed.payload, network), signed.payload,
+                                network))
         except EntryError as exc:
             keep(exc)
     prefix = SIGNATURE_PREFIX + network
     results: list[VerifiedEntry | EntryError] = []
     give = results.append
-    sha256 = hashlib.sha256  # the entry id, as entry_id() computes it
+    fresh_sha256 = _SHA256.copy  # the entry id, as entry_id() computes it
     for signed, entry in zip(batch, checked, strict=True):
         if isinstance(entry, EntryError):
             give(entry)
@@ -353,5 +353,7 @@ def verify_entries(batch: Sequence[SignedEntry],
         except InvalidSignature:
             give(_signature_error())
             continue
-        give(VerifiedEntry(entry, signed, sha256(signed.payload).digest()))
+        digest = fresh_sha256()
+        digest.update(signed.payload)
+        give(VerifiedEntry(entry, signed, digest.digest()))
     return results
