@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from node import wall_clock_ms
-from node.datadir import key_path
 from node.home import create_home
-from node.keyfile import KEY_FILE_HEADER, load_key_file
 from node.service import lan_addresses
 from node.settings import CONFIG_FILE_NAME, load_config
+from node.store.datadir import key_path
+from node.store.keyfile import KEY_FILE_HEADER, load_key_file
 from protocol import (
     LEVELS,
     Invitation,

@@ -10,13 +10,14 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from node import peerbook
 from node.errors import SyncFailed
 from node.home import running_pid
 from node.logview import failure_text
-from node.peerbook import PeerRow
 from node.service import NodeService
 from node.settings import load_config
+from node.store import blocklist
+from node.sync import peerbook
+from node.sync.peerbook import PeerRow
 from protocol import id_from_text, id_to_text, short_id
 
 from .common import UserError, data_dir_option, json_option, open_store, run
@@ -63,7 +64,7 @@ def peer_list(data_dir: Path, as_json: bool) -> None:
     async def read() -> tuple[list[PeerRow], list[bytes]]:
         async with open_store(data_dir) as store:
             return (await store.db.read(peerbook.list_peers),
-                    await store.db.read(peerbook.blocked_nodes))
+                    await store.db.read(blocklist.blocked_nodes))
 
     rows, blocked = run(read())
     if as_json:
@@ -127,7 +128,7 @@ def peer_unblock(data_dir: Path, node: str) -> None:
 
     async def unblock() -> None:
         async with open_store(data_dir) as store:
-            await store.db.write(peerbook.unblock_node, node_id)
+            await store.db.write(blocklist.unblock_node, node_id)
 
     run(unblock())
     click.echo(f"unblocked {short_id(node_id)}")

@@ -1,29 +1,24 @@
-"""Hedgerow's node: everything that does I/O. This package so far is the node store.
+"""Hedgerow's node: everything that does I/O.
 
-A node's memory is one SQLite database in its data directory, next to its
-key file (:mod:`.datadir`). Public API:
+Packages, each a layer (tests/test_architecture.py enforces who imports whom):
 
-* :func:`init_node` creates a node; :class:`Store` opens one and is the async
-  facade the CLI, the web pages and the sync layer call.
-* private practice records (:mod:`.records`), share policies and the
-  summary a policy yields (:mod:`.sharing`), what the organisation says
-  about itself (:mod:`.organisation`), the node's own signed feed (:mod:`.feed`), received
-  entries (:mod:`.ingest`), full-text search (:mod:`.search`), backup and
-  restore (:mod:`.backup`).
-* the SQL functions themselves are synchronous and take a sqlite-utils
-  ``Database`` (:func:`open_database` / :func:`open_node`), for tools and
-  tests that do not run an event loop.
+* :mod:`node.store` — the SQLite store: records, sharing, the signed feed,
+  received entries, search, backup, the blocklist; :class:`Store` is its
+  async facade.
+* :mod:`node.sync` — talking to peers: the sync server and client, the
+  peer book, gossip, discovery, limits.
+* :mod:`node.views` and :mod:`node.exports` — the network views and their
+  exports, computed from the store.
+* :mod:`node.web` — the web pages and the JSON API.
 
-Module map: errors (the error tree), keyfile, connection (pragmas,
-transactions), schema (migrations), database (async facade), node_state
-(identity, clock, catch-up), input_checks, records, sharing, organisation, feed,
-ingest, search, backup, datadir, store.
+At the top, what assembles a running node: :mod:`.service` (the running
+node), :mod:`.settings` (the settings registry), :mod:`.home` (the data
+directory: configuration, lock, status), :mod:`.events`, :mod:`.errors`,
+:mod:`.logview`, :mod:`.demo` and its :mod:`.samples`.
+
+This package re-exports the store's public API, for the CLI and tests.
 """
 
-from .backup import backup_to, check_backup, restore_from, restore_offline
-from .connection import open_database, read_snapshot, write_transaction
-from .database import Database
-from .datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .errors import (
     AlreadyInitialised,
     CorruptDatabase,
@@ -37,11 +32,15 @@ from .errors import (
     NotInitialised,
     WrongNode,
 )
-from .ingest import MAX_BATCH_ENTRIES, Fork, IngestStatus, Outcome, StoredEntry
-from .keyfile import create_key_file, load_key_file
-from .node_state import CATCH_UP_MESSAGE, NodeState
-from .organisation import ORGANISATION_FIELDS, Organisation, normalise_org_id
-from .records import (
+from .store.backup import backup_to, check_backup, restore_from, restore_offline
+from .store.connection import open_database, read_snapshot, write_transaction
+from .store.database import Database
+from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
+from .store.ingest import MAX_BATCH_ENTRIES, Fork, IngestStatus, Outcome, StoredEntry
+from .store.keyfile import create_key_file, load_key_file
+from .store.node_state import CATCH_UP_MESSAGE, NodeState
+from .store.organisation import ORGANISATION_FIELDS, Organisation, normalise_org_id
+from .store.records import (
     PRACTICE_FIELDS,
     PRIVATE_PRACTICE_FIELDS,
     Adaptation,
@@ -52,9 +51,9 @@ from .records import (
     PracticeRecord,
     Voice,
 )
-from .search import SummaryHit
-from .sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
-from .store import Clock, Store, wall_clock_ms
+from .store.search import SummaryHit
+from .store.sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
+from .store.store import Clock, Store, wall_clock_ms
 
 __all__ = [
     "AGGREGATES",

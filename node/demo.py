@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from . import peerbook
-from .datadir import init_node
 from .errors import InvalidInput, LocalProblem
 from .events import EventBus
 from .home import run_lock
@@ -45,7 +43,9 @@ from .samples import LIVE_PRACTICE, SAMPLE_ORGANISATIONS, SampleOrganisation, ad
 from .samples import seed_organisation as seed_sample
 from .service import NodeService
 from .settings import Config
-from .store import Store
+from .store.datadir import init_node
+from .store.store import Store
+from .sync import peerbook
 
 __all__ = ["MAX_DEMO_NODES", "DemoNetwork", "DemoNode", "LivePublication", "SpreadRound"]
 

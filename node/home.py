@@ -28,11 +28,12 @@ import sqlite_utils
 
 from protocol import Invitation, id_to_text
 
-from . import organisation, peerbook
-from .datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .errors import InvalidInput, LocalProblem
 from .settings import CONFIG_FILE_NAME, SETTINGS, Setting
-from .store import Store
+from .store import blocklist, organisation
+from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
+from .store.store import Store
+from .sync import peerbook
 
 try:  # POSIX; elsewhere a data directory is simply not locked.
     import fcntl
@@ -316,7 +317,7 @@ async def node_status(store: Store) -> NodeStatus:
     org = await store.get_organisation()
     entries, own, authors = await store.db.read(_entry_counts)
     peers = await store.db.read(peerbook.list_peers)
-    blocked = await store.db.read(peerbook.blocked_nodes)
+    blocked = await store.db.read(blocklist.blocked_nodes)
     forks = await store.forks()
     practices = await store.list_practices()
     return NodeStatus(

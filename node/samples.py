@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from .sharing import SharedMeasure, SharePolicy
-from .store import Store
+from .store.sharing import SharedMeasure, SharePolicy
+from .store.store import Store
 
 __all__ = [
     "LIVE_PRACTICE",

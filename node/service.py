@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 from aiohttp import web
 
-from . import peerbook
-from .api import VIEWS_STORE, api_routes
 from .events import EventBus, NodeStarted
-from .gossip import Gossip
 from .settings import Config
-from .store import Store
-from .syncclient import SyncClient
-from .syncserver import SYNC_SERVER, SyncServer
-from .syncset import ReconciliationSet
+from .store.reconciliation import ReconciliationSet
+from .store.store import Store
+from .sync import peerbook
+from .sync.client import SyncClient
+from .sync.gossip import Gossip
+from .sync.server import SYNC_SERVER, SyncServer
 from .web import setup_pages
+from .web.api import VIEWS_STORE, api_routes
 
 if TYPE_CHECKING:
-    from .discovery import Discovery
+    from .sync.discovery import Discovery
 
 __all__ = ["NODE_SERVICE", "NodeService", "software_version"]
 
@@ -102,7 +102,7 @@ class NodeService:
                 self.gossip.start()
             if (self.config.mdns if mdns is None else mdns) and listen:
                 # Imported here: zeroconf costs memory a node without mDNS never needs.
-                from .discovery import Discovery
+                from .sync.discovery import Discovery
 
                 self.discovery = Discovery(self.store, self.events, port=self.port)
                 await self.discovery.start()

@@ -13,6 +13,9 @@ An export lists everything: without an explicit ``limit``, the directory
 and the roots of lineages are exported whole, not one page.
 :func:`export_bytes` is the synchronous function (over an up-to-date
 index); :func:`export_view` is what the CLI and the API call.
+
+May import protocol/, node.store, node.views and the top-level node modules;
+never sync or web (tests/test_architecture.py checks it).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .openreferral import openreferral_uk
 from .tabular import to_csv, to_json, to_xlsx
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store.store import Store
 
 __all__ = [
     "FORMATS",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..errors import InvalidInput, NotFound, WrongNode
 from .connection import (
     connect,
     corrupt_database_error,
@@ -36,10 +37,9 @@ from .connection import (
     write_transaction,
 )
 from .datadir import database_path, key_path
-from .errors import InvalidInput, NotFound, WrongNode
+from .ingest import entries_generation
 from .keyfile import load_key_file
 from .node_state import NodeState, mark_needs_catch_up, read_node_state
-from .peerbook import entries_generation
 from .schema import MIGRATIONS
 
 __all__ = ["backup_to", "check_backup", "restore_from", "restore_offline"]

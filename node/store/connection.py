@@ -1,7 +1,7 @@
 """Opening the node's SQLite database, and its transactions.
 
 Every SQL function in node/ is synchronous and takes a sqlite-utils
-:class:`sqlite_utils.Database` (datasette's pattern); :mod:`node.database`
+:class:`sqlite_utils.Database` (datasette's pattern); :mod:`node.store.database`
 runs them on one writer thread. This module is what they share:
 
 * :func:`open_database` — connect, set the pragmas, check the file, migrate.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .errors import CorruptDatabase, LocalProblem
+from ..errors import CorruptDatabase, LocalProblem
 from .schema import MIGRATIONS
 
 __all__ = [

@@ -7,7 +7,7 @@ SQL in one place"). This facade runs them off the event loop:
 * ``await db.write(fn, *args)`` runs ``fn(writer_db, *args)`` on the single
   writer thread, which owns the only writing connection. Writes queue up
   behind each other in the thread's FIFO, and each takes ``BEGIN
-  IMMEDIATE`` (:func:`node.connection.write_transaction`), so concurrent
+  IMMEDIATE`` (:func:`node.store.connection.write_transaction`), so concurrent
   callers never see "database is locked" — and a second process (the CLI
   beside a running node) waits out ``busy_timeout`` instead.
 * ``await db.read(fn, *args)`` runs ``fn(reader_db, *args)`` on a reader
@@ -29,8 +29,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 
+from ..errors import LocalProblem
 from .connection import connect, open_database, read_snapshot
-from .errors import LocalProblem
 
 __all__ = ["Database"]
 

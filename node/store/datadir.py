@@ -18,8 +18,8 @@ import sqlite_utils
 
 from protocol import NodeKey
 
+from ..errors import AlreadyInitialised, InvalidInput, NotInitialised, WrongNode
 from .connection import open_database
-from .errors import AlreadyInitialised, InvalidInput, NotInitialised, WrongNode
 from .keyfile import create_key_file, load_key_file
 from .node_state import NodeState, create_node_state, read_node_state
 

@@ -1,8 +1,8 @@
 """The node's own signed feed: preview, publish, retract, credit, profile.
 
-Publishing turns a record and its share policy (:mod:`node.sharing`), or
-the organisation's details (:mod:`node.organisation`), into a signed entry
-and stores it like any received entry (:func:`node.ingest.store_checked`),
+Publishing turns a record and its share policy (:mod:`node.store.sharing`), or
+the organisation's details (:mod:`node.store.organisation`), into a signed entry
+and stores it like any received entry (:func:`node.store.ingest.store_checked`),
 so one set of rules decides what is current. Every publication:
 
 1. refuses while the node ``needs_catch_up`` after a restore
@@ -41,8 +41,8 @@ from protocol import (
 )
 from protocol.keys import SIGNATURE_LENGTH
 
+from ..errors import InvalidInput, NotFound, WrongNode
 from .connection import read_snapshot, write_transaction
-from .errors import InvalidInput, NotFound, WrongNode
 from .ingest import IngestStatus, current_entry, store_checked
 from .input_checks import (
     check_practice_key,

@@ -22,7 +22,7 @@ A batch from a peer goes through two steps:
    * **rejected** — failed verification; the outcome carries the protocol's
      error code and message (which never quote private data).
 
-Own entries go through the same path (:mod:`node.feed` stores what it
+Own entries go through the same path (:mod:`node.store.feed` stores what it
 publishes with :func:`store_checked`), and any own entry seen — published
 here or received back from a peer — raises the node's clock memory.
 """
@@ -53,10 +53,9 @@ from protocol import (
     verify_entries,
 )
 
+from ..errors import InvalidInput
 from .connection import write_transaction
-from .errors import InvalidInput
 from .node_state import raise_highest_own_version
-from .peerbook import bump_entries_generation
 from .search import summary_of
 
 __all__ = [
@@ -67,10 +66,12 @@ __all__ = [
     "IngestStatus",
     "Outcome",
     "StoredEntry",
+    "bump_entries_generation",
     "current_entries",
     "current_entry",
     "current_set",
     "delete_author_entries",
+    "entries_generation",
     "entry_from_payload",
     "forked_authors",
     "forks",
@@ -151,7 +152,7 @@ _STORE_CHUNK = 100
 # back, all in one JSON row: one statement step for the whole chunk.
 # ``+author`` keeps SQLite off the author-first slot index for the two
 # (author, version) questions: ``entries_by_version`` finds the few entries
-# of one version directly (node/schema.py, m007). MATERIALIZED: each
+# of one version directly (node/store/schema.py, m007). MATERIALIZED: each
 # subquery runs once per entry, not again in the outer WHERE.
 _LOOKUP_CHUNK = (
     "WITH b (i, author, family, key, version, id) AS (VALUES {values}), "
@@ -535,3 +536,14 @@ def delete_author_entries(db: sqlite_utils.Database, author: bytes) -> int:
         if deleted:
             bump_entries_generation(conn)
     return int(deleted)
+
+
+def entries_generation(db: sqlite_utils.Database) -> int:
+    """A number that changes whenever the set of current entries changes."""
+    row = db.execute("SELECT value FROM entries_generation").fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump_entries_generation(conn: sqlite3.Connection) -> None:
+    """Mark the set of current entries as changed (call inside the changing transaction)."""
+    conn.execute("UPDATE entries_generation SET value = value + 1")

@@ -17,7 +17,7 @@ from typing import Any
 from protocol import EntryError, decode, encode, validate_body
 from protocol.bodies import validate_key
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 __all__ = [
     "MAX_PRIVATE_TEXT",

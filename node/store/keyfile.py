@@ -19,7 +19,7 @@ from pathlib import Path
 
 from protocol import InvalidArgument, NodeKey
 
-from .errors import AlreadyInitialised, KeyFileInsecure, KeyFileInvalid, NotInitialised
+from ..errors import AlreadyInitialised, KeyFileInsecure, KeyFileInvalid, NotInitialised
 
 __all__ = ["KEY_FILE_HEADER", "create_key_file", "load_key_file"]
 

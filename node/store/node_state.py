@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from ..errors import InvalidInput, NeedsCatchUp, NotInitialised, WrongNode
 from .connection import write_transaction
-from .errors import InvalidInput, NeedsCatchUp, NotInitialised, WrongNode
 
 __all__ = [
     "CATCH_UP_MESSAGE",

@@ -4,7 +4,7 @@
 :mod:`node.settings`. This module is what the group says about itself.)
 
 Everything here is meant to be public once the group publishes its profile
-(:func:`node.feed.publish_profile`); nothing private belongs here.
+(:func:`node.store.feed.publish_profile`); nothing private belongs here.
 
 The optional organisation identifier uses the org-id.guide scheme found
 across UK funding data (360Giving and others): ``GB-CHC-1234567`` for a
@@ -28,8 +28,8 @@ import sqlite_utils
 
 from protocol import LEVELS
 
+from ..errors import InvalidInput
 from .connection import write_transaction
-from .errors import InvalidInput
 from .input_checks import check_fields_known, check_text, check_with_protocol
 
 __all__ = [

@@ -17,14 +17,14 @@ import sqlite_utils
 
 from protocol import NegentropyStorage
 
-from . import ingest, peerbook
+from . import ingest
 from .database import Database
 
 __all__ = ["ReconciliationSet"]
 
 
 def _generation_and_set(db: sqlite_utils.Database) -> tuple[int, list[tuple[int, bytes]]]:
-    return peerbook.entries_generation(db), ingest.current_set(db)
+    return ingest.entries_generation(db), ingest.current_set(db)
 
 
 class ReconciliationSet:
@@ -35,7 +35,7 @@ class ReconciliationSet:
 
     async def storage(self) -> NegentropyStorage:
         """The current set, sealed; cheap when nothing changed since the last call."""
-        generation = await self._db.read(peerbook.entries_generation)
+        generation = await self._db.read(ingest.entries_generation)
         cached = self._cached
         if cached is not None and cached[0] == generation:
             return cached[1]

@@ -14,7 +14,7 @@ it the group keeps
 * **adaptations** — which other network practices (author, key) it was
   adapted from, and a private note on how.
 
-None of this leaves the node. Only :mod:`node.sharing` reads it to build a
+None of this leaves the node. Only :mod:`node.store.sharing` reads it to build a
 summary, and only the fields the group's share policy names. Fields that
 can be shared are checked here against the protocol's summary schema, so a
 saved record is always publishable; the rest are bounded private text.
@@ -38,8 +38,8 @@ import sqlite_utils
 
 from protocol import MEASURE_DEFINERS, PRACTICE_STATUSES
 
+from ..errors import InvalidInput, NotFound
 from .connection import read_snapshot, write_transaction
-from .errors import InvalidInput, NotFound
 from .input_checks import (
     check_choice,
     check_count,
@@ -307,7 +307,7 @@ def delete_practice(db: sqlite_utils.Database, key: str) -> None:
     """Delete a practice and everything kept about it.
 
     A summary already published stays on the network until it is retracted
-    (:func:`node.feed.retract_practice` needs only the key).
+    (:func:`node.store.feed.retract_practice` needs only the key).
     """
     with write_transaction(db) as conn:
         conn.execute("DELETE FROM practices WHERE id = ?", (practice_id(conn, key),))

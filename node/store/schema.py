@@ -1,7 +1,7 @@
 """The node database's schema, as versioned migrations (sqlite-utils ``Migrations``).
 
 Every change to the schema is a new migration appended at the end; a
-migration that has shipped is never edited. :func:`node.connection.open_database`
+migration that has shipped is never edited. :func:`node.store.connection.open_database`
 applies whatever is pending, each migration in its own transaction, so a
 node upgraded in place migrates its existing database forward on start.
 
@@ -194,7 +194,7 @@ def _full_text_search(db: sqlite_utils.Database) -> None:
             rows.append((seq, author, kind, key, *summary))
     db.conn.executemany("INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?)", rows)
     # sqlite-utils creates the FTS5 table (external content) and indexes the
-    # rows above. node/ingest.py keeps it in step by hand, in the same
+    # rows above. node/store/ingest.py keeps it in step by hand, in the same
     # statements that add and remove summaries (faster than triggers).
     db.table("summaries").enable_fts(["title", "text"], tokenize="porter")
     # Private records change at typing speed: triggers keep their index.
@@ -206,10 +206,10 @@ def _full_text_search(db: sqlite_utils.Database) -> None:
 
 @MIGRATIONS(name="m004_peers")
 def _peers(db: sqlite_utils.Database) -> None:
-    # The peer book (node/peerbook.py) and the reconciliation set's change
+    # The peer book (node/sync/peerbook.py) and the reconciliation set's change
     # counter (node/syncset.py). The counter is bumped by the code that
     # changes ``entries``, once per transaction: a trigger would open a
-    # statement savepoint per row, which makes FTS5 flush (see node/ingest.py).
+    # statement savepoint per row, which makes FTS5 flush (see node/store/ingest.py).
     db.executescript("""
         CREATE TABLE peers (
             address TEXT PRIMARY KEY,
@@ -248,12 +248,12 @@ def _views(db: sqlite_utils.Database) -> None:
     # that is not in ``entries`` and can be rebuilt from it at any time
     # (bumping ``node.views.index.INDEX_FORMAT`` does exactly that).
     #
-    # In step with ``entries`` without touching node/ingest.py: every row
+    # In step with ``entries`` without touching node/store/ingest.py: every row
     # references its entry with ON DELETE CASCADE, so a superseded or
     # removed entry takes its view rows with it in the same statement; new
     # entries are indexed lazily by node.views.index.catch_up (every entry
     # not yet indexed has a seq above the highest indexed one). No trigger
-    # on ``entries``: see the note on FTS5 savepoints in node/ingest.py.
+    # on ``entries``: see the note on FTS5 savepoints in node/store/ingest.py.
     db.executescript("""
         CREATE TABLE view_state (
             only_row INTEGER PRIMARY KEY CHECK (only_row = 1),

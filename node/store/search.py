@@ -1,12 +1,12 @@
 """Full-text search over the summaries the node holds, own and received.
 
 Every current ``practice``, ``profile`` and ``credit`` entry has a row in
-``summaries`` (written by :mod:`node.ingest` in the same transaction as the
+``summaries`` (written by :mod:`node.store.ingest` in the same transaction as the
 entry, deleted with it by a foreign-key cascade); sqlite-utils keeps the
 FTS5 index ``summaries_fts`` in step through triggers. A retraction
 replaces the practice it withdraws, so a retracted practice is no longer
 found. Only public summary text is indexed here; the private records have
-their own index (:func:`node.records.search_practices`).
+their own index (:func:`node.store.records.search_practices`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 __all__ = ["MAX_QUERY_CHARS", "SummaryHit", "check_query", "search_summaries", "summary_of"]
 

@@ -2,7 +2,7 @@
 
 What a summary shares is the group's choice, field by field (DESIGN.md,
 privacy rule 2). A policy names fields from :data:`SHAREABLE_FIELDS` only;
-the private fields (:data:`node.records.PRIVATE_PRACTICE_FIELDS`, voices,
+the private fields (:data:`node.store.records.PRIVATE_PRACTICE_FIELDS`, voices,
 exact observations, the notes on measures and adaptations) are not in that
 set at all, so no policy can ever name them. ``title`` and ``status`` are
 always shared: the protocol requires them. A new practice shares nothing
@@ -28,7 +28,7 @@ one has already been seen by peers: publishing a total for a period and
 later for a longer one can let someone work out the difference; choose
 periods with that in mind.
 
-Building the summary body is in :func:`practice_body`; :mod:`node.feed`
+Building the summary body is in :func:`practice_body`; :mod:`node.store.feed`
 wraps it into the entry that the preview shows and that publishing signs.
 """
 
@@ -45,8 +45,8 @@ import sqlite_utils
 
 from protocol import suppress_count
 
+from ..errors import InvalidInput
 from .connection import read_snapshot, write_transaction
-from .errors import InvalidInput
 from .input_checks import check_choice
 from .records import PRIVATE_PRACTICE_FIELDS, get_practice, practice_id
 

@@ -1,9 +1,9 @@
 """The node store: everything a node keeps, behind one async object.
 
 :class:`Store` is what the CLI, the web pages and the sync layer use. Each
-method is a thin call of one synchronous SQL function (node/records.py,
+method is a thin call of one synchronous SQL function (node/store/records.py,
 sharing.py, feed.py, organisation.py, ingest.py, backup.py) through the
-:class:`node.database.Database` facade, with the time taken from the
+:class:`node.store.database.Database` facade, with the time taken from the
 store's clock (inject one in tests) and the node's key added where a
 function signs.
 
@@ -28,10 +28,20 @@ from typing import Any
 
 from protocol import Entry, NodeKey, SignedEntry
 
-from . import backup, feed, ingest, node_state, organisation, peerbook, records, search, sharing
+from ..errors import InvalidInput
+from . import (
+    backup,
+    blocklist,
+    feed,
+    ingest,
+    node_state,
+    organisation,
+    records,
+    search,
+    sharing,
+)
 from .database import Database
 from .datadir import check_owner, locate_node
-from .errors import InvalidInput
 from .ingest import Checked, Fork, Outcome, StoredEntry
 from .node_state import NodeState
 from .organisation import Organisation
@@ -326,7 +336,7 @@ class Store:
         """Block a node: drop its entries and learned addresses; refuse it from now on."""
         if node_id == self.key.public:
             raise InvalidInput("a node cannot block itself", field="node")
-        await self.db.write(peerbook.block_node, node_id, now_ms=self.now_ms(), note=note)
+        await self.db.write(blocklist.block_node, node_id, now_ms=self.now_ms(), note=note)
         await self.db.write(ingest.delete_author_entries, node_id)
 
     async def current_set(self) -> list[tuple[int, bytes]]:

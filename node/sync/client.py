@@ -37,18 +37,18 @@ from protocol import (
 from protocol.httpsig import combine_fields
 from protocol.messages import MAX_FETCH_REPLY_BYTES, MAX_REQUEST_BYTES
 
-from .errors import PeerRefused, PeerUnreachable, SyncFailed
-from .events import EventBus
-from .httpwire import (
+from ..errors import PeerRefused, PeerUnreachable, SyncFailed
+from ..events import EventBus
+from ..store.reconciliation import ReconciliationSet
+from ..store.store import Store
+from .intake import take_in
+from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
     node_key_for,
     read_bounded,
     sign_message_fields,
 )
-from .intake import take_in
-from .store import Store
-from .syncset import ReconciliationSet
 
 __all__ = ["SyncClient", "SyncReport"]
 

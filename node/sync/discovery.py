@@ -19,11 +19,11 @@ from typing import Final
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from ..errors import InvalidInput
+from ..events import EventBus
+from ..store.store import Store
 from . import peerbook
-from .errors import InvalidInput
-from .events import EventBus
-from .httpwire import network_fingerprint
-from .store import Store
+from .wire import network_fingerprint
 
 __all__ = ["SERVICE_TYPE", "Discovery", "peer_address_from"]
 

@@ -30,13 +30,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from protocol import PeerHealth, choose_peers, record_failure, record_success, should_forget
 
+from ..errors import PeerRefused, SyncFailed
+from ..events import EventBus, PeerSynced, PeerUnreachable, Published
+from ..settings import Config
+from ..store.store import Store
 from . import peerbook
-from .errors import PeerRefused, SyncFailed
-from .events import EventBus, PeerSynced, PeerUnreachable, Published
+from .client import SyncClient, SyncReport
 from .peerbook import PeerRow, SyncRecord
-from .settings import Config
-from .store import Store
-from .syncclient import SyncClient, SyncReport
 
 __all__ = ["Gossip"]
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from protocol import SignedEntry, decode, id_to_text
 
+from ..errors import InvalidInput
+from ..events import EntriesReceived, EventBus, ForkDetected
+from ..store.ingest import IngestStatus, Outcome
+from ..store.store import Store
 from . import peerbook
-from .errors import InvalidInput
-from .events import EntriesReceived, EventBus, ForkDetected
-from .ingest import IngestStatus, Outcome
-from .store import Store
 
 __all__ = ["take_in"]
 

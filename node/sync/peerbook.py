@@ -1,6 +1,6 @@
 """The peer book: whom this node syncs with, how that went, and whom it blocks.
 
-SQL functions over one connection, run through :class:`node.database.Database`
+SQL functions over one connection, run through :class:`node.store.database.Database`
 like every other table's (DESIGN.md "node/ keeps SQL in one place"). Tables
 (migration ``m004_peers``):
 
@@ -8,18 +8,13 @@ like every other table's (DESIGN.md "node/ keeps SQL in one place"). Tables
   ``manual``, ``invitation``, ``profile``, ``mdns``), the node id once known,
   liveness (:class:`protocol.PeerHealth`: failures, next attempt, last
   success) and what the last sync did (outcome, bytes and entries each way).
-* ``blocked`` — node ids whose requests get 403 and whose entries are neither
-  stored nor relayed.
-* ``entries_generation`` — a counter that triggers bump on every change to
-  ``entries``, so the sync server knows when its cached reconciliation set
-  is stale without reading the set again.
+
+The blocklist, which the store also needs, lives in :mod:`node.store.blocklist`.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -28,26 +23,20 @@ import sqlite_utils
 
 from protocol import PeerHealth
 
-from .connection import write_transaction
-from .errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
+from ..store.connection import write_transaction
 
 __all__ = [
     "PEER_SOURCES",
     "PeerRow",
     "SyncRecord",
     "add_peer",
-    "block_node",
-    "blocked_nodes",
-    "bump_entries_generation",
-    "entries_generation",
     "forget_peer",
-    "is_blocked",
     "list_peers",
     "normalise_address",
     "peer_by_address",
     "record_sync",
     "remove_peer",
-    "unblock_node",
     "update_health",
 ]
 
@@ -200,42 +189,3 @@ def record_sync(db: sqlite_utils.Database, address: str, record: SyncRecord, *,
              record.bytes_down, record.entries_in, record.entries_out, health.failures,
              health.next_attempt_ms, health.last_success_ms, health.first_failure_ms, node_id,
              address))
-
-
-def block_node(db: sqlite_utils.Database, node_id: bytes, *, now_ms: int,
-               note: str = "") -> None:
-    """Block a node: its requests get 403; its entries are removed and refused."""
-    with write_transaction(db) as conn:
-        conn.execute("INSERT OR REPLACE INTO blocked (node_id, blocked_ms, note) "
-                     "VALUES (?, ?, ?)", (node_id, now_ms, note[:200]))
-        conn.execute("DELETE FROM peers WHERE node_id = ? AND pinned = 0", (node_id,))
-
-
-def unblock_node(db: sqlite_utils.Database, node_id: bytes) -> None:
-    with write_transaction(db) as conn:
-        if conn.execute("DELETE FROM blocked WHERE node_id = ?", (node_id,)).rowcount == 0:
-            raise NotFound("that node is not blocked")
-
-
-def blocked_nodes(db: sqlite_utils.Database) -> list[bytes]:
-    return [r[0] for r in db.execute("SELECT node_id FROM blocked ORDER BY blocked_ms")]
-
-
-def is_blocked(db: sqlite_utils.Database, node_ids: Iterable[bytes]) -> set[bytes]:
-    ids = list(set(node_ids))
-    if not ids:
-        return set()
-    marks = ",".join("?" * len(ids))
-    return {r[0] for r in db.execute(f"SELECT node_id FROM blocked WHERE node_id IN ({marks})",
-                                     ids)}
-
-
-def entries_generation(db: sqlite_utils.Database) -> int:
-    """A number that changes whenever the set of current entries changes."""
-    row = db.execute("SELECT value FROM entries_generation").fetchone()
-    return int(row[0]) if row else 0
-
-
-def bump_entries_generation(conn: sqlite3.Connection) -> None:
-    """Mark the set of current entries as changed (call inside the changing transaction)."""
-    conn.execute("UPDATE entries_generation SET value = value + 1")

@@ -49,9 +49,15 @@ from protocol.messages import (
     encode_push_reply,
 )
 
-from . import peerbook
-from .events import EventBus
-from .httpwire import (
+from ..events import EventBus
+from ..settings import Config
+from ..store import blocklist
+from ..store.ingest import IngestStatus
+from ..store.reconciliation import ReconciliationSet
+from ..store.store import Store
+from .intake import take_in
+from .limits import PeerScores, RateLimiter
+from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
     network_fingerprint,
@@ -60,12 +66,6 @@ from .httpwire import (
     request_message,
     sign_message_fields,
 )
-from .ingest import IngestStatus
-from .intake import take_in
-from .limits import PeerScores, RateLimiter
-from .settings import Config
-from .store import Store
-from .syncset import ReconciliationSet
 
 __all__ = ["PROTOCOL_VERSIONS", "SYNC_SERVER", "SyncServer"]
 
@@ -170,7 +170,7 @@ class SyncServer:
 
     async def refresh_blocked(self) -> None:
         """Re-read the blocklist (called at start and whenever it changes)."""
-        self.blocked = frozenset(await self.store.db.read(peerbook.blocked_nodes))
+        self.blocked = frozenset(await self.store.db.read(blocklist.blocked_nodes))
 
     async def _answer(self, endpoint: str, body: bytes, peer: str) -> bytes:
         if endpoint == "reconcile":

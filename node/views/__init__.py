@@ -25,6 +25,9 @@ Modules: :mod:`.index` (derived tables, kept in step lazily),
 :mod:`.health`, :mod:`.registry` (the views by name), :mod:`.schemas` (the
 JSON Schema of each view's output, for the OpenAPI file) and
 :mod:`.evidence` (verifiable exports).
+
+May import protocol/, node.store and the top-level node modules; never sync,
+exports or web (tests/test_architecture.py checks it).
 """
 
 from .evidence import (

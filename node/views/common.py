@@ -127,7 +127,7 @@ def day_of_ms(ms: int) -> str:
 
 
 def forked_nodes(db: sqlite_utils.Database) -> list[int]:
-    """Node numbers of the authors flagged for a fork (``forks``; node/ingest.py)."""
+    """Node numbers of the authors flagged for a fork (``forks``; node/store/ingest.py)."""
     return [row[0] for row in db.conn.execute(
         "SELECT DISTINCT n.node FROM forks AS f JOIN view_nodes AS n ON n.author = f.author "
         "ORDER BY n.node")]

@@ -47,7 +47,7 @@ _ORDER = f"v.title, v.kind, {_TIES}"
 # (:func:`_search`).
 _SLACK = 50
 _MOST_FETCHED = 2000
-# The kinds of entry that have a summary (node.search.summary_of).
+# The kinds of entry that have a summary (node.store.search.summary_of).
 _SUMMARY_KINDS = ("practice", "profile", "credit")
 
 

@@ -18,7 +18,7 @@ only the health view's freshness figures use them, and the report says so.
 :func:`verify_export` needs no node and no network: it checks every
 signature for the stated network (:func:`protocol.verify_entry`), builds an
 in-memory store from the evidence with the very functions a node uses
-(migrations, :func:`node.ingest.store_checked`, :func:`.index.catch_up`),
+(migrations, :func:`node.store.ingest.store_checked`, :func:`.index.catch_up`),
 recomputes the view with :func:`.registry.compute_view`, and compares. A
 figure that does not follow from the entries is named, with both values.
 No other system in this field lets a funder check a network-wide figure
@@ -46,9 +46,9 @@ from protocol import (
 )
 
 from ..errors import LocalProblem
-from ..ingest import MAX_BATCH_ENTRIES, store_checked
-from ..node_state import create_node_state
-from ..schema import MIGRATIONS
+from ..store.ingest import MAX_BATCH_ENTRIES, store_checked
+from ..store.node_state import create_node_state
+from ..store.schema import MIGRATIONS
 from .index import catch_up
 from .registry import compute_view, prepare, spec_of
 

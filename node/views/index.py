@@ -2,7 +2,7 @@
 
 Views must answer in well under 100 ms over 100,000 entries, and decoding
 every msgpack payload per request cannot. So migration ``m005_views``
-(node/schema.py) creates derived tables, filled here from the signed
+(node/store/schema.py) creates derived tables, filled here from the signed
 entries and from nothing else (DESIGN.md privacy rule 1: views read the
 signed summaries, never the private records):
 
@@ -19,7 +19,7 @@ signed summaries, never the private records):
 **Keeping in step.** Every derived row references its entry with ``ON
 DELETE CASCADE``: when ingest supersedes or removes an entry, its view rows
 go in the same statement, at the cost of one index probe per table (no
-trigger on ``entries``: node/ingest.py explains why triggers there are
+trigger on ``entries``: node/store/ingest.py explains why triggers there are
 costly). New entries are indexed lazily by :func:`catch_up`, which the
 async views call (through the single writer) when :func:`is_stale` says
 so. The rule that makes this cheap: SQLite gives a new row the highest
@@ -45,7 +45,7 @@ import sqlite_utils
 
 from protocol import decode
 
-from ..connection import write_transaction
+from ..store.connection import write_transaction
 from . import precomputed
 
 __all__ = [

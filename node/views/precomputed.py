@@ -10,7 +10,7 @@ writer, right after it brings the derived tables up to date, and kept in
 ``view_cache`` (migration ``m006_views_speed``) as JSON with a **stamp**:
 the ``entries_generation`` counter (m004: every change to ``entries`` —
 an entry stored, superseded or deleted, a restore — bumps it, in the same
-transaction; node/syncset.py relies on it too), the fork-flagged nodes and
+transaction; node/store/reconciliation.py relies on it too), the fork-flagged nodes and
 the index format. A view reads its stored value only when the stamp is the
 current one, else it computes as before, so a stored value is always the
 value the entries give now:

@@ -28,7 +28,7 @@ from .index import catch_up, is_stale
 from .params import Filters, echo, parse_params
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store.store import Store
 
 __all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "refresh", "run_view", "spec_of",
            "table"]

@@ -1,6 +1,6 @@
 """The JSON Schema of each view's output (JSON Schema 2020-12, as OpenAPI 3.1 uses).
 
-:mod:`node.api` puts these into the OpenAPI document it serves at
+:mod:`node.web.api` puts these into the OpenAPI document it serves at
 ``/api/v1/openapi.json``; a test validates every view's responses against
 them, so the document and the code cannot drift apart.
 """

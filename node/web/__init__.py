@@ -19,7 +19,10 @@ The rules on who may see what are in :mod:`.auth` (applied by the
 middleware in :mod:`.guard`); the admin password, setup code and public
 pages live in ``admin.json`` (:mod:`.admin`). Templates are in
 ``templates/``, our stylesheet and the few lines of script in ``static/``:
-every asset is served by the node itself, nothing from elsewhere.
+every asset is served by the node itself, nothing from elsewhere. The JSON
+API (:mod:`.api`, ``/api/v1/``) lives beside the pages and shares their login.
+
+The top layer of the node: may import any of node/, never cli/.
 """
 
 from __future__ import annotations

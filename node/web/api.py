@@ -29,10 +29,10 @@ from aiohttp import web
 
 from protocol import HedgerowError
 
-from .errors import InvalidInput, NotFound
-from .store import Store
-from .views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
-from .views.schemas import VIEW_SCHEMAS, common_schemas
+from ..errors import InvalidInput, NotFound
+from ..store.store import Store
+from ..views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
+from ..views.schemas import VIEW_SCHEMAS, common_schemas
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "openapi_document"]
 
@@ -48,7 +48,7 @@ async def _authorise(request: web.Request) -> None:
     The pages own the login (:mod:`node.web.auth`); without the pages on
     this app (the API's own unit tests) there is no login to check.
     """
-    from .web.auth import authorise_api
+    from .auth import authorise_api
 
     await authorise_api(request)
 

@@ -64,7 +64,7 @@ from typing import Final
 
 from aiohttp import web
 
-from ..limits import RateLimiter
+from ..sync.limits import RateLimiter
 from .admin import AdminState
 
 __all__ = [
@@ -239,7 +239,7 @@ def check_csrf(session: Session, token: object) -> bool:
 async def authorise_api(request: web.Request) -> None:
     """Refuse an API request without a logged-in session (unless ``api`` is public).
 
-    For :func:`node.api._authorise`. A no-op when the pages are not installed
+    For :func:`node.web.api._authorise`. A no-op when the pages are not installed
     on this app (the API's own unit tests); the pages' middleware makes the
     same check for every ``/api/`` path anyway.
     """

@@ -27,8 +27,8 @@ from protocol import HedgerowError, credit_key, decode, id_from_text, id_to_text
 
 from ..errors import InvalidInput, NeedsCatchUp, NotFound
 from ..events import Published
-from ..input_checks import check_practice_key
-from ..sharing import SharePolicy
+from ..store.input_checks import check_practice_key
+from ..store.sharing import SharePolicy
 from ..views import FILTER_NAMES, run_view
 from ..views.params import PARAMS
 from .charts import bar_chart, lineage_tree

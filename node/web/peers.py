@@ -29,8 +29,9 @@ from protocol import (
 )
 from protocol.invitations import INVITATION_PREFIX
 
-from .. import peerbook
 from ..errors import InvalidInput, SyncFailed
+from ..store import blocklist
+from ..sync import peerbook
 from .forms import read_form
 from .practices import store_of
 from .render import access_of, redirect, render
@@ -63,7 +64,7 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
                       invitation: str | None = None) -> web.Response:
     store = store_of(request)
     rows = await store.db.read(peerbook.list_peers)
-    blocked = await store.db.read(peerbook.blocked_nodes)
+    blocked = await store.db.read(blocklist.blocked_nodes)
     forks = await store.forks()
     return await render(request, "peers.html", {
         "peers": rows, "blocked": blocked, "forks": forks, "error": error,
@@ -168,7 +169,7 @@ async def unblock(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     node_id = await _node_of(form.text("node", required=True, max_len=200))
-    await store.db.write(peerbook.unblock_node, node_id)
+    await store.db.write(blocklist.unblock_node, node_id)
     service = request.app[PAGES].service
     await service.server.refresh_blocked()
     if service.client is not None:

@@ -19,7 +19,7 @@ from protocol import LEVELS, MEASURE_DEFINERS, PRACTICE_STATUSES, HedgerowError,
 
 from .. import Store
 from ..errors import InvalidInput, NotFound
-from ..records import PRIVATE_PRACTICE_FIELDS, PracticeRecord
+from ..store.records import PRIVATE_PRACTICE_FIELDS, PracticeRecord
 from ..views import run_view
 from .forms import Form, comma_list, read_form
 from .render import access_of, redirect, render

@@ -27,7 +27,7 @@ from protocol import LEVELS, decode
 
 from ..errors import InvalidInput, LocalProblem
 from ..events import Published
-from ..organisation import Organisation
+from ..store.organisation import Organisation
 from .admin import PUBLIC_PAGE_GROUPS, check_new_password, hash_password, verify_password
 from .forms import lines, read_form
 from .login import switch_session

@@ -29,8 +29,8 @@ from aiohttp import web
 
 from protocol import LEVELS, HedgerowError, Invitation, id_to_text, parse_invitation
 
-from .. import peerbook
 from ..errors import InvalidInput, LocalProblem
+from ..sync import peerbook
 from .admin import check_new_password, hash_password, setup_code_matches
 from .forms import Form
 from .login import switch_session

@@ -20,8 +20,8 @@ from protocol import decode
 
 from ..errors import InvalidInput, NeedsCatchUp, NotFound
 from ..events import Published
-from ..records import PRIVATE_PRACTICE_FIELDS
-from ..sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
+from ..store.records import PRIVATE_PRACTICE_FIELDS
+from ..store.sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
 from .forms import Form, read_form
 from .practices import practice_key_of, store_of
 from .render import access_of, redirect, render

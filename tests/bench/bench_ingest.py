@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from node import IngestStatus, Outcome, Store, init_node
-from node.datadir import database_path
+from node.store.datadir import database_path
 from protocol import (
     SIGNATURE_PREFIX,
     Entry,

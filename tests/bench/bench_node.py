@@ -39,9 +39,9 @@ import psutil  # type: ignore[import-untyped]
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from node import peerbook  # noqa: E402
-from node.datadir import open_node  # noqa: E402
 from node.home import create_home  # noqa: E402
+from node.store.datadir import open_node  # noqa: E402
+from node.sync import peerbook  # noqa: E402
 
 NETWORK = bytes(range(32))
 FLOOR = ("import asyncio, aiohttp.web, apscheduler.schedulers.asyncio, "

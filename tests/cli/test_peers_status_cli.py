@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from node.home import run_lock
-from node.node_state import CATCH_UP_MESSAGE
+from node.store.node_state import CATCH_UP_MESSAGE
 
 from .conftest import fails, invoke, node_info, ok
 

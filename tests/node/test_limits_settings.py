@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from node.discovery import peer_address_from
 from node.errors import InvalidInput
-from node.limits import IGNORE_AT, PeerScores, RateLimiter
-from node.peerbook import normalise_address
 from node.settings import SETTINGS, Config, load_config, markdown_table
+from node.sync.discovery import peer_address_from
+from node.sync.limits import IGNORE_AT, PeerScores, RateLimiter
+from node.sync.peerbook import normalise_address
 
 
 def test_token_bucket_allows_bursts_then_refills() -> None:

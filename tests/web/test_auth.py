@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from node import peerbook
-from node.api import VIEWS_STORE, api_routes
+from node.sync import peerbook
 from node.web.admin import AdminFile, normalise_setup_code, reset_password
+from node.web.api import VIEWS_STORE, api_routes
 from protocol import Invitation, format_invitation
 
 from .conftest import AiohttpClient

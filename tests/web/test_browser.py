@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 from PIL import Image
 
-from node import peerbook
+from node.sync import peerbook
 from node.web.admin import AdminFile
 
 from .pages import PASSWORD, PagesService, claim, make_data_dir, open_service

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from node import peerbook
 from node.events import EntriesReceived
+from node.sync import peerbook
 from protocol import Invitation, format_invitation, id_to_text
 
 from .conftest import AiohttpClient

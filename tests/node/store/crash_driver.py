@@ -1,6 +1,6 @@
 """Run by test_crash.py in a subprocess: ingest and publish until killed.
 
-Usage: ``python -m tests.node.crash_driver <data dir> <seed>``
+Usage: ``python -m tests.node.store.crash_driver <data dir> <seed>``
 
 After each write commits, prints one line per entry the node now holds::
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from node import NotFound, Outcome, Store
 from protocol import SignedEntry, decode
 
-from .peer_entries import peer_key, practice, retract
+from ..peer_entries import peer_key, practice, retract
 
 PEERS = [peer_key(f"crash peer {i}") for i in range(6)]
 SLOTS = [f"slot-{i}" for i in range(4)]

@@ -18,11 +18,11 @@ from node import (
     open_node,
     restore_offline,
 )
-from node.datadir import database_path
+from node.store.datadir import database_path
 from protocol import decode
 
-from .conftest import START_MS, FakeClock
-from .peer_entries import NETWORK, peer_key, practice
+from ..conftest import START_MS, FakeClock
+from ..peer_entries import NETWORK, peer_key, practice
 
 
 async def test_backup_while_writing_is_consistent(store: Store, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from node import Store
 
-from .conftest import FakeClock
-from .peer_entries import peer_key, practice
+from ..conftest import FakeClock
+from ..peer_entries import peer_key, practice
 
 
 async def test_many_concurrent_writers_never_see_a_locked_database(

@@ -1,6 +1,6 @@
 """Crash safety: a node killed with SIGKILL at random moments loses nothing it reported.
 
-A subprocess (tests/node/crash_driver.py) ingests and publishes, printing a
+A subprocess (tests/node/store/crash_driver.py) ingests and publishes, printing a
 line per entry once its transaction has committed. The parent kills it
 after a random (seeded) number of lines plus a short random delay, so kills
 land between and inside transactions. After each kill the database must
@@ -23,7 +23,7 @@ import pytest
 
 from node import open_node
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def reported_is_held(conn: sqlite3.Connection, line: str) -> bool:
@@ -43,7 +43,7 @@ def kill_and_check(data_dir: Path, kills: int, seed: int) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for round_ in range(kills):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.node.crash_driver", str(data_dir),
+            [sys.executable, "-m", "tests.node.store.crash_driver", str(data_dir),
              str(seed * 1000 + round_)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stderr is not None

@@ -9,13 +9,13 @@ import pytest
 import sqlite_utils
 
 from node import CorruptDatabase, Database, NodeError, Store, open_database, open_node
-from node.connection import connect
-from node.datadir import database_path
-from node.schema import MIGRATIONS
-from node.search import search_summaries
+from node.store.connection import connect
+from node.store.datadir import database_path
+from node.store.schema import MIGRATIONS
+from node.store.search import search_summaries
 
-from .conftest import START_MS
-from .peer_entries import NETWORK, peer_key, practice
+from ..conftest import START_MS
+from ..peer_entries import NETWORK, peer_key, practice
 
 
 def test_pragmas(db: sqlite_utils.Database) -> None:
@@ -109,8 +109,8 @@ def test_too_old_sqlite_is_refused_with_a_clear_error(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from node import connection
     from node.errors import LocalProblem
+    from node.store import connection
 
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")

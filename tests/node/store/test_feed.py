@@ -14,11 +14,11 @@ from node import (
     Store,
     normalise_org_id,
 )
-from node.node_state import mark_needs_catch_up
+from node.store.node_state import mark_needs_catch_up
 from protocol import credit_key, decode, verify_entry
 
-from .conftest import FakeClock
-from .peer_entries import NETWORK, peer_key
+from ..conftest import FakeClock
+from ..peer_entries import NETWORK, peer_key
 
 
 def body_of(payload: bytes) -> dict[str, object]:

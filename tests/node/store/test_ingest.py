@@ -6,11 +6,11 @@ import pytest
 import sqlite_utils
 
 from node import IngestStatus, InvalidInput, Outcome, Store
-from node import ingest as ingest_module
-from node.ingest import MAX_BATCH_ENTRIES, current_set, ingest_batch
+from node.store import ingest as ingest_module
+from node.store.ingest import MAX_BATCH_ENTRIES, current_set, ingest_batch
 from protocol import SignedEntry
 
-from .peer_entries import OTHER_NETWORK, credit, peer_key, practice, profile, retract
+from ..peer_entries import OTHER_NETWORK, credit, peer_key, practice, profile, retract
 
 ALICE = peer_key("alice")
 BOB = peer_key("bob")

@@ -11,12 +11,12 @@ import pytest
 import sqlite_utils
 
 from node import InvalidInput, Store
-from node import store as store_module
-from node.ingest import MAX_BATCH_ENTRIES, Outcome, current_set, store_checked, verify_batch
+from node.store import store as store_module
+from node.store.ingest import MAX_BATCH_ENTRIES, Outcome, current_set, store_checked, verify_batch
 from protocol import SignedEntry, Verdict, judge
 
-from .conftest import FakeClock
-from .peer_entries import NETWORK, peer_key, practice, profile, retract
+from ..conftest import FakeClock
+from ..peer_entries import NETWORK, peer_key, practice, profile, retract
 
 ALICE = peer_key("alice")
 

@@ -18,7 +18,7 @@ from node import (
     load_key_file,
 )
 
-from .peer_entries import NETWORK
+from ..peer_entries import NETWORK
 
 
 def test_key_file_is_created_owner_only(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ import random
 import pytest
 import sqlite_utils
 
-from node import SHAREABLE_FIELDS, SharedMeasure, SharePolicy, feed, records, sharing
-from node.ingest import current_set, get_entries
+from node import SHAREABLE_FIELDS, SharedMeasure, SharePolicy
+from node.store import feed, records, sharing
+from node.store.ingest import current_set, get_entries
 from protocol import NodeKey
 
-from .conftest import START_MS
-from .peer_entries import peer_key
+from ..conftest import START_MS
+from ..peer_entries import peer_key
 
 OPTIONAL_FIELDS = [f for f in SHAREABLE_FIELDS if f not in ("title", "status")]
 

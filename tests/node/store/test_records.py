@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from node import InvalidInput, NotFound, Store
-from node.records import MAX_ADAPTATIONS
+from node.store.records import MAX_ADAPTATIONS
 
-from .peer_entries import peer_key
+from ..peer_entries import peer_key
 
 SECRET = "Mrs Okafor at number 12"
 

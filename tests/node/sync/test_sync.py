@@ -16,14 +16,14 @@ import pytest
 
 from node import Store, init_node
 from node.errors import PeerRefused, SyncFailed
-from node.ingest import IngestStatus
 from node.service import NodeService
 from node.settings import Config
+from node.store.ingest import IngestStatus
 from protocol import HttpMessage, NodeKey, encode
 from protocol.messages import encode_fetch_request, encode_push_request
 
-from .conftest import START_MS, FakeClock
-from .peer_entries import NETWORK, OTHER_NETWORK, peer_key, practice
+from ..conftest import START_MS, FakeClock
+from ..peer_entries import NETWORK, OTHER_NETWORK, peer_key, practice
 
 CONFIG = Config(mdns=False, sync_fanout=3, push_fanout=3, rate_limit_per_peer=1000,
                 rate_limit_per_ip=1000)
@@ -69,7 +69,7 @@ async def ids(service: NodeService) -> set[bytes]:
 
 async def connect(a: NodeService, b: NodeService) -> None:
     """Tell ``a`` about ``b`` (as `hedgerow peer add` would)."""
-    from node import peerbook
+    from node.sync import peerbook
 
     await a.store.db.write(peerbook.add_peer, b.url, source="manual",
                            now_ms=a.store.now_ms())
@@ -149,7 +149,7 @@ async def test_unreachable_peer_backs_off(make_node: MakeNode) -> None:
     assert a.gossip is not None
     with pytest.raises(SyncFailed):
         await a.gossip.sync_peer("http://127.0.0.1:9")  # discard port: nothing listens
-    from node import peerbook
+    from node.sync import peerbook
 
     row = await a.store.db.read(peerbook.peer_by_address, "http://127.0.0.1:9")
     assert row is not None and row.health.failures == 1
@@ -306,7 +306,7 @@ async def test_addresses_in_signed_profiles_become_peers(make_node: MakeNode) ->
     await a.store.publish_profile()
     assert b.gossip is not None
     await b.gossip.sync_peer(a.url)
-    from node import peerbook
+    from node.sync import peerbook
 
     row = await b.store.db.read(peerbook.peer_by_address, other_address)
     assert row is not None and row.source == "profile" and row.node_id == a.store.node_id
@@ -325,7 +325,7 @@ async def test_publishing_is_pushed_at_once(make_node: MakeNode) -> None:
 
 async def test_long_dead_learned_peers_are_forgotten(make_node: MakeNode,
                                                      clock: FakeClock) -> None:
-    from node import peerbook
+    from node.sync import peerbook
 
     a = await make_node("gardener")
     await a.store.db.write(peerbook.add_peer, "http://127.0.0.1:9", source="mdns",

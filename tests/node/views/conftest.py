@@ -11,7 +11,7 @@ import pytest
 import sqlite_utils
 
 from node import init_node, open_node
-from node.ingest import ingest_batch
+from node.store.ingest import ingest_batch
 from node.views import catch_up, compute_view, prepare
 
 from ..conftest import NODE_SEED, START_MS

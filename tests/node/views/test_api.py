@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
 from node import Store
-from node.api import VIEWS_STORE, api_routes, openapi_document
 from node.views import VIEWS, verify_export
+from node.web.api import VIEWS_STORE, api_routes, openapi_document
 from protocol import id_to_text
 
 from .network import AT, Network

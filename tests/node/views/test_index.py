@@ -8,7 +8,7 @@ import pytest
 import sqlite_utils
 
 from node import Store
-from node.ingest import ingest_batch
+from node.store.ingest import ingest_batch
 from node.views import area_grain, catch_up, compute_view, is_stale, prepare, run_view
 from node.views.index import INDEX_FORMAT
 from protocol import id_to_text

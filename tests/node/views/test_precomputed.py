@@ -9,7 +9,7 @@ import pytest
 import sqlite_utils
 
 from node import open_node
-from node.ingest import delete_author_entries, ingest_batch
+from node.store.ingest import delete_author_entries, ingest_batch
 from node.views import catch_up, compute_view, is_stale, precomputed, prepare, spread
 from node.views.common import clear_memo
 from node.views.counts import themes_live
@@ -78,7 +78,7 @@ def test_a_fork_flag_makes_the_stored_values_unused(db: sqlite_utils.Database) -
                       practice(BOB, "food", 10, themes=["food"])], now_ms=100)
     catch_up(db)
     assert stored(db, "themes") is not None
-    with db.conn:  # as ingest records a fork (node/ingest.py)
+    with db.conn:  # as ingest records a fork (node/store/ingest.py)
         db.conn.execute("INSERT INTO forks (author, version, first_id, second_id, detected_ms) "
                         "VALUES (?, 10, ?, ?, 1)", (BOB.public, b"\1" * 32, b"\2" * 32))
     assert is_stale(db)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from node.ingest import ingest_batch
+from node.store.ingest import ingest_batch
 from node.views import Filters, catch_up, compute_view, prepare
 from node.views import directory as directory_module
 from node.views.common import forked_nodes, not_forked
