@@ -357,3 +357,28 @@ def _ingest_speed(db: sqlite_utils.Database) -> None:
     # this version, rule 4) now seeks ``entries_by_version`` instead: versions
     # are milliseconds, so only a handful of entries share one.
     db.executescript("DROP INDEX IF EXISTS entries_by_author_version;")
+
+
+@MIGRATIONS(name="m050_profile_contact")
+def _profile_contact(db: sqlite_utils.Database) -> None:
+    # The contact an organisation chooses to publish in its profile (an email
+    # or web address; node/store/organisation.py checks it). NULL: none.
+    db.executescript("ALTER TABLE organisation ADD COLUMN contact TEXT;")
+
+
+@MIGRATIONS(name="m051_ideas_seen")
+def _ideas_seen(db: sqlite_utils.Database) -> None:
+    # Where this node's ideas travelled (node/views/travelled.py): which of
+    # those links each place that shows them (the home page, `hedgerow
+    # status`) has already shown, so that new ones can be highlighted. A
+    # link is named by signed values only (our practice, the other node,
+    # what it did); rows for links that no longer exist are pruned when the
+    # place shows the list again (node/store/ideas_seen.py).
+    db.executescript("""
+        CREATE TABLE ideas_seen (
+            viewer TEXT NOT NULL,
+            link TEXT NOT NULL,
+            seen_ms INTEGER NOT NULL,
+            PRIMARY KEY (viewer, link)
+        ) WITHOUT ROWID;
+    """)

@@ -161,7 +161,8 @@ _leaf = st.one_of(_text, st.integers(-10, 10**13), st.booleans(), st.none(),
 _field_names = st.sampled_from(["title", "status", "description", "themes", "level", "area",
                                 "since", "measures", "lessons", "adapted_from", "name", "value",
                                 "author", "key", "to", "practice", "note", "reason", "unit",
-                                "org_id", "addresses", "principles", "defined_by", "period"])
+                                "org_id", "addresses", "principles", "defined_by", "period",
+                                "contact"])
 _values = st.recursive(_leaf, lambda kids: st.lists(kids, max_size=4)
                        | st.dictionaries(_field_names, kids, max_size=5), max_leaves=12)
 

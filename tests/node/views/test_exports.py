@@ -32,8 +32,10 @@ def export(db: sqlite_utils.Database, fmt: str, view: str, **params: Any) -> byt
 
 
 def params_for(net: Network, name: str) -> dict[str, Any]:
-    if name == "spread":
+    if name in ("spread", "similar"):
         return {"node": id_to_text(net.keys["L0"].public), "key": "repair-cafe"}
+    if name == "travelled":
+        return {"node": id_to_text(net.keys["L0"].public)}
     if name == "lineage":
         return {"node": id_to_text(net.keys["L2"].public)}
     if name == "directory":
