@@ -185,12 +185,14 @@ def status(data_dir: Path, as_json: bool) -> None:
     """Node id, network, peers, counts, last syncs, forks and catch-up state.
 
     Also where the group's ideas travelled: which of its practices other groups
-    adapted or credited, with those new since the last `status` marked "new".
+    adapted or credited, with those new since the last `status` marked "new"
+    (`--json` shows the marks without clearing them).
     """
 
     async def gather() -> NodeStatus:
         async with open_store(data_dir) as store:
-            return await node_status(store, ideas_viewer="status")
+            # A person reading the text has seen what is new; a script reading JSON has not.
+            return await node_status(store, ideas_viewer="status", remember_ideas=not as_json)
 
     result = run(gather())
     if as_json:

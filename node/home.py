@@ -321,12 +321,14 @@ def _entry_counts(db: sqlite_utils.Database) -> tuple[dict[str, int], dict[str, 
     return everyone, own, int(authors)
 
 
-async def ideas_travelled(store: Store, viewer: str) -> list[dict[str, Any]]:
+async def ideas_travelled(store: Store, viewer: str, *,
+                          remember: bool = True) -> list[dict[str, Any]]:
     """Where this node's ideas travelled, each group marked ``new`` unless ``viewer`` showed it.
 
-    The ``practices`` of the travelled view (node/views/travelled.py); then
-    ``viewer`` (one of :data:`node.store.ideas_seen.VIEWERS`) remembers that
-    it has shown exactly these.
+    The ``practices`` of the travelled view (node/views/travelled.py); then,
+    with ``remember``, ``viewer`` (one of :data:`node.store.ideas_seen.VIEWERS`)
+    remembers that it has shown exactly these (a person looked; a script
+    reading ``--json`` does not take the highlights away).
     """
     try:
         result = await run_view(store, "travelled", {})
@@ -339,16 +341,18 @@ async def ideas_travelled(store: Store, viewer: str) -> list[dict[str, Any]]:
             name = link_name(practice["key"], group)
             group["new"] = name not in seen
             names.append(name)
-    await store.db.write(ideas_seen.mark_seen, viewer, names, now_ms=store.now_ms())
+    if remember:
+        await store.db.write(ideas_seen.mark_seen, viewer, names, now_ms=store.now_ms())
     practices: list[dict[str, Any]] = result["practices"]
     return practices
 
 
-async def node_status(store: Store, *, ideas_viewer: str | None = None) -> NodeStatus:
+async def node_status(store: Store, *, ideas_viewer: str | None = None,
+                      remember_ideas: bool = True) -> NodeStatus:
     """Gather the node's identity, counts, peers, forks and catch-up state.
 
     With ``ideas_viewer``, also where the group's ideas travelled, as that
-    place shows them (:func:`ideas_travelled`).
+    place shows them (:func:`ideas_travelled`; ``remember_ideas``: that it did).
     """
     state = await store.state()
     org = await store.get_organisation()
@@ -371,7 +375,8 @@ async def node_status(store: Store, *, ideas_viewer: str | None = None) -> NodeS
         blocked=len(blocked),
         forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms) for f in forks),
         needs_catch_up=state.needs_catch_up,
-        ideas_travelled=tuple(await ideas_travelled(store, ideas_viewer))
+        ideas_travelled=tuple(await ideas_travelled(store, ideas_viewer,
+                                                    remember=remember_ideas))
         if ideas_viewer is not None else (),
     )
 

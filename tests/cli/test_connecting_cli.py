@@ -126,12 +126,16 @@ def test_status_shows_where_our_ideas_travelled_new_ones_marked(node_dir: Path) 
                  adapted_from=[{"author": me, "key": "repair-cafe"}]),
         credit(easton, me, "repair-cafe", now + 2, note="Your sign-in sheet helped.",
                network=network)])
+    # A script reading --json sees what is new, and leaves it new for the person.
+    for _ in range(2):
+        data = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+        assert [g["new"] for g in data["ideas_travelled"][0]["groups"]] == [True]
     out = ok("status", "--data-dir", str(node_dir))
     assert "ideas         where your practices travelled (1 new since you last looked):" in out
     assert "  Repair café (repair-cafe)" in out
     assert "    new Easton Fixers (neighbourhood) — adapted it as “Fix-it Fridays”; " \
            "credited it: “Your sign-in sheet helped.”" in out
-    # Looked at once: no longer new, here; the JSON carries the same, marked.
+    # Looked at once: no longer new, here or in the JSON.
     again = ok("status", "--data-dir", str(node_dir))
     assert "new since" not in again and "        Easton Fixers" in again
     data = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))

@@ -129,3 +129,55 @@ def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) ->
     assert f"removed {root}" in demo.rest()
     assert not root.exists()
     assert "Traceback" not in "".join(demo.errors)
+
+
+def test_two_running_nodes_find_each_other_and_see_where_ideas_travelled(
+        tmp_path: Path, node_dir: Path, processes: list[Process]) -> None:
+    first, first_url = start_node(node_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    at_first = ("--data-dir", str(node_dir))
+    ok("profile", "set", "--contact", "hello@repair.example.org", *at_first)
+    ok("profile", "publish", *at_first)
+    ok("record", "add", "--title", "Repair café", "--themes", "repair,reuse",
+       "--lesson", "Test every kettle.", *at_first)
+    ok("share", "publish", "repair-cafe", "--fields", "themes,lessons", *at_first)
+    code = ok("invite", "--address", first_url, *at_first).strip()
+    second_dir = tmp_path / "second"
+    at_second = ("--data-dir", str(second_dir))
+    ok("init", "--join", code, "--name", "Splott Fixers", "--level", "neighbourhood",
+       *at_second)
+    second, _ = start_node(second_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    ok("profile", "set", "--contact", "https://fixers.splott.example", *at_second)
+    ok("profile", "publish", *at_second)
+    ok("record", "add", "--title", "Fix-it evenings", "--themes", "repair", *at_second)
+    ok("share", "publish", "fix-it-evenings", "--fields", "themes", *at_second)
+    ok("credit", node_info(node_dir)["node_id"], "repair-cafe", "--note",
+       "Your kettle test saved us.", *at_second)
+
+    def holds(data_dir: Path, kind: str, count: int) -> bool:
+        entries = json.loads(ok("status", "--json", "--data-dir", str(data_dir)))["entries"]
+        return entries.get(kind, 0) >= count
+
+    deadline = time.monotonic() + 20
+    while not (holds(node_dir, "credit", 1) and holds(second_dir, "practice", 2)
+               and holds(node_dir, "profile", 2) and holds(second_dir, "profile", 2)):
+        assert time.monotonic() < deadline, "the two nodes did not exchange their entries"
+        time.sleep(0.2)
+    # On the second node: the first's practice is on the same journey, with its contact.
+    similar = json.loads(ok("view", "similar", "fix-it-evenings", "--json", *at_second))
+    (found,) = similar["results"]
+    assert (found["title"], found["node_name"], found["contact"]) == (
+        "Repair café", "Headingley Repair Café", "hello@repair.example.org")
+    assert found["shared_themes"] == ["repair"] and found["connected"]  # the credit
+    # Connected by the credit: no introduction to make between them.
+    introductions = json.loads(ok("view", "introductions", "--json", *at_first))
+    assert [(t["theme"], t["groups"], t["suggestions"]) for t in introductions["themes"]] == [
+        ("repair", 2, [])]
+    # On the first node: where its idea travelled, new the first time only.
+    out = ok("status", *at_first)
+    assert "(1 new since you last looked)" in out
+    assert "new Splott Fixers (neighbourhood); get in touch: https://fixers.splott.example" \
+           " — credited it: “Your kettle test saved us.”" in out
+    assert "new since" not in ok("status", *at_first)
+    for process in (first, second):
+        assert process.signal(signal.SIGTERM) == 0
+    assert integrity(node_dir) == integrity(second_dir) == "ok"
