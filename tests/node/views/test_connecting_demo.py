@@ -45,7 +45,6 @@ Walthamstow (adapted as the repair café at the shed, credited); nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
