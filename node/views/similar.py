@@ -131,13 +131,16 @@ def _word_hits(db: sqlite_utils.Database, words: list[str]) -> dict[int, list[st
     cap = max(MIN_WORD_CAP, held // _WORD_SHARE)
     hits: dict[int, list[str]] = {}
     for word in words:
-        # One bounded read per word: more than ``cap`` rows and it is too common.
-        rows = db.conn.execute(
-            "SELECT rowid FROM summaries_fts WHERE summaries_fts MATCH ? LIMIT ?",
-            (f'"{word}"', cap + 1)).fetchall()
-        if len(rows) > cap:
+        match = f'"{word}"'
+        # Counted in SQLite and bounded: past ``cap`` it is too common, and a
+        # common word costs no more than that (nothing comes back to Python).
+        held_by = db.conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM summaries_fts WHERE summaries_fts MATCH ? "
+            "LIMIT ?)", (match, cap + 1)).fetchone()[0]
+        if held_by > cap:
             continue
-        for (seq,) in rows:
+        for (seq,) in db.conn.execute(
+                "SELECT rowid FROM summaries_fts WHERE summaries_fts MATCH ?", (match,)):
             hits.setdefault(seq, []).append(word)
     return hits
 
@@ -187,44 +190,38 @@ def similar(db: sqlite_utils.Database, author: bytes, key: str, *, limit: int,
     payload = db.conn.execute("SELECT payload FROM entries WHERE seq = ?", (seq,)).fetchone()[0]
     body = decode(payload)["body"]
     word_hits = _word_hits(db, words_of(body, themes))
-    # Every candidate: (themes shared, node, level, version), from the theme
-    # tags' covering index and, for words, the practice rows.
-    candidates: dict[int, tuple[list[str], int, str | None, int]] = {}
+    # Every candidate, with how many of the themes it shares, its node, whether
+    # at the same level, and its version: counted in SQLite over the theme
+    # tags' covering index; then the practices found by their words alone.
+    candidates: dict[int, tuple[int, int, bool, int]] = {}
     nf = not_forked(forked)
     if themes:
-        for cseq, node, clevel, version, theme in db.conn.execute(
-                "SELECT seq, node, eff_level, version, value FROM view_tags "
-                f"WHERE facet = 'theme' AND value IN ({','.join('?' * len(themes))}) "
-                f"AND node != ?{nf}", (*themes, number)):
-            found = candidates.get(cseq)
-            if found is None:
-                candidates[cseq] = ([theme], node, clevel, version)
-            else:
-                found[0].append(theme)
+        for cseq, count, node, same, version in db.conn.execute(
+                "SELECT seq, count(*), node, eff_level IS ? AND eff_level IS NOT NULL, version "
+                f"FROM view_tags WHERE facet = 'theme' AND value IN ({','.join('?' * len(themes))})"
+                f" AND node != ?{nf} GROUP BY seq", (level, *themes, number)):
+            candidates[cseq] = (count, node, bool(same), version)
     missing = [s for s in word_hits if s not in candidates]
     for start in range(0, len(missing), 500):
         chunk = missing[start:start + 500]
-        for cseq, node, clevel, version in db.conn.execute(
-                "SELECT seq, node, eff_level, version FROM view_entries "
-                f"WHERE seq IN ({','.join('?' * len(chunk))}) AND kind = 'practice' "
-                f"AND node != ?{nf}", (*chunk, number)):
-            candidates[cseq] = ([], node, clevel, version)
-
-    def likeness(cseq: int) -> tuple[int, int, bool, int]:
-        shared, _, clevel, version = candidates[cseq]
-        same = level is not None and clevel == level
-        return (-len(shared), -len(word_hits.get(cseq, ())), not same, -version)
-
+        for cseq, node, same, version in db.conn.execute(
+                "SELECT seq, node, eff_level IS ? AND eff_level IS NOT NULL, version "
+                f"FROM view_entries WHERE seq IN ({','.join('?' * len(chunk))}) "
+                f"AND kind = 'practice' AND node != ?{nf}", (level, *chunk, number)):
+            candidates[cseq] = (0, node, bool(same), version)
+    # Likeness (the smaller, the more alike), as plain tuples that compare in C.
+    ranked = [(-count, -len(word_hits.get(cseq, ())), not same, -version, cseq)
+              for cseq, (count, _, same, version) in candidates.items()]
     wanted = offset + limit
-    first = heapq.nsmallest(wanted, candidates, key=likeness)
+    first = heapq.nsmallest(wanted, ranked)
     if first:
         # Rows tied with the last one on the likeness so far are ordered by
-        # node id and key: fetch them all, then sort fully.
-        boundary = likeness(first[-1])
-        first = [c for c in candidates if likeness(c) <= boundary]
-    rows = practice_rows(db, first)
-    ordered = sorted(first, key=lambda c: (*likeness(c), rows[c]["node"], rows[c]["key"]))
-    page = ordered[offset:wanted]
+        # node id and key: take them all, then sort fully.
+        boundary = first[-1][:4]
+        first = [r for r in ranked if r[:4] <= boundary]
+    rows = practice_rows(db, [r[4] for r in first])
+    ordered = sorted(first, key=lambda r: (*r[:4], rows[r[4]]["node"], rows[r[4]]["key"]))
+    page = [r[4] for r in ordered[offset:wanted]]
     page_nodes = {candidates[c][1] for c in page}
     contacts = contacts_of(db, page_nodes | {number})
     ties = ties_of(db, [number], forked)[number]
@@ -232,11 +229,18 @@ def similar(db: sqlite_utils.Database, author: bytes, key: str, *, limit: int,
     lineages = reach(db, [(-1, seq), *((c, c) for c in page)], forked)
     ours = lineages.get(-1, set())
     lessons = _lessons(db, page)
+    shared_themes: dict[int, list[str]] = {cseq: [] for cseq in page}
+    if page and themes:
+        for cseq, theme in db.conn.execute(
+                "SELECT seq, value FROM view_tags WHERE facet = 'theme' AND seq IN "
+                f"({','.join('?' * len(page))}) AND value IN ({','.join('?' * len(themes))}) "
+                "ORDER BY seq, value", (*page, *themes)):
+            shared_themes[cseq].append(theme)
     results = []
     for cseq in page:
-        shared = sorted(candidates[cseq][0])
+        shared = shared_themes[cseq]
         words = word_hits.get(cseq, [])
-        same = level is not None and candidates[cseq][2] == level
+        same = candidates[cseq][2]
         connected = candidates[cseq][1] in ties or bool(ours & lineages.get(cseq, set()))
         results.append({**rows[cseq], "contact": contacts[candidates[cseq][1]],
                         "lessons": lessons[cseq], "shared_themes": shared,

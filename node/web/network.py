@@ -57,6 +57,18 @@ SIMILAR_PAGE: Final = 10
 #: Themes on a page of introductions, suggestions for each (or, for one theme, a page).
 INTRODUCTION_THEMES: Final = 10
 INTRODUCTIONS_PER_THEME: Final = 3
+#: Groups of a lineage whose contacts a practice's page looks up (a big lineage has thousands).
+MAX_TREE_CONTACTS: Final = 500
+
+
+def _tree_nodes(tree: dict[str, Any], most: int) -> set[str]:
+    """The node ids in a lineage tree, breadth first, at most ``most`` of them."""
+    found: set[str] = set()
+    level = [tree]
+    while level and len(found) < most:
+        found.update(vertex["node"] for vertex in level)
+        level = [child for vertex in level for child in vertex["children"]]
+    return found
 
 
 async def _contacts(request: web.Request, ids: Any) -> dict[str, str]:
@@ -160,7 +172,8 @@ async def _practice_context(request: web.Request, node: str, key: str) -> dict[s
     similar = await run_view(store, "similar", {"node": id_to_text(author), "key": key,
                                                 "limit": SIMILAR_ON_PRACTICE})
     contacts = await _contacts(request, [id_to_text(author),
-                                         *(c["node"] for c in spread["credits"])])
+                                         *(c["node"] for c in spread["credits"]),
+                                         *_tree_nodes(spread["tree"], MAX_TREE_CONTACTS)])
     return {"spread": spread, "body": body, "tree_svg": tree, "mine": mine,
             "credited": credited, "own_practices": own, "node": id_to_text(author),
             "key": key, "error": None, "values": {}, "similar": similar,

@@ -50,7 +50,8 @@ async def network_of_three(service: PagesService) -> None:
         signed(GROWERS, "practice", "harvest-fridge", T + 3, {
             "title": "Harvest fridge", "status": "active", "themes": ["food", "waste"],
             "lessons": ["A temperature log saved us weeks."]}),
-        signed(FIXERS, "profile", "profile", T + 4, {"name": "Fixers", "level": "local"}),
+        signed(FIXERS, "profile", "profile", T + 4, {"name": "Fixers", "level": "local",
+                                                     "contact": "mend@fixers.example"}),
         signed(FIXERS, "practice", "fix-fridges", T + 5, {
             "title": "Fridge fixing", "status": "active", "themes": ["repair", "waste"],
             "adapted_from": [{"author": FRIDGE.public, "key": "community-fridge"}]}),
@@ -77,6 +78,8 @@ async def test_a_practice_page_shows_others_on_the_same_journey(
     assert 'href="https://growers.splott.example"' in html
     assert 'aria-label="Get in touch with Splott Growers (https://growers.splott.example)"' \
         in html
+    # In the lineage too: the fixers adapted the fridge.
+    assert 'href="mailto:mend@fixers.example"' in html.split('class="tree-list"', 1)[1]
     html = await pages.get(f"/network/similar?node={fridge}&key=community-fridge")
     assert "Others on the same journey as Community fridge" in text_of(html)
     assert "2 practices alike" in text_of(html)
