@@ -185,29 +185,34 @@ class _Theme:
 
 
 def _groups(db: sqlite_utils.Database, theme: str | None, level: str | None,
-            area: str | None, forked: Sequence[int]) -> dict[str, dict[int, bytes]]:
-    """The groups working on each theme (or on ``theme``), with their node ids."""
+            area: str | None, forked: Sequence[int]) -> dict[str, list[int]]:
+    """The groups (node numbers) working on each theme (or on ``theme``), by theme."""
     where, args = _filter_sql(level, area, "t")
     one = "" if theme is None else " AND t.value = ?"
-    out: dict[str, dict[int, bytes]] = {}
     if area is not None and theme is None:
         # Few practices are in one area: they drive (view_entries_by_area), each
         # looking up its themes, rather than a pass over every theme tag.
         where_e, args_e = _filter_sql(level, area, "e")
-        pairs = db.conn.execute(
-            "SELECT DISTINCT t.value, e.node FROM view_entries AS e INDEXED BY "
-            "view_entries_by_area CROSS JOIN view_tags AS t ON t.seq = e.seq "
-            f"AND t.facet = 'theme' WHERE e.kind = 'practice' AND e.status IN {_WORKING_SQL}"
-            f"{not_forked(forked, 'e.node')}{where_e}", args_e).fetchall()
+        pairs = ("SELECT t.value AS value, e.node AS node FROM view_entries AS e INDEXED BY "
+                 "view_entries_by_area CROSS JOIN view_tags AS t ON t.seq = e.seq "
+                 "AND t.facet = 'theme' WHERE e.kind = 'practice' "
+                 f"AND e.status IN {_WORKING_SQL}{not_forked(forked, 'e.node')}{where_e}")
+        args = args_e
     else:  # one pass over the theme tags' index, in (theme, node) order
-        pairs = db.conn.execute(
-            "SELECT DISTINCT t.value, t.node FROM view_tags AS t WHERE t.facet = 'theme'"
-            f"{one} AND t.status IN {_WORKING_SQL}{not_forked(forked, 't.node')}{where}",
-            ([theme] if theme is not None else []) + args).fetchall()
-    authors = authors_of(db, {node for _, node in pairs})
-    for value, node in pairs:
-        out.setdefault(value, {})[node] = authors[node]
-    return out
+        pairs = ("SELECT t.value AS value, t.node AS node FROM view_tags AS t "
+                 f"WHERE t.facet = 'theme'{one} AND t.status IN {_WORKING_SQL}"
+                 f"{not_forked(forked, 't.node')}{where}")
+        args = ([theme] if theme is not None else []) + args
+    # Grouped in SQLite: one row per theme, however many tags it has.
+    return {value: [int(n) for n in nodes.split(",")] for value, nodes in db.conn.execute(
+        f"SELECT value, group_concat(DISTINCT node) FROM ({pairs}) GROUP BY value", args)}
+
+
+def _with_ids(db: sqlite_utils.Database,
+              themes: list[tuple[str, list[int]]]) -> list[tuple[str, dict[int, bytes]]]:
+    """The themes' groups with their node ids (what their order is made of)."""
+    authors = authors_of(db, {node for _, nodes in themes for node in nodes})
+    return [(name, {node: authors[node] for node in nodes}) for name, nodes in themes]
 
 
 def _theme_entry(db: sqlite_utils.Database, theme: str, groups: dict[int, bytes],
@@ -250,9 +255,10 @@ def all_themes(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     slice of it.
     """
     forked = forked_nodes(db)
+    working = [(name, nodes) for name, nodes in sorted(
+        _groups(db, None, None, None, forked).items()) if len(nodes) >= 2]
     return [_theme_entry(db, theme, groups, None, None, forked, MAX_PER_THEME + 1)
-            for theme, groups in sorted(_groups(db, None, None, None, forked).items())
-            if len(groups) >= 2]
+            for theme, groups in _with_ids(db, working)]
 
 
 def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | None,
@@ -261,7 +267,8 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
     """Suggested introductions, grouped by theme (see the module's description)."""
     forked = forked_nodes(db)
     if theme is not None:
-        groups = _groups(db, theme, level, area, forked).get(theme, {})
+        ((_, groups),) = _with_ids(db, [(theme, _groups(db, theme, level, area, forked).get(
+            theme, []))])
         entry = _theme_entry(db, theme, groups, level, area, forked, offset + limit + 1)
         listed = entry["suggestions"]
         entry["suggestions"], entry["more"] = listed[offset:offset + limit], \
@@ -273,10 +280,10 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
     if every is not None:
         total, page = len(every), every[offset:offset + limit]
     else:
-        working = [(name, groups) for name, groups in sorted(
-            _groups(db, None, level, area, forked).items()) if len(groups) >= 2]
+        working = [(name, nodes) for name, nodes in sorted(
+            _groups(db, None, level, area, forked).items()) if len(nodes) >= 2]
         page = [_theme_entry(db, name, groups, level, area, forked, per_theme + 1)
-                for name, groups in working[offset:offset + limit]]
+                for name, groups in _with_ids(db, working[offset:offset + limit])]
         total = len(working)
     themes = []
     for entry in page:

@@ -143,3 +143,17 @@ def test_status_shows_where_our_ideas_travelled_new_ones_marked(node_dir: Path) 
     assert travelled["key"] == "repair-cafe"
     assert [(g["name"], g["new"], g["note"]) for g in travelled["groups"]] == [
         ("Easton Fixers", False, "Your sign-in sheet helped.")]
+
+
+def test_share_preview_on_a_terminal_says_where_the_contact_shows(
+        node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli.sharing
+
+    ok("record", "add", "--title", "Repair café", "--data-dir", str(node_dir))
+    monkeypatch.setattr(cli.sharing, "is_terminal", lambda: True)
+    out = ok("share", "preview", "repair-cafe", "--data-dir", str(node_dir))
+    assert "get in touch" not in out  # no contact yet: nothing to say
+    ok("profile", "set", "--contact", "hello@repair.example.org", "--data-dir", str(node_dir))
+    out = ok("share", "preview", "repair-cafe", "--data-dir", str(node_dir))
+    assert "This is exactly what `hedgerow share publish repair-cafe` would sign" in out
+    assert "other groups see “get in touch”: hello@repair.example.org" in " ".join(out.split())

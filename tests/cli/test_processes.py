@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import socket
 import sqlite3
@@ -121,10 +122,19 @@ def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) ->
     demo.wait_for("The practice is on all 3 nodes", timeout=30)
     url = demo.wait_for("curl ").split("curl ", 1)[1].split("/.well-known")[0]
     assert well_known(url)["software"]
+    similar_line = demo.wait_for(" view similar ")
+    introductions_line = demo.wait_for(" view introductions")
     demo.wait_for("Press Ctrl-C")
     # Another process can look at a demo node while the demo runs.
     status = json.loads(ok("status", "--json", "--data-dir", str(root / "node1")))
     assert status["entries"]["practice"] >= 2 and status["running_pid"] == demo.popen.pid
+    # The "try it" lines work as printed (their words up to the two-space comment).
+    for line, check in ((similar_line, "1. Community fridge (active) — Easton Community "
+                                       "Fridge"),
+                        (introductions_line, "\nwaste (2 groups)\n")):
+        command = shlex.split(line.strip().split("      ", 1)[0])
+        assert command[0] == "hedgerow"
+        assert check in ok(*command[1:])
     assert demo.signal(signal.SIGINT, timeout=10) == 0
     assert f"removed {root}" in demo.rest()
     assert not root.exists()
