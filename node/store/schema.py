@@ -382,3 +382,15 @@ def _ideas_seen(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (viewer, link)
         ) WITHOUT ROWID;
     """)
+
+
+@MIGRATIONS(name="m052_theme_tags_by_level")
+def _theme_tags_by_level(db: sqlite_utils.Database) -> None:
+    # The groups working on each theme at one level (the introductions view
+    # filtered by level, node/views/introductions.py; the count views
+    # filtered by level too): read from this index, a quarter of the theme
+    # tags, instead of a pass over all of them in view_tags_by_value (at
+    # 100,000 practices, 6 ms instead of 25). Derived, like every view_ table.
+    db.executescript("""
+        CREATE INDEX view_tags_by_level ON view_tags (facet, eff_level, value, node, status);
+    """)
