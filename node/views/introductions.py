@@ -39,13 +39,13 @@ from typing import Any, Final
 import sqlite_utils
 
 from .common import excluded, forked_nodes, node_info, not_forked
-from .index import area_key, authors_of
+from .index import authors_of
 from .params import PARAMS, Filters
 from .precomputed import cached
 from .ties import contacts_of, group_dict, reach, ties_of
 
 __all__ = ["MAX_PER_THEME", "WINDOW", "WORKING", "all_themes", "group_order",
-           "introductions"]
+           "introductions", "node_hashes"]
 
 #: Each group is compared with this many groups after it in the theme's order.
 WINDOW: Final = 16
@@ -61,20 +61,24 @@ _BLOCK: Final = 48
 _PRIME: Final = 2**61 - 1
 
 
-def group_order(theme: str, authors: dict[int, bytes]) -> list[int]:
+def node_hashes(authors: dict[int, bytes]) -> dict[int, int]:
+    """Each node's ``h`` for :func:`group_order`: the first eight bytes of its id."""
+    return {node: int.from_bytes(author[:8], "big") for node, author in authors.items()}
+
+
+def group_order(theme: str, hashes: dict[int, int]) -> list[int]:
     """The theme's groups in an order that favours nobody, different for each theme.
 
     Node ids are Ed25519 public keys, as good as random; each is ordered by
-    ``(a * h + b) mod (2**61 - 1)``, ``h`` its first eight bytes, with ``a``
-    and ``b`` from the SHA-256 of the theme: an independent-looking order
-    per theme, the same on every node, at the cost of an integer product.
-    Ties (practically never) go to the node id.
+    ``(a * h + b) mod (2**61 - 1)``, ``h`` its first eight bytes
+    (:func:`node_hashes`), with ``a`` and ``b`` from the SHA-256 of the
+    theme: an independent-looking order per theme, the same on every node, at
+    the cost of an integer product. Ties (practically never) go to ``h``.
     """
     digest = hashlib.sha256(b"hedgerow introductions\0" + theme.encode()).digest()
     a = int.from_bytes(digest[:8], "big") % (_PRIME - 1) + 1
     b = int.from_bytes(digest[8:16], "big") % _PRIME
-    keyed = [((a * int.from_bytes(author[:8], "big") + b) % _PRIME, author, node)
-             for node, author in authors.items()]
+    keyed = [((a * h + b) % _PRIME, h, node) for node, h in hashes.items()]
     keyed.sort()
     return [node for _, _, node in keyed]
 
@@ -112,35 +116,30 @@ class _Theme:
         if not block:
             return
         db, marks = self.db, ",".join("?" * len(block))
-        found: dict[int, set[str]] = {node: set() for node in block}
-        starts: list[tuple[int, int]] = []
-        wanted_area = None if self.area is None else area_key(self.area)
-        # Every practice of the groups with each of its themes, in one pass:
-        # the practices drive (CROSS JOIN; view_entries_by_kind carries the
-        # filter columns), each looking up its tags. The planner would
-        # otherwise read every practice with the theme.
-        for node, seq, status, level, area, theme in db.conn.execute(
-                "SELECT e.node, e.seq, e.status, e.eff_level, e.area_key, t.value "
-                "FROM view_entries AS e INDEXED BY view_entries_by_kind "
-                "CROSS JOIN view_tags AS t ON t.seq = e.seq AND t.facet = 'theme' "
-                f"WHERE e.kind = 'practice' AND e.node IN ({marks})", block):
-            # The theme sets compared: working practices under the filters
-            # (as Filters.sql: the effective level, the area's key).
-            if status in WORKING and (self.level is None or level == self.level) and \
-                    (wanted_area is None or area == wanted_area):
-                found[node].add(theme)
-            # Lineages in this theme: the group's practices with it (any status:
-            # past work connects too), and below, the ones it credited.
-            if theme == self.theme:
-                starts.append((node, seq))
-        starts += db.conn.execute(
-            "SELECT c.from_node, p.seq FROM view_edges AS c INDEXED BY "
+        where, args = _filter_sql(self.level, self.area, "e")
+        # The themes compared: those of the groups' working practices under the
+        # filters, gathered in SQLite (themes hold no commas). The practices
+        # drive (CROSS JOIN; view_entries_by_kind carries the filter columns),
+        # each looking up its tags: the planner would otherwise read every
+        # practice with a theme.
+        found = dict(db.conn.execute(
+            "SELECT e.node, group_concat(DISTINCT t.value) FROM view_entries AS e "
+            "INDEXED BY view_entries_by_kind CROSS JOIN view_tags AS t ON t.seq = e.seq "
+            f"AND t.facet = 'theme' WHERE e.kind = 'practice' AND e.node IN ({marks}) "
+            f"AND e.status IN {_WORKING_SQL}{where} GROUP BY e.node", (*block, *args)))
+        # Lineages in this theme start at the group's practices with it (any
+        # status: past work connects too) and at the ones with it that it credited.
+        starts = db.conn.execute(
+            "SELECT e.node, e.seq FROM view_entries AS e INDEXED BY view_entries_by_node "
+            "CROSS JOIN view_tags AS t ON t.seq = e.seq AND t.facet = 'theme' AND t.value = ? "
+            f"WHERE e.node IN ({marks}) AND e.kind = 'practice' "
+            "UNION ALL SELECT c.from_node, p.seq FROM view_edges AS c INDEXED BY "
             "view_edges_out CROSS JOIN view_entries AS p INDEXED BY view_entries_by_node "
             "ON p.node = c.to_node AND p.key = c.to_key AND p.kind = 'practice' "
             "CROSS JOIN view_tags AS pt ON pt.seq = p.seq AND pt.facet = 'theme' "
             f"AND pt.value = ? WHERE c.from_node IN ({marks}) AND c.via = 'credit' "
             f"AND c.from_node != c.to_node{not_forked(self.forked, 'p.node')}",
-            (self.theme, *block)).fetchall()
+            (self.theme, *block, self.theme, *block)).fetchall()
         lineage = reach(db, starts, self.forked)
         ties = ties_of(db, block, self.forked)
         # Ordered by seq: with two profiles (a fork proof) the later one wins, as in node_info.
@@ -148,7 +147,8 @@ class _Theme:
             f"SELECT node, level FROM view_entries WHERE kind = 'profile' AND node IN ({marks}) "
             "ORDER BY seq", block).fetchall())
         for node in block:
-            self.themes[node] = frozenset(found[node])
+            self.themes[node] = frozenset(found[node].split(",")) if node in found \
+                else frozenset()
             self.lineage[node] = lineage.get(node, set())
             self.ties[node] = ties[node]
             self.group_level[node] = levels.get(node)
@@ -185,8 +185,9 @@ class _Theme:
 
 
 def _groups(db: sqlite_utils.Database, theme: str | None, level: str | None,
-            area: str | None, forked: Sequence[int]) -> dict[str, list[int]]:
-    """The groups (node numbers) working on each theme (or on ``theme``), by theme."""
+            area: str | None, forked: Sequence[int]) -> dict[str, str]:
+    """The groups working on each theme (or on ``theme``): their node numbers, as
+    comma-separated text (only the page's themes need them as numbers)."""
     where, args = _filter_sql(level, area, "t")
     one = "" if theme is None else " AND t.value = ?"
     if area is not None and theme is None:
@@ -204,18 +205,25 @@ def _groups(db: sqlite_utils.Database, theme: str | None, level: str | None,
                  f"{not_forked(forked, 't.node')}{where}")
         args = ([theme] if theme is not None else []) + args
     # Grouped in SQLite: one row per theme, however many tags it has.
-    return {value: [int(n) for n in nodes.split(",")] for value, nodes in db.conn.execute(
-        f"SELECT value, group_concat(DISTINCT node) FROM ({pairs}) GROUP BY value", args)}
+    return dict(db.conn.execute(
+        f"SELECT value, group_concat(DISTINCT node) FROM ({pairs}) GROUP BY value", args))
+
+
+def _working(groups: dict[str, str]) -> list[tuple[str, str]]:
+    """The themes with two groups or more, in alphabetical order."""
+    return [(name, nodes) for name, nodes in sorted(groups.items()) if "," in nodes]
 
 
 def _with_ids(db: sqlite_utils.Database,
-              themes: list[tuple[str, list[int]]]) -> list[tuple[str, dict[int, bytes]]]:
-    """The themes' groups with their node ids (what their order is made of)."""
-    authors = authors_of(db, {node for _, nodes in themes for node in nodes})
-    return [(name, {node: authors[node] for node in nodes}) for name, nodes in themes]
+              themes: list[tuple[str, str]]) -> list[tuple[str, dict[int, int]]]:
+    """The themes' groups with the hashes of their ids (what their order is made of)."""
+    numbers = [(name, [int(n) for n in nodes.split(",")] if nodes else [])
+               for name, nodes in themes]
+    hashes = node_hashes(dict(authors_of(db, {n for _, nodes in numbers for n in nodes})))
+    return [(name, {n: hashes[n] for n in nodes}) for name, nodes in numbers]
 
 
-def _theme_entry(db: sqlite_utils.Database, theme: str, groups: dict[int, bytes],
+def _theme_entry(db: sqlite_utils.Database, theme: str, groups: dict[int, int],
                  level: str | None, area: str | None, forked: Sequence[int],
                  wanted: int) -> dict[str, Any]:
     """A theme, its number of groups and its first ``wanted`` suggestions, as output."""
@@ -255,8 +263,7 @@ def all_themes(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     slice of it.
     """
     forked = forked_nodes(db)
-    working = [(name, nodes) for name, nodes in sorted(
-        _groups(db, None, None, None, forked).items()) if len(nodes) >= 2]
+    working = _working(_groups(db, None, None, None, forked))
     return [_theme_entry(db, theme, groups, None, None, forked, MAX_PER_THEME + 1)
             for theme, groups in _with_ids(db, working)]
 
@@ -268,7 +275,7 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
     forked = forked_nodes(db)
     if theme is not None:
         ((_, groups),) = _with_ids(db, [(theme, _groups(db, theme, level, area, forked).get(
-            theme, []))])
+            theme, ""))])
         entry = _theme_entry(db, theme, groups, level, area, forked, offset + limit + 1)
         listed = entry["suggestions"]
         entry["suggestions"], entry["more"] = listed[offset:offset + limit], \
@@ -280,8 +287,7 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
     if every is not None:
         total, page = len(every), every[offset:offset + limit]
     else:
-        working = [(name, nodes) for name, nodes in sorted(
-            _groups(db, None, level, area, forked).items()) if len(nodes) >= 2]
+        working = _working(_groups(db, None, level, area, forked))
         page = [_theme_entry(db, name, groups, level, area, forked, per_theme + 1)
                 for name, groups in _with_ids(db, working[offset:offset + limit])]
         total = len(working)

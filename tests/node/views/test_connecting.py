@@ -130,9 +130,8 @@ class Oracle:
         digest = hashlib.sha256(b"hedgerow introductions\0" + theme.encode()).digest()
         a = int.from_bytes(digest[:8], "big") % (prime - 1) + 1
         b = int.from_bytes(digest[8:16], "big") % prime
-        ids = {n: self.net.keys[n].public for n in names}
-        return sorted(names, key=lambda n: ((a * int.from_bytes(ids[n][:8], "big") + b) % prime,
-                                            ids[n]))
+        h = {n: int.from_bytes(self.net.keys[n].public[:8], "big") for n in names}
+        return sorted(names, key=lambda n: ((a * h[n] + b) % prime, h[n]))
 
     def lineage(self, name: str, theme: str) -> set[tuple[str, str]]:
         """Ancestors of the group's practices with the theme, and of those it credited."""
