@@ -223,28 +223,30 @@ def _with_ids(db: sqlite_utils.Database,
     return [(name, {n: hashes[n] for n in nodes}) for name, nodes in numbers]
 
 
-def _theme_entry(db: sqlite_utils.Database, theme: str, groups: dict[int, int],
-                 level: str | None, area: str | None, forked: Sequence[int],
-                 wanted: int) -> dict[str, Any]:
-    """A theme, its number of groups and its first ``wanted`` suggestions, as output."""
-    found: list[tuple[int, int]] = []
-    context = None
-    if len(groups) >= 2:
-        context = _Theme(db, theme, level, area, forked, group_order(theme, groups), wanted)
-        found = context.suggestions()
-    suggestions = []
-    if context is not None and found:
-        shown = {node for pair in found for node in pair}
-        contacts, info = contacts_of(db, shown), node_info(db, shown)
-        for a, b in found:
-            shared = sorted(context.themes[a] & context.themes[b])
-            level_a, level_b = context.group_level[a], context.group_level[b]
-            same = level_a is not None and level_a == level_b
-            suggestions.append({
-                "groups": [group_dict(info[a], contacts[a]), group_dict(info[b], contacts[b])],
-                "shared_themes": shared, "same_level": same,
-                "why": _why(theme, shared, level_a if same else None)})
-    return {"theme": theme, "groups": len(groups), "suggestions": suggestions}
+def _theme_entries(db: sqlite_utils.Database, themes: list[tuple[str, dict[int, int]]],
+                   level: str | None, area: str | None, forked: Sequence[int],
+                   wanted: int) -> list[dict[str, Any]]:
+    """Themes, each with its number of groups and first ``wanted`` suggestions, as output."""
+    found: list[tuple[str, int, list[tuple[int, int, list[str], str | None]]]] = []
+    for theme, groups in themes:
+        pairs: list[tuple[int, int, list[str], str | None]] = []
+        if len(groups) >= 2:
+            context = _Theme(db, theme, level, area, forked, group_order(theme, groups),
+                             wanted)
+            for a, b in context.suggestions():
+                level_a, level_b = context.group_level[a], context.group_level[b]
+                pairs.append((a, b, sorted(context.themes[a] & context.themes[b]),
+                              level_a if level_a is not None and level_a == level_b
+                              else None))
+        found.append((theme, len(groups), pairs))
+    # The groups shown, described once for the whole page.
+    shown = {node for _, _, pairs in found for a, b, _, _ in pairs for node in (a, b)}
+    contacts, info = contacts_of(db, shown), node_info(db, shown)
+    return [{"theme": theme, "groups": count, "suggestions": [
+        {"groups": [group_dict(info[a], contacts[a]), group_dict(info[b], contacts[b])],
+         "shared_themes": shared, "same_level": same is not None,
+         "why": _why(theme, shared, same)} for a, b, shared, same in pairs]}
+        for theme, count, pairs in found]
 
 
 def _why(theme: str, shared: list[str], level: str | None) -> str:
@@ -264,8 +266,7 @@ def all_themes(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """
     forked = forked_nodes(db)
     working = _working(_groups(db, None, None, None, forked))
-    return [_theme_entry(db, theme, groups, None, None, forked, MAX_PER_THEME + 1)
-            for theme, groups in _with_ids(db, working)]
+    return _theme_entries(db, _with_ids(db, working), None, None, forked, MAX_PER_THEME + 1)
 
 
 def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | None,
@@ -274,9 +275,9 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
     """Suggested introductions, grouped by theme (see the module's description)."""
     forked = forked_nodes(db)
     if theme is not None:
-        ((_, groups),) = _with_ids(db, [(theme, _groups(db, theme, level, area, forked).get(
-            theme, ""))])
-        entry = _theme_entry(db, theme, groups, level, area, forked, offset + limit + 1)
+        (entry,) = _theme_entries(db, _with_ids(db, [(theme, _groups(
+            db, theme, level, area, forked).get(theme, ""))]), level, area, forked,
+            offset + limit + 1)
         listed = entry["suggestions"]
         entry["suggestions"], entry["more"] = listed[offset:offset + limit], \
             len(listed) > offset + limit
@@ -288,8 +289,8 @@ def introductions(db: sqlite_utils.Database, *, theme: str | None, level: str | 
         total, page = len(every), every[offset:offset + limit]
     else:
         working = _working(_groups(db, None, level, area, forked))
-        page = [_theme_entry(db, name, groups, level, area, forked, per_theme + 1)
-                for name, groups in _with_ids(db, working[offset:offset + limit])]
+        page = _theme_entries(db, _with_ids(db, working[offset:offset + limit]), level, area,
+                              forked, per_theme + 1)
         total = len(working)
     themes = []
     for entry in page:

@@ -82,14 +82,16 @@ def ties_of(db: sqlite_utils.Database, nodes: Iterable[int],
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         marks = ",".join("?" * len(chunk))
-        for column in ("from_node", "to_node"):
-            for from_node, to_node in db.conn.execute(
+        # Links out (view_edges_out) and links in (view_edges_into), in one statement.
+        for from_node, to_node in db.conn.execute(
+                " UNION ALL ".join(
                     f"SELECT e.from_node, e.to_node FROM view_edges AS e WHERE e.{column} IN "
-                    f"({marks}) AND e.from_node != e.to_node AND {retracted}{nf}", chunk):
-                if from_node in out:
-                    out[from_node].add(to_node)
-                if to_node in out:
-                    out[to_node].add(from_node)
+                    f"({marks}) AND e.from_node != e.to_node AND {retracted}{nf}"
+                    for column in ("from_node", "to_node")), (*chunk, *chunk)):
+            if from_node in out:
+                out[from_node].add(to_node)
+            if to_node in out:
+                out[to_node].add(from_node)
     return out
 
 
