@@ -191,14 +191,16 @@ def _groups(db: sqlite_utils.Database, theme: str | None, level: str | None,
     where, args = _filter_sql(level, area, "t")
     one = "" if theme is None else " AND t.value = ?"
     if area is not None and theme is None:
-        # Few practices are in one area: they drive (view_entries_by_area), each
-        # looking up its themes, rather than a pass over every theme tag.
-        where_e, args_e = _filter_sql(level, area, "e")
+        # Few practices are in one area: they drive (view_entries_by_area holds
+        # them, and their seq), each looking up its theme tags, which carry the
+        # status and level: no pass over every theme tag, no lookup in the table.
+        area_where, area_args = _filter_sql(None, area, "e")
+        level_where, level_args = _filter_sql(level, None, "t")
         pairs = ("SELECT t.value AS value, e.node AS node FROM view_entries AS e INDEXED BY "
                  "view_entries_by_area CROSS JOIN view_tags AS t ON t.seq = e.seq "
-                 "AND t.facet = 'theme' WHERE e.kind = 'practice' "
-                 f"AND e.status IN {_WORKING_SQL}{not_forked(forked, 'e.node')}{where_e}")
-        args = args_e
+                 f"AND t.facet = 'theme' WHERE e.kind = 'practice'{area_where} "
+                 f"AND t.status IN {_WORKING_SQL}{not_forked(forked, 'e.node')}{level_where}")
+        args = [*area_args, *level_args]
     else:  # one pass over the theme tags' index, in (theme, node) order
         pairs = ("SELECT t.value AS value, t.node AS node FROM view_tags AS t "
                  f"WHERE t.facet = 'theme'{one} AND t.status IN {_WORKING_SQL}"
