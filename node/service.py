@@ -90,7 +90,7 @@ class NodeService:
             headers={"User-Agent": f"hedgerow/{software_version()}"},
         )
         try:
-            await self.server.refresh_blocked()
+            await self.server.start()
             self.client = SyncClient(self.store, self.events, self.http, recset=self.recset,
                                      timeout_s=self.config.request_timeout,
                                      blocked=self.server.blocked)

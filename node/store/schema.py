@@ -357,3 +357,19 @@ def _ingest_speed(db: sqlite_utils.Database) -> None:
     # this version, rule 4) now seeks ``entries_by_version`` instead: versions
     # are milliseconds, so only a handful of entries share one.
     db.executescript("DROP INDEX IF EXISTS entries_by_author_version;")
+
+
+@MIGRATIONS(name="m020_seen_nonces")
+def _seen_nonces(db: sqlite_utils.Database) -> None:
+    # The nonces of request signatures this node has accepted, each until the
+    # signature could no longer pass the freshness checks (``expires``, Unix
+    # seconds), so that a request replayed after a restart is refused as it
+    # would have been before (node/sync/nonces.py). Rows past their expiry
+    # are pruned whenever nonces are written.
+    db.executescript("""
+        CREATE TABLE seen_nonces (
+            nonce TEXT PRIMARY KEY,
+            expires INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires);
+    """)

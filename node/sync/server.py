@@ -3,12 +3,18 @@
 Every sync request passes these gates, in order, and each failure changes
 nothing and gets a plain-text reason:
 
-1. per-IP rate limit → 429 (with ``Retry-After``);
+0. the node's front door (:mod:`node.front`): any content coding, or a
+   content type other than ``application/vnd.hedgerow.sync+msgpack`` → 415,
+   before a byte of the body is read;
+1. per-IP rate limit (the client's address, through ``trusted_proxies``)
+   → 429 (with ``Retry-After``);
 2. body size: a declared ``Content-Length`` over 256 KiB is refused before
    reading, and reading stops at the limit → 413; a body slower than
    ``request_timeout`` → 408;
 3. RFC 9421 signature by Hedgerow's policy (:func:`protocol.verify_hedgerow`):
-   missing, malformed, stale, future, replayed, wrong network or bad → 401;
+   missing, malformed, stale, future, replayed (also across a restart: the
+   nonces of accepted signatures are kept in the database) wrong network or
+   bad → 401;
    a blocked node → 403;
 4. the peer's misbehaviour score (ignored for a while) and per-peer rate
    limit → 429;
@@ -35,7 +41,6 @@ import protocol
 from protocol import (
     AuthError,
     HttpMessage,
-    NonceCache,
     PeerError,
     PushResult,
     answer_reconcile,
@@ -50,6 +55,7 @@ from protocol.messages import (
 )
 
 from ..events import EventBus
+from ..front import client_of
 from ..settings import Config
 from ..store import blocklist
 from ..store.ingest import IngestStatus
@@ -57,6 +63,7 @@ from ..store.reconciliation import ReconciliationSet
 from ..store.store import Store
 from .intake import take_in
 from .limits import PeerScores, RateLimiter
+from .nonces import PersistentNonces
 from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
@@ -92,7 +99,7 @@ class SyncServer:
         self.store, self.config, self.events, self.recset = store, config, events, recset
         self.monotonic = monotonic
         self.version = version
-        self.nonces = NonceCache()
+        self.nonces = PersistentNonces(store.db)
         self.ip_limits = RateLimiter(config.rate_limit_per_ip, 5 * config.rate_limit_per_ip)
         self.peer_limits = RateLimiter(config.rate_limit_per_peer,
                                        5 * config.rate_limit_per_peer)
@@ -121,7 +128,7 @@ class SyncServer:
         try:
             if endpoint not in _ENDPOINTS:
                 raise _Refuse(404, f"unknown sync endpoint {endpoint[:40]!r}")
-            wait = self.ip_limits.allow(request.remote or "?", now)
+            wait = self.ip_limits.allow(client_of(request).address, now)
             if wait:
                 raise _Refuse(429, "too many requests from this address", wait)
             try:
@@ -136,12 +143,16 @@ class SyncServer:
             try:
                 verified = verify_hedgerow(msg, now=self.store.now_ms() // 1000,
                                            network_id=self.store.network,
-                                           resolve_key=self._resolve_key, nonces=self.nonces)
+                                           resolve_key=self._resolve_key,
+                                           nonces=self.nonces.seen_or_add)
             except AuthError as exc:
                 if exc.code == "blocked":
                     raise _Refuse(403, exc.message) from None
                 raise _Refuse(401, f"signature refused: {exc.message}") from None
             peer = verified.keyid
+            # The nonce is on disk before anything is done: a replay after a restart
+            # is refused like any other (node/sync/nonces.py).
+            await self.nonces.persist()
             ignored = self.scores.ignored_for(peer, now)
             if ignored:
                 raise _Refuse(429, "too many bad requests from this node; ignored for a while",
@@ -167,6 +178,11 @@ class SyncServer:
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
         return node_key_for(keyid, self.blocked)
+
+    async def start(self) -> None:
+        """Read what outlives a restart: the blocklist, and the nonces still live."""
+        await self.nonces.load(self.store.now_ms() // 1000)
+        await self.refresh_blocked()
 
     async def refresh_blocked(self) -> None:
         """Re-read the blocklist (called at start and whenever it changes)."""
