@@ -88,6 +88,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ENTRIES = 1000
 #: Most ids one :func:`get_entries` call looks up.
 MAX_FETCH_IDS = 10_000
+#: How far ahead of this node's clock another node's entry version may be (DESIGN.md
+#: "Limits": a version may not be more than an hour ahead of the receiver's clock). A
+#: later one would hold its slot against every honest update until the clock caught
+#: up; it is refused now, and accepted from a later sync once it is no longer ahead.
+MAX_VERSION_AHEAD_MS = 3600 * 1000
 _IN_CHUNK = 500
 
 
@@ -234,9 +239,10 @@ class _Batch:
     """
 
     def __init__(self, conn: sqlite3.Connection, now_ms: int,
-                 refuse_authors: frozenset[bytes]) -> None:
+                 refuse_authors: frozenset[bytes], newest_version: int | None = None) -> None:
         self.conn = conn
         self.now_ms = now_ms
+        self.newest_version = newest_version
         self.refuse_authors = refuse_authors
         self.me: bytes = conn.execute("SELECT node_id FROM node_state").fetchone()[0]
         # What SQLite would give the next row; counted on from there.
@@ -304,6 +310,10 @@ class _Batch:
             n += 1
             family = families[n]
             own = author == me
+            if not own and self.newest_version is not None and version > self.newest_version:
+                append(Outcome(eid, IngestStatus.REJECTED, "version_ahead",
+                               "its version is more than an hour ahead of this node's clock"))
+                continue
             if own and version > self.own_highest:
                 self.own_highest = version
             slot = (author, family, key)
@@ -386,8 +396,12 @@ def store_checked(db: sqlite_utils.Database, checked: Iterable[Checked], *,
 
 def store_chunks(db: sqlite_utils.Database, chunks: Iterable[Sequence[Checked]], *,
                  now_ms: int, refuse_authors: frozenset[bytes] = frozenset(),
-                 checkpoint_first: bool = False) -> list[Outcome]:
+                 checkpoint_first: bool = False, from_peer: bool = False) -> list[Outcome]:
     """:func:`store_checked` for a batch given in chunks, as they are verified.
+
+    ``from_peer``: the batch came from a peer, so another node's entry whose
+    version is more than :data:`MAX_VERSION_AHEAD_MS` ahead of ``now_ms`` is
+    rejected (a verifiable export, checked offline, has no such clock).
 
     The store verifies in chunks on a pool of threads and hands them over
     in order; ``chunks`` is consumed inside the transaction.
@@ -398,7 +412,8 @@ def store_chunks(db: sqlite_utils.Database, chunks: Iterable[Sequence[Checked]],
     if checkpoint_first and not db.conn.in_transaction:
         db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     with write_transaction(db) as conn:
-        batch = _Batch(conn, now_ms, refuse_authors)
+        batch = _Batch(conn, now_ms, refuse_authors,
+                       now_ms + MAX_VERSION_AHEAD_MS if from_peer else None)
         count = 0
         parts = iter(chunks)
         for chunk in parts:

@@ -326,7 +326,7 @@ class Store:
         try:
             return await self.db.write(ingest.store_chunks, _in_order(parts, chunks, network),
                                        now_ms=self.now_ms(), refuse_authors=refuse_authors,
-                                       checkpoint_first=checkpoint)
+                                       checkpoint_first=checkpoint, from_peer=True)
         finally:
             for part in parts:
                 if part is not None:
