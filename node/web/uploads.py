@@ -38,10 +38,11 @@ __all__ = ["MAX_BACKUP_BYTES", "UPLOAD_IDLE_S", "BeforeFile", "CsrfRefused", "Up
 BeforeFile = Callable[[Form], Awaitable[bool]]
 
 #: The largest backup the pages accept. A backup is the node's database: its private
-#: records (kilobytes) and every current entry of the network it holds, about 2.2 KB
-#: each with their indexes (measured: 100,000 entries make a 214 MiB database). A
-#: network of 2,000 groups with 20 practices each is about 44,000 entries, 95 MB; the
-#: cap leaves room for twice that, and stops a stranger filling the disk.
+#: records (kilobytes) and every current entry of the network it holds, about 1.9 KB
+#: each with their indexes (measured: 20,000 practice summaries with descriptions of a
+#: few sentences make a 37 MB database). A network of 2,000 groups with 20 practices
+#: each is about 44,000 entries, some 82 MB; the cap holds some 140,000, and stops a
+#: stranger filling the disk.
 MAX_BACKUP_BYTES: Final = 256 * 1024 * 1024
 #: An upload that sends nothing for this long is dropped (and its partial file deleted).
 UPLOAD_IDLE_S: Final = 60.0
