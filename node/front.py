@@ -20,9 +20,11 @@ things, in this order:
    neither the sync API nor the pages nor uploads need compressed request
    bodies (browsers never send them), and inflating costs CPU that an
    unsigned stranger chooses. The node's server is also told never to
-   inflate a body (``auto_decompress=False``) nor to keep reading the body
-   of a request it has answered (``lingering_time=0``: the connection is
-   closed instead), see :data:`SERVER_SETTINGS`; the 415 only says why.
+   inflate a body at all (``auto_decompress=False``, :data:`SERVER_SETTINGS`):
+   aiohttp otherwise inflates as bytes arrive, and goes on reading (so
+   inflating) the rest of a body for a while after its handler has answered,
+   so that the client sees the answer. It still does that reading, but the
+   bytes are only counted and dropped.
 3. **The sync API's content type** (415 otherwise): a POST to ``/sync/``
    must be :data:`SYNC_CONTENT_TYPE`, checked before its signature. (Pages
    answer anything but their own forms with a page saying why: the CSRF
@@ -74,9 +76,8 @@ _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MAX_FORWARDED_HOPS: Final = 20
 
 #: Settings for aiohttp's server (``web.AppRunner(app, **SERVER_SETTINGS)``): never
-#: inflate a request body, and never read on after a handler has answered (a refused
-#: body is not read at all: the connection is closed instead).
-SERVER_SETTINGS: Final[dict[str, Any]] = {"auto_decompress": False, "lingering_time": 0}
+#: inflate a request body.
+SERVER_SETTINGS: Final[dict[str, Any]] = {"auto_decompress": False}
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

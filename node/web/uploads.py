@@ -113,7 +113,7 @@ async def _save(part: BodyPartReader, folder: Path, limit: int, field: str) -> t
 
 
 async def read_upload(request: web.Request, session: Session, *, file_field: str,
-                      folder: Path, limit: int = MAX_BACKUP_BYTES,
+                      folder: Path, limit: int | None = None,
                       before_file: BeforeFile | None = None) -> Upload:
     """Read a multipart form: CSRF token first, text fields, at most one file (``file_field``).
 
@@ -121,7 +121,9 @@ async def read_upload(request: web.Request, session: Session, *, file_field: str
     (see :data:`BeforeFile`). Raises :class:`CsrfRefused`, whatever
     ``before_file`` raises, or :class:`InvalidInput` for a form that is not
     what the page sends (too large, fields of the wrong kind, cut off).
+    ``limit`` defaults to :data:`MAX_BACKUP_BYTES`.
     """
+    limit = MAX_BACKUP_BYTES if limit is None else limit
     if request.content_type == "application/x-www-form-urlencoded":
         # No file at all (a script, or a browser that dropped it); the guard
         # middleware has checked the token of such a form already.
