@@ -160,6 +160,7 @@ class NodeService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.server.close()
         if self.http is not None:
             await self.http.close()
             self.http = None

@@ -18,8 +18,13 @@ nothing and gets a plain-text reason:
    a blocked node → 403;
 4. the peer's misbehaviour score (ignored for a while) and per-peer rate
    limit → 429;
-5. the body itself (:mod:`protocol.messages`) → 400, and the peer is
-   penalised.
+5. the peer's turn and work budget (:mod:`.limits`): one request at a time
+   per peer, a few waiting (more → 429); a peer that has used up its
+   seconds of work waits for them to come back — slowed down, never refused
+   mid-session;
+6. the body itself (:mod:`protocol.messages`) → 400, and the peer is
+   penalised. Reconcile frames are answered by a worker process
+   (:mod:`.reconcile_worker`), never on the event loop (worker gone → 503).
 
 Replies are signed too, bound to the request they answer (RFC 9421 §2.4
 ``"signature";req``), so a client knows the reply came from the node it
@@ -43,7 +48,6 @@ from protocol import (
     HttpMessage,
     PeerError,
     PushResult,
-    answer_reconcile,
     verify_hedgerow,
 )
 from protocol.messages import (
@@ -62,8 +66,9 @@ from ..store.ingest import IngestStatus
 from ..store.reconciliation import ReconciliationSet
 from ..store.store import Store
 from .intake import take_in
-from .limits import PeerScores, RateLimiter
+from .limits import PeerQueue, PeerScores, QueueFull, RateLimiter, WorkBudget
 from .nonces import PersistentNonces
+from .reconcile_worker import ReconcileWorker, WorkerGone
 from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
@@ -82,6 +87,16 @@ PROTOCOL_VERSIONS: Final = ("hedgerow-sync/1",)
 _ENDPOINTS: Final = ("reconcile", "fetch", "push")
 #: Frame limit for our reconcile replies: bounded work and bytes per request.
 FRAME_SIZE_LIMIT: Final = 60_000
+#: Each peer's allowance of work (node.sync.limits.WorkBudget): seconds of CPU a second,
+#: saved up to a burst. A 200 KiB reconcile frame costs up to ~0.1 s; an honest
+#: catch-up of a million entries about 20 s of reconciliation plus fetching, so it
+#: finishes in a few minutes, while one peer can never take more than a fifth of a core.
+WORK_PER_S: Final = 0.2
+WORK_BURST_S: Final = 2.0
+#: Estimated cost of the work a fetch or a push asks for, per entry (reading or
+#: verifying and storing one entry); a reconcile frame's cost is measured.
+FETCH_COST_S: Final = 0.00002
+PUSH_COST_S: Final = 0.0002
 
 
 class _Refuse(Exception):
@@ -104,6 +119,9 @@ class SyncServer:
         self.peer_limits = RateLimiter(config.rate_limit_per_peer,
                                        5 * config.rate_limit_per_peer)
         self.scores = PeerScores()
+        self.work = WorkBudget(WORK_PER_S, WORK_BURST_S)
+        self.turns = PeerQueue()
+        self.reconciler = ReconcileWorker(store.db.path, frame_size_limit=FRAME_SIZE_LIMIT)
         self.blocked: frozenset[bytes] = frozenset()
 
     def routes(self) -> list[web.RouteDef]:
@@ -161,7 +179,12 @@ class SyncServer:
             if wait:
                 raise _Refuse(429, "too many requests from this node", wait)
             try:
-                reply = await self._answer(endpoint, body, peer)
+                async with self.turns.turn(peer):
+                    reply = await self._answer_within_budget(endpoint, body, peer)
+            except QueueFull as exc:
+                raise _Refuse(429, str(exc), 1.0) from None
+            except WorkerGone as exc:
+                raise _Refuse(503, f"{exc.message}; try again", 1.0) from None
             except PeerError as exc:
                 self.scores.penalise(peer, "malformed", now)
                 raise _Refuse(400, exc.message) from None
@@ -171,7 +194,7 @@ class SyncServer:
                 self.scores.penalise(peer, "bad_signature" if refusal.status == 401
                                      else "malformed", now)
             headers = {"Retry-After": str(max(1, round(refusal.retry_after)))} \
-                if refusal.status == 429 else {}
+                if refusal.status in (429, 503) else {}
             log.debug("refused %s %s from %s: %s", endpoint, refusal.status, request.remote,
                       refusal.reason)
             return web.Response(status=refusal.status, text=refusal.reason, headers=headers)
@@ -188,21 +211,35 @@ class SyncServer:
         """Re-read the blocklist (called at start and whenever it changes)."""
         self.blocked = frozenset(await self.store.db.read(blocklist.blocked_nodes))
 
-    async def _answer(self, endpoint: str, body: bytes, peer: str) -> bytes:
+    async def close(self) -> None:
+        """End the reconciliation worker, if one is running."""
+        await self.reconciler.close()
+
+    async def _answer_within_budget(self, endpoint: str, body: bytes, peer: str) -> bytes:
+        # A peer that has spent its allowance waits for it (slowed, not refused).
+        wait = self.work.wait_for(peer, self.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        reply, cost = await self._answer(endpoint, body, peer)
+        self.work.spend(peer, cost, self.monotonic())
+        return reply
+
+    async def _answer(self, endpoint: str, body: bytes, peer: str) -> tuple[bytes, float]:
+        """The reply body, and the seconds of work it cost."""
         if endpoint == "reconcile":
-            storage = await self.recset.storage()
-            return answer_reconcile(storage, body, frame_size_limit=FRAME_SIZE_LIMIT)
+            # In the worker process: a large frame never stalls the event loop.
+            return await self.reconciler.answer(body)
         if endpoint == "fetch":
             ids = decode_fetch_request(body)
             found = await self.store.get_entries(ids)
-            return encode_fetch_reply(ids, found)
+            return encode_fetch_reply(ids, found), len(ids) * FETCH_COST_S
         entries = decode_push_request(body)
         outcomes = await take_in(self.store, self.events, entries, peer=peer,
                                  blocked=self.blocked)
         if any(o.status is IngestStatus.REJECTED for o in outcomes):
             self.scores.penalise(peer, "rejected_entry", self.monotonic())
         return encode_push_reply([PushResult(o.entry_id, o.status.value, o.reason)
-                                  for o in outcomes])
+                                  for o in outcomes]), len(entries) * PUSH_COST_S
 
     def _signed_reply(self, request: HttpMessage, body: bytes) -> web.Response:
         msg = HttpMessage({"content-type": CONTENT_TYPE}, status=200, request=request, body=body)
