@@ -153,6 +153,10 @@ class PeerQueue:
         self.max_waiting, self.max_peers = max_waiting, max_peers
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
 
+    def full(self, key: str) -> bool:
+        """Whether a request from ``key`` would be refused now (checked before reading it)."""
+        return self._turns.get(key, (None, 0))[1] > self.max_waiting
+
     @contextlib.asynccontextmanager
     async def turn(self, key: str) -> AsyncIterator[None]:
         lock, count = self._turns.get(key, (None, 0))

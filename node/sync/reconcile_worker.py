@@ -10,10 +10,12 @@ counter, like :class:`node.store.reconciliation.ReconciliationSet`), answers,
 and reports the CPU time the answer cost (the server charges it to the peer:
 :class:`node.sync.limits.WorkBudget`).
 
-The worker exists only while there is work: it is started by the first
-frame, answers frames one at a time over pipes (a 4-byte length, then a
-msgpack message each way), and exits by itself after :data:`IDLE_S` seconds
-without a frame, so an idle node has no worker process. If it dies, the
+The worker runs at a lower scheduling priority (``nice`` 10), so that on a
+busy machine the node's own process goes first. It exists only while there
+is work: it is started by the first frame, answers frames one at a time
+over pipes (a 4-byte length, then a msgpack message each way), and exits by
+itself after :data:`IDLE_S` seconds without a frame, so an idle node has no
+worker process. If it dies, the
 frame in hand is answered 503 and the next frame starts a new one.
 
 Run as ``python -m node.sync.reconcile_worker DATABASE FRAME_LIMIT IDLE_S``
@@ -178,6 +180,10 @@ def serve(database: Path, frame_size_limit: int, idle_s: float) -> None:
     from ..store.connection import connect, read_snapshot
     from ..store.ingest import current_set, entries_generation
 
+    # Background work: when the machine is busy, the node's own process (its pages,
+    # its other peers) goes first. A Pi has few cores to share.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     db = connect(database)
     db.conn.execute("PRAGMA query_only = ON")
     cached: tuple[int, NegentropyStorage] | None = None

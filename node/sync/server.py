@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Final
@@ -99,6 +100,15 @@ FETCH_COST_S: Final = 0.00002
 PUSH_COST_S: Final = 0.0002
 
 
+_KEYID: Final = re.compile(r'keyid="([^"]{1,120})"')
+
+
+def _claimed_keyid(request: web.Request) -> str:
+    """The keyid a request's Signature-Input names (unverified: only for a cheap pre-check)."""
+    found = _KEYID.search(request.headers.get("Signature-Input", "")[:2000])
+    return found.group(1) if found else ""
+
+
 class _Refuse(Exception):
     def __init__(self, status: int, reason: str, retry_after: float = 0.0) -> None:
         super().__init__(reason)
@@ -149,6 +159,11 @@ class SyncServer:
             wait = self.ip_limits.allow(client_of(request).address, now)
             if wait:
                 raise _Refuse(429, "too many requests from this address", wait)
+            if self.turns.full(_claimed_keyid(request)):
+                # Checked before the body is read: a flooding peer's surplus costs nothing.
+                # Only the node that keyid names can fill its own queue, so naming another
+                # node gains a stranger nothing.
+                raise _Refuse(429, "too many requests at once from this node", 1.0)
             try:
                 async with asyncio.timeout(self.config.request_timeout):
                     body = await read_bounded(request.content, MAX_REQUEST_BYTES,
