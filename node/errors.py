@@ -50,6 +50,7 @@ __all__ = [
     "NotInitialised",
     "PeerRefused",
     "PeerUnreachable",
+    "PreviewChanged",
     "SyncFailed",
     "WrongNode",
 ]
@@ -113,6 +114,12 @@ class NeedsCatchUp(LocalProblem):
     """The node was restored and must catch up on its own entries before publishing."""
 
     code = "needs_catch_up"
+
+
+class PreviewChanged(LocalProblem):
+    """What would be signed is no longer what the person previewed (nothing was signed)."""
+
+    code = "preview_changed"
 
 
 class InvalidInput(LocalProblem):
