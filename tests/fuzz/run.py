@@ -109,7 +109,9 @@ def run_schemathesis(examples: int) -> bool:
                  f"{url}/api/v1/openapi.json", "--max-examples", str(examples), "--seed", "1",
                  "--checks", "not_a_server_error,status_code_conformance,"
                  "content_type_conformance,response_schema_conformance", "--no-color"],
-                cwd=ROOT, capture_output=True, text=True, timeout=600)
+                # In the temporary directory: schemathesis keeps its example database
+                # (.schemathesis/) in the working directory.
+                cwd=tmp, capture_output=True, text=True, timeout=600)
             summary = [line for line in result.stdout.splitlines() if "generated" in line]
             print(f"schemathesis: {summary[-1].strip() if summary else 'no summary'} "
                   f"(exit {result.returncode})", flush=True)
