@@ -52,6 +52,7 @@ __all__ = [
     "NotMember",
     "PeerRefused",
     "PeerUnreachable",
+    "PreviewChanged",
     "SyncFailed",
     "WrongNode",
 ]
@@ -121,6 +122,12 @@ class NotMember(LocalProblem):
     """This node is not a member of its network: its peers would not store what it signs."""
 
     code = "not_member"
+
+
+class PreviewChanged(LocalProblem):
+    """What would be signed is no longer what the person previewed (nothing was signed)."""
+
+    code = "preview_changed"
 
 
 class InvalidInput(LocalProblem):

@@ -25,6 +25,8 @@ would sign: same body, same version (DESIGN.md, privacy rule 2).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +41,7 @@ from protocol import (
     VerifiedEntry,
     admit_key,
     credit_key,
+    encode,
     id_to_text,
     members_of,
     network_id_of,
@@ -50,7 +53,7 @@ from protocol import (
 from protocol.bodies import GENESIS_NONCE_BYTES
 from protocol.keys import SIGNATURE_LENGTH
 
-from ..errors import InvalidInput, NotFound, NotMember, WrongNode
+from ..errors import InvalidInput, NotFound, NotMember, PreviewChanged, WrongNode
 from . import membership
 from .connection import read_snapshot, write_transaction
 from .ingest import IngestStatus, current_entry, store_checked
@@ -67,6 +70,7 @@ from .sharing import practice_body
 __all__ = [
     "LEAVING_KINDS",
     "accept_join",
+    "body_digest",
     "dependants_of",
     "leave_preview",
     "own_highest_version",
@@ -150,11 +154,32 @@ def preview_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str,
                       now_ms)
 
 
+def body_digest(body: dict[str, Any]) -> str:
+    """A digest of an entry body as it would be signed (its canonical bytes).
+
+    The share page sends it with "publish", so that what is signed is what
+    the person saw; the version, the moment of signing, is not part of it.
+    """
+    return hashlib.sha256(encode(body)).hexdigest()
+
+
 def publish_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,
-                     now_ms: int) -> SignedEntry:
-    """Sign and store the practice's summary; a newer one supersedes the last."""
-    return _publish(db, key, "practice", practice_key,
-                    lambda: practice_body(db, practice_key), now_ms)
+                     now_ms: int, previewed: str | None = None) -> SignedEntry:
+    """Sign and store the practice's summary; a newer one supersedes the last.
+
+    ``previewed``: the :func:`body_digest` of the preview the person saw. If
+    the record or the share policy changed since, the body differs and
+    :class:`PreviewChanged` is raised, in the same transaction, before
+    anything is signed (DESIGN.md privacy rule 2).
+    """
+    def body() -> dict[str, Any]:
+        current = practice_body(db, practice_key)
+        if previewed is not None and not hmac.compare_digest(body_digest(current), previewed):
+            raise PreviewChanged("the record or what it shares changed since the preview was "
+                                 "shown; check the new preview below, then publish")
+        return current
+
+    return _publish(db, key, "practice", practice_key, body, now_ms)
 
 
 _WITHDRAWN_WHAT = {"practice": "published practice", "credit": "credit",

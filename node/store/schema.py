@@ -450,3 +450,19 @@ def _membership(db: sqlite_utils.Database) -> None:
         CREATE INDEX entries_membership ON entries (version, id)
             WHERE family IN ('genesis', 'admit');
     """)
+
+
+@MIGRATIONS(name="m020_seen_nonces")
+def _seen_nonces(db: sqlite_utils.Database) -> None:
+    # The nonces of request signatures this node has accepted, each until the
+    # signature could no longer pass the freshness checks (``expires``, Unix
+    # seconds), so that a request replayed after a restart is refused as it
+    # would have been before (node/sync/nonces.py). Rows past their expiry
+    # are pruned whenever nonces are written.
+    db.executescript("""
+        CREATE TABLE seen_nonces (
+            nonce TEXT PRIMARY KEY,
+            expires INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires);
+    """)

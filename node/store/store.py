@@ -270,9 +270,11 @@ class Store:
         return await self.db.read(feed.preview_practice, self.key, practice_key,
                                   now_ms=self.now_ms() if now_ms is None else now_ms)
 
-    async def publish_practice(self, practice_key: str) -> SignedEntry:
+    async def publish_practice(self, practice_key: str, *,
+                               previewed: str | None = None) -> SignedEntry:
+        """Sign and store the summary; with ``previewed``, only if it is what was previewed."""
         return await self.db.write(feed.publish_practice, self.key, practice_key,
-                                   now_ms=self.now_ms())
+                                   now_ms=self.now_ms(), previewed=previewed)
 
     async def retract_practice(self, practice_key: str, *, reason: str = "") -> SignedEntry:
         return await self.db.write(feed.retract_practice, self.key, practice_key,

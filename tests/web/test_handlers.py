@@ -226,7 +226,8 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     preview = html.split('data-testid="preview-body">')[1].split("</pre>")[0]
     assert "We fix things." in preview and "Bring tea." in preview
     assert "&lt;5" in preview and "SECRET-CONTEXT" not in preview
-    html = await pages.post(f"/practice/{key}/publish")
+    html = await pages.post(f"/practice/{key}/publish",
+                            {"preview_digest": _previewed(html)})
     assert "Published." in html and "says exactly this" in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.body["description"] == "We fix things."
@@ -234,6 +235,28 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     assert "Retracted." in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.kind == "retract"
+
+
+def _previewed(html: str) -> str:
+    return html.split('name="preview_digest" value="')[1].split('"')[0]
+
+
+async def test_publishing_signs_only_what_was_previewed(pages: PageClient) -> None:
+    key = await add_practice(pages, description="We fix things.")
+    store = pages_store(pages)
+    html = await pages.get(f"/practice/{key}/share")
+    seen = _previewed(html)
+    # Meanwhile (another tab, the CLI) the share policy changes: the description goes out.
+    await pages.post(f"/practice/{key}/share", [("fields", "description")])
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": seen}, status=409)
+    assert "changed since the preview" in html
+    assert await store.current_entry(store.node_id, "practice", key) is None  # nothing signed
+    # The page now shows the new preview, with its own digest: that one publishes.
+    assert "We fix things." in html.split('data-testid="preview-body">')[1]
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+    assert "Published." in html
+    # A form without a digest (not from the page) signs nothing either.
+    await pages.post(f"/practice/{key}/publish", status=409)
 
 
 @pytest.mark.parametrize(("fields", "words"), [
