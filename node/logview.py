@@ -25,6 +25,8 @@ from .events import (
     EntriesReceived,
     Event,
     ForkDetected,
+    Joined,
+    JoinFailed,
     NodeStarted,
     PeerSynced,
     PeerUnreachable,
@@ -103,6 +105,11 @@ def describe(event: Event) -> tuple[int, str]:
                                  "until it is resolved")
     if isinstance(event, Published):
         return logging.INFO, f"published {event.kind} {event.key} (version {event.version})"
+    if isinstance(event, Joined):
+        return logging.INFO, (f"joined the network: admitted by node {event.inviter[:7]}, "
+                              "which signed the admission")
+    if isinstance(event, JoinFailed):
+        return logging.WARNING, f"not joined yet: {event.reason}"
     return logging.DEBUG, f"event {type(event).__name__}"
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 from aiohttp import web
 
+from . import front
 from .events import EventBus, NodeStarted
 from .settings import Config
 from .store.reconciliation import ReconciliationSet
@@ -54,6 +55,7 @@ class NodeService:
         self.store, self.config = store, config
         self.events = events or EventBus()
         self.rng = rng or random.Random()
+        self.trusted_proxies = front.TrustedProxies(config.trusted_proxies)
         self.recset = ReconciliationSet(store.db)
         self.server = SyncServer(store, config, self.events, recset=self.recset,
                                  version=software_version())
@@ -66,6 +68,8 @@ class NodeService:
 
     def make_app(self) -> web.Application:
         app = web.Application()
+        # First: who is asking, and no compressed or mistyped bodies (node/front.py).
+        front.install(app, self.trusted_proxies)
         app[NODE_SERVICE] = self
         app[SYNC_SERVER] = self.server
         app[VIEWS_STORE] = self.store
@@ -86,7 +90,7 @@ class NodeService:
             headers={"User-Agent": f"hedgerow/{software_version()}"},
         )
         try:
-            await self.server.refresh_blocked()
+            await self.server.start()
             self.client = SyncClient(self.store, self.events, self.http, recset=self.recset,
                                      timeout_s=self.config.request_timeout,
                                      blocked=self.server.blocked)
@@ -113,10 +117,12 @@ class NodeService:
 
     async def _listen(self, host: str, port: int) -> None:
         # Limits on what a client may send before a handler runs: request
-        # line and header sizes; idle keep-alive connections are closed.
+        # line and header sizes; idle keep-alive connections are closed; no
+        # body is ever inflated or read after its answer (node/front.py).
         self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None,
                                      keepalive_timeout=15, max_line_size=4096,
-                                     max_field_size=8192, shutdown_timeout=5)
+                                     max_field_size=8192, shutdown_timeout=5,
+                                     **front.SERVER_SETTINGS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -133,10 +139,16 @@ class NodeService:
         """A loopback URL for this node (tests and the demo)."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def block(self, node_id: bytes, note: str = "") -> None:
-        """Block a node: refuse its requests and entries, drop what it wrote."""
-        await self.store.block_author(node_id, note=note)
+    async def block(self, node_id: bytes, note: str = "", *,
+                    with_admitted: bool = False) -> list[bytes]:
+        """Block a node: refuse its requests and entries, drop what it wrote.
+
+        ``with_admitted``: the nodes whose membership runs only through it too.
+        """
+        blocked = await self.store.block_author(node_id, note=note,
+                                                with_admitted=with_admitted)
         await self._refresh_blocked()
+        return blocked
 
     async def _refresh_blocked(self) -> None:
         # Also run every few seconds by gossip: `hedgerow peer block` may
@@ -154,6 +166,7 @@ class NodeService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.server.close()
         if self.http is not None:
             await self.http.close()
             self.http = None

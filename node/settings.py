@@ -14,6 +14,7 @@ is published in the profile entry.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -41,8 +42,10 @@ DATA_DIR_ENV: Final = "HEDGEROW_DATA_DIR"
 
 
 def _setting(default: Any, help: str, *, minimum: float | None = None,
-             maximum: float | None = None, choices: tuple[str, ...] = ()) -> Any:
-    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+             maximum: float | None = None, choices: tuple[str, ...] = (),
+             networks: bool = False) -> Any:
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices,
+                "networks": networks}
     if isinstance(default, list):
         # Each Config gets its own list (never one shared default).
         return field(default_factory=lambda: list(default), metadata=metadata)
@@ -74,6 +77,10 @@ class Config:
     rate_limit_per_ip: int = _setting(
         20, "Requests a second allowed from one IP address (bursts up to 5x).",
         minimum=1, maximum=10_000)
+    trusted_proxies: list[str] = _setting(
+        [], "Addresses or networks of the reverse proxies in front of this node (e.g. "
+        "127.0.0.1): only from these are X-Forwarded-For and X-Forwarded-Proto believed. "
+        "Empty: none.", networks=True)
     forget_peers_after_days: int = _setting(
         30, "Forget learned peers that have not answered for this many days.",
         minimum=1, maximum=3650)
@@ -91,6 +98,8 @@ class Setting:
     minimum: float | None
     maximum: float | None
     choices: tuple[str, ...]
+    #: A list of IP addresses or networks (checked when loaded).
+    networks: bool = False
 
 
 def _registry() -> tuple[Setting, ...]:
@@ -100,7 +109,8 @@ def _registry() -> tuple[Setting, ...]:
         value = getattr(defaults, f.name)
         out.append(Setting(
             f.name, type(value), value, f.metadata["help"], f"HEDGEROW_{f.name.upper()}",
-            f.metadata["minimum"], f.metadata["maximum"], f.metadata["choices"]))
+            f.metadata["minimum"], f.metadata["maximum"], f.metadata["choices"],
+            f.metadata["networks"]))
     return tuple(out)
 
 
@@ -147,6 +157,13 @@ def _coerce(setting: Setting, raw: Any, source: str) -> Any:
         raise InvalidInput(f"{where}: must be at most {setting.maximum:g}")
     if setting.choices and value not in setting.choices:
         raise InvalidInput(f"{where}: must be one of {', '.join(setting.choices)}")
+    if setting.networks:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise InvalidInput(f"{where}: {entry[:60]!r} is not an IP address or network "
+                                   "(for example 127.0.0.1 or 10.0.0.0/8)") from None
     return value
 
 

@@ -32,7 +32,14 @@ from ..errors import InvalidInput
 from ..views import compute_view, prepare, refresh, verifiable_export
 from ..views.introductions import MAX_PER_THEME
 from ..views.params import Filters
-from .graph import Graph, attribution_graph, introductions_graph, to_graphml, to_kumu
+from .graph import (
+    Graph,
+    attribution_graph,
+    introductions_graph,
+    members_graph,
+    to_graphml,
+    to_kumu,
+)
 from .openreferral import openreferral_uk
 from .tabular import to_csv, to_json, to_xlsx
 
@@ -46,6 +53,7 @@ __all__ = [
     "export_bytes",
     "export_view",
     "introductions_graph",
+    "members_graph",
     "openreferral_uk",
     "to_csv",
     "to_graphml",
@@ -66,10 +74,11 @@ def _check(fmt: str, view: str | None, evidence: bool) -> str:
         raise InvalidInput("evidence: only a json export can carry its evidence",
                            field="evidence")
     if fmt in ("graphml", "kumu"):
-        if view not in (None, "spread", "introductions"):
-            raise InvalidInput(f"view: {fmt} exports the attribution graph; use --view spread "
-                               "with a practice, --view introductions for the graph with "
-                               "suggested introductions, or no view", field="view")
+        if view not in (None, "spread", "introductions", "members"):
+            raise InvalidInput(f"view: {fmt} exports the attribution graph (--view spread with "
+                               "a practice, or no view), with the suggested introductions "
+                               "beside it (--view introductions), or who admitted whom "
+                               "(--view members)", field="view")
         return view or "spread"
     if fmt == "openreferral":
         if view not in (None, "directory"):
@@ -84,6 +93,8 @@ def export_bytes(db: sqlite_utils.Database, fmt: str, view: str,
     if fmt in ("graphml", "kumu"):
         if view == "introductions":
             graph = introductions_graph(db, compute_view(db, view, params))
+        elif view == "members":
+            graph = members_graph(db)
         else:
             practice = (params["node"], params["key"]) if "node" in params else None
             graph = attribution_graph(db, practice)

@@ -17,10 +17,18 @@ import pytest
 
 from node.events import EntriesReceived
 from node.sync import peerbook
-from protocol import Invitation, format_invitation, id_to_text
+from protocol import id_to_text
 
 from .conftest import AiohttpClient
-from .pages import NETWORK, PASSWORD, PageClient, PagesService, claim, text_of
+from .pages import (
+    NETWORK,
+    PASSWORD,
+    PageClient,
+    PagesService,
+    claim,
+    invitation_code,
+    text_of,
+)
 
 OTHER = bytes(range(32))
 
@@ -194,6 +202,7 @@ async def _other_practice(service: PagesService, title: str) -> bytes:
     key = title.lower().replace(" ", "-")
     entry = Entry(NETWORK, other.public, "practice", key, service.store.now_ms() - 1000,
                   {"title": title, "status": "active", "themes": ["food"]})
+    await service.store.admit(other.public)  # the node founded the network: it admits
     await service.store.ingest([sign_entry(other, entry)])
     return other.public
 
@@ -217,7 +226,8 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     preview = html.split('data-testid="preview-body">')[1].split("</pre>")[0]
     assert "We fix things." in preview and "Bring tea." in preview
     assert "&lt;5" in preview and "SECRET-CONTEXT" not in preview
-    html = await pages.post(f"/practice/{key}/publish")
+    html = await pages.post(f"/practice/{key}/publish",
+                            {"preview_digest": _previewed(html)})
     assert "Published." in html and "says exactly this" in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.body["description"] == "We fix things."
@@ -225,6 +235,28 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     assert "Retracted." in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.kind == "retract"
+
+
+def _previewed(html: str) -> str:
+    return html.split('name="preview_digest" value="')[1].split('"')[0]
+
+
+async def test_publishing_signs_only_what_was_previewed(pages: PageClient) -> None:
+    key = await add_practice(pages, description="We fix things.")
+    store = pages_store(pages)
+    html = await pages.get(f"/practice/{key}/share")
+    seen = _previewed(html)
+    # Meanwhile (another tab, the CLI) the share policy changes: the description goes out.
+    await pages.post(f"/practice/{key}/share", [("fields", "description")])
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": seen}, status=409)
+    assert "changed since the preview" in html
+    assert await store.current_entry(store.node_id, "practice", key) is None  # nothing signed
+    # The page now shows the new preview, with its own digest: that one publishes.
+    assert "We fix things." in html.split('data-testid="preview-body">')[1]
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+    assert "Published." in html
+    # A form without a digest (not from the page) signs nothing either.
+    await pages.post(f"/practice/{key}/publish", status=409)
 
 
 @pytest.mark.parametrize(("fields", "words"), [
@@ -346,14 +378,14 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
     html = await pages.get("/peers")
     assert "knows no peers yet" in html
     await pages.post("/peers/add", {"peer": "127.0.0.1:9"})
-    invitation = format_invitation(Invitation(NETWORK, OTHER, "http://127.0.0.1:7"))
+    invitation = invitation_code(NETWORK, OTHER, "http://127.0.0.1:7")
     await pages.post("/peers/add", {"peer": invitation})
     rows = await service.store.db.read(peerbook.list_peers)
     assert [(r.address, r.source, r.node_id) for r in rows] == [
         ("http://127.0.0.1:9", "manual", None), ("http://127.0.0.1:7", "invitation", OTHER)]
     html = await pages.post("/peers/invite", {"address": "http://192.0.2.10:8470"})
     code = html.split('data-testid="invitation">')[1].split("<")[0]
-    assert code.startswith("HR1-")
+    assert code.startswith("HR2-")
     await pages.post("/peers/block", {"node": id_to_text(OTHER), "note": "spam"})
     assert OTHER in service.server.blocked
     await pages.post("/peers/unblock", {"node": id_to_text(OTHER)})
@@ -366,7 +398,7 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
 @pytest.mark.parametrize(("path", "fields", "words"), [
     ("/peers/add", {"peer": ""}, "peer: please fill this in"),
     ("/peers/add", {"peer": "ftp://example.org/x"}, "a peer address looks like"),
-    ("/peers/add", {"peer": "HR1-ABCDEFGH"}, "invitation code:"),
+    ("/peers/add", {"peer": "HR2-ABCDEFGH"}, "invitation code:"),
     ("/peers/add", {"peer": "{other_network}"}, "another network"),
     ("/peers/add", {"peer": "{own}"}, "this node's own invitation"),
     ("/peers/invite", {"address": "not a url"}, "address:"),
@@ -378,8 +410,8 @@ async def test_peers_forms_refuse_bad_input(pages: PageClient, service: PagesSer
                                             words: str) -> None:
     me = service.store.key
     values = {
-        "other_network": format_invitation(Invitation(OTHER, OTHER, "http://127.0.0.1:7")),
-        "own": format_invitation(Invitation(NETWORK, me.public, "http://127.0.0.1:7")),
+        "other_network": invitation_code(OTHER, OTHER, "http://127.0.0.1:7"),
+        "own": invitation_code(NETWORK, me.public, "http://127.0.0.1:7"),
         "me": me.node_id}
     data = {k: v.format(**values) for k, v in fields.items()}
     html = await pages.post(path, data, status=400)

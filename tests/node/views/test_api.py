@@ -52,7 +52,7 @@ def _requests(net: Network) -> list[tuple[str, dict[str, str]]]:
             ("similar", {"node": alpha, "key": "repair-cafe", "limit": "3"}),
             ("introductions", {}), ("introductions", {"theme": "repair", "offset": "1"}),
             ("introductions", {"level": "local", "per_theme": "1"}),
-            ("travelled", {"node": alpha}), ("travelled", {})]
+            ("travelled", {"node": alpha}), ("travelled", {}), ("members", {})]
 
 
 async def test_every_view_is_documented_and_answers_to_its_schema(
