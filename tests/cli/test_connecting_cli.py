@@ -99,12 +99,15 @@ def test_profile_contact_is_set_previewed_and_checked(node_dir: Path) -> None:
                                           str(node_dir)))["body"]
 
 
-def _arrive(data_dir: Path, make: Callable[[bytes, bytes], list[SignedEntry]]) -> None:
-    """Store entries from a peer, made by ``make(network, this node's id)``."""
+def _arrive(data_dir: Path, peer: bytes,
+            make: Callable[[bytes, bytes], list[SignedEntry]]) -> None:
+    """Admit ``peer`` (this node founded its network) and store entries it made
+    (``make(network, this node's id)``)."""
     async def ingest() -> None:
         store = await Store.open(data_dir)
         try:
             network = (await store.state()).network
+            await store.admit(peer)
             outcomes = await store.ingest(make(network, store.node_id))
             assert all(o.stored for o in outcomes), outcomes
         finally:
@@ -120,7 +123,7 @@ def test_status_shows_where_our_ideas_travelled_new_ones_marked(node_dir: Path) 
     assert "ideas         not adapted or credited by another group yet" in ok(
         "status", "--data-dir", str(node_dir))
     easton, now = peer_key("easton"), 1_760_000_000_000
-    _arrive(node_dir, lambda network, me: [
+    _arrive(node_dir, easton.public, lambda network, me: [
         profile(easton, now, name="Easton Fixers", level="neighbourhood", network=network),
         practice(easton, "fix-it", now + 1, title="Fix-it Fridays", network=network,
                  adapted_from=[{"author": me, "key": "repair-cafe"}]),

@@ -159,6 +159,7 @@ def test_two_running_nodes_find_each_other_and_see_where_ideas_travelled(
     ok("init", "--join", code, "--name", "Splott Fixers", "--level", "neighbourhood",
        *at_second)
     second, _ = start_node(second_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    second.wait_for("joined the network", timeout=20)  # a member publishes
     ok("profile", "set", "--contact", "https://fixers.splott.example", *at_second)
     ok("profile", "publish", *at_second)
     ok("record", "add", "--title", "Fix-it evenings", "--themes", "repair", *at_second)

@@ -397,12 +397,12 @@ def test_where_our_ideas_travelled_on_the_home_page(nodes: Nodes, a_page: Page) 
 def test_introductions_a_convenor_can_make(nodes: Nodes, a_page: Page) -> None:
     from protocol import Entry, NodeKey, sign_entry
 
-    from .pages import NETWORK
-
     a = nodes.a
     # A third group, on repair too, that nobody has credited or adapted from.
     cedar = NodeKey.from_seed(b"cedar road menders".ljust(32, b"."))
-    entries = [sign_entry(cedar, Entry(NETWORK, cedar.public, kind, key, 1_700_000_500_000 + i,
+    network = network_of("alder")  # A founded it: A admits the menders, then holds their entries
+    nodes.loop.run(a.store.admit(cedar.public))
+    entries = [sign_entry(cedar, Entry(network, cedar.public, kind, key, 1_700_000_500_000 + i,
                                        body)) for i, (kind, key, body) in enumerate((
         ("profile", "profile", {"name": "Cedar Road Menders", "level": "neighbourhood",
                                 "contact": "https://menders.cedar.example"}),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from node.web.admin import AdminFile
-from protocol import Entry, NodeKey, SignedEntry, id_to_text, sign_entry
+from protocol import Entry, NodeKey, SignedEntry, decode, id_to_text, sign_entry
 
 from .pages import NETWORK, PageClient, PagesService, text_of
 
@@ -28,6 +28,9 @@ FRIDGE, GROWERS, FIXERS = key("fridge"), key("growers"), key("fixers")
 
 
 async def arrive(service: PagesService, *entries: SignedEntry) -> None:
+    """Entries from peers, whose authors the node (the founder of its network) admits."""
+    for author in dict.fromkeys(decode(entry.payload)["author"] for entry in entries):
+        await service.store.admit(author)
     outcomes = await service.store.ingest(list(entries))
     assert all(o.stored for o in outcomes), outcomes
 
