@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "BackupFailed",
+    "BackupTaken",
     "EntriesReceived",
     "Event",
     "EventBus",
@@ -71,7 +73,21 @@ class Published:
     version: int
 
 
-Event = NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected | Published
+@dataclass(frozen=True, slots=True)
+class BackupTaken:
+    path: str
+    size: int
+    copied_to: str | None
+    copy_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFailed:
+    reason: str
+
+
+Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected | Published
+         | BackupTaken | BackupFailed)
 
 
 class EventBus:

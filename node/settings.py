@@ -79,6 +79,19 @@ class Config:
         minimum=1, maximum=3650)
     log_level: str = _setting("info", "How much `hedgerow up` logs.",
                               choices=("debug", "info", "warning", "error"))
+    backups: bool = _setting(True, "Take a checked backup every night while the node runs.")
+    backup_dir: str = _setting(
+        "", "Folder for the nightly backups (empty: `backups` in the data directory).")
+    backup_copy_dir: str = _setting(
+        "", "A second place each nightly backup is copied to, e.g. a USB stick or network "
+        "share (empty: none).")
+    backup_hour: int = _setting(3, "Hour of the night (0-23, local time) for the backup.",
+                                minimum=0, maximum=23)
+    backup_keep_daily: int = _setting(7, "Daily backups kept.", minimum=1, maximum=365)
+    backup_keep_weekly: int = _setting(4, "Weekly backups kept, besides the daily ones.",
+                                       minimum=0, maximum=520)
+    metrics: bool = _setting(
+        False, "Serve Prometheus metrics at /metrics (to an API token or the admin login).")
 
 
 @dataclass(frozen=True)

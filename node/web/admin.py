@@ -41,6 +41,7 @@ from typing import Final
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..errors import InvalidInput, LocalProblem
+from ..store.datadir import ADMIN_FILE
 
 try:  # POSIX; elsewhere writes are only atomic, not serialised.
     import fcntl
@@ -63,7 +64,6 @@ __all__ = [
     "verify_password",
 ]
 
-ADMIN_FILE: Final = "admin.json"
 _FORMAT: Final = 1
 MIN_PASSWORD: Final = 10
 MAX_PASSWORD: Final = 1024
