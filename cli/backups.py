@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from .common import (
 )
 from .output import ago, echo_json, print_table, size
 
-__all__ = ["backup", "backup_health_line", "restore"]
+__all__ = ["backup", "backup_health_line", "backup_status_line", "restore"]
 
 _KEY_NOTE = ("it does not hold the node key: keep a copy of that too (`hedgerow keys export`, "
              "or print `hedgerow keys sheet`)")
@@ -116,13 +117,18 @@ def backup_now(data_dir: Path, as_json: bool) -> None:
 
 def backup_health_line(health: BackupHealth) -> str:
     """One line about the backups, for ``status`` and ``backup list``."""
-    if not health.enabled:
+    return backup_status_line(health.to_json())
+
+
+def backup_status_line(health: Mapping[str, Any]) -> str:
+    """One line about the backups from :meth:`BackupHealth.to_json`."""
+    if not health["enabled"]:
         return "nightly backups are off (the backups setting)"
-    if health.last_ms is None:
-        text = f"none yet (nightly, into {health.folder})"
+    if health["last_ms"] is None:
+        text = f"none yet (nightly, into {health['folder']})"
     else:
-        text = f"last {ago(health.last_ms)}, {health.count} kept in {health.folder}"
-    if health.stale:
+        text = f"last {ago(health['last_ms'])}, {health['count']} kept in {health['folder']}"
+    if health["stale"]:
         text += "; OLDER THAN 2 DAYS: run `hedgerow backup now` and see `hedgerow doctor`"
     return text
 

@@ -21,6 +21,7 @@ from node.service import NodeService, lan_addresses
 from node.settings import Config, load_config
 from node.web import setup_code_to_show
 
+from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
 from .output import ago, echo_json, print_table
 
@@ -71,7 +72,7 @@ async def _serve(data_dir: Path, config: Config) -> None:
             events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
             service = NodeService(store, config, events=events)
             try:
-                await service.start()
+                await service.start(backups=True)
             except OSError as exc:
                 raise _listen_error(exc, config) from None
             try:
@@ -153,6 +154,7 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                                              for f in s.forks)))
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+    click.echo(f"backups       {backup_status_line(s.backups)}")
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")
         return

@@ -14,7 +14,8 @@ default ``backups/`` in the data directory). Then:
 
 * **rotation** (:func:`backups_to_keep`): the newest backup of each of the
   last ``backup_keep_daily`` days that have one, and the newest of each of
-  the ``backup_keep_weekly`` ISO weeks before those; the rest are deleted;
+  the last ``backup_keep_weekly`` ISO weeks that have one; the rest are
+  deleted;
 * **a second place** (``backup_copy_dir``): the file is copied there (a USB
   stick or a network share, because an SD card that dies takes its own
   backups with it) and the same rotation applies there. A copy that fails
@@ -123,31 +124,26 @@ def backups_to_keep(taken: Iterable[int], *, daily: int, weekly: int,
                     tz: tzinfo | None = None) -> set[int]:
     """Which backups (by time taken, ms) rotation keeps.
 
-    The newest of each of the ``daily`` most recent local days that have a
-    backup; then the newest of each of the ``weekly`` most recent ISO weeks
-    older than the oldest daily one kept.
+    As restic's ``--keep-daily``/``--keep-weekly``: the newest backup of each
+    of the ``daily`` most recent local days that have one, and the newest of
+    each of the ``weekly`` most recent ISO weeks that have one. A backup may
+    be both (the newest of all always is), so at most ``daily + weekly``
+    files are kept, reaching back about ``weekly`` weeks.
     """
     def local(ms: int) -> datetime:
-        return datetime.fromtimestamp(ms / 1000, tz or UTC) if tz is not None else (
-            datetime.fromtimestamp(ms / 1000).astimezone())
+        return (datetime.fromtimestamp(ms / 1000, tz) if tz is not None
+                else datetime.fromtimestamp(ms / 1000).astimezone())
 
     newest_first = sorted(set(taken), reverse=True)
     keep: set[int] = set()
-    days: set[object] = set()
-    for ms in newest_first:
-        day = local(ms).date()
-        if day not in days and len(days) < daily:
-            days.add(day)
-            keep.add(ms)
-    oldest_daily = min(keep) if keep else None
-    weeks: set[tuple[int, int]] = set()
-    for ms in newest_first:
-        if oldest_daily is not None and ms >= oldest_daily:
-            continue
-        year, week, _ = local(ms).isocalendar()
-        if (year, week) not in weeks and len(weeks) < weekly:
-            weeks.add((year, week))
-            keep.add(ms)
+    for count, bucket in ((daily, lambda d: d.date()),
+                          (weekly, lambda d: d.isocalendar()[:2])):
+        seen: set[object] = set()
+        for ms in newest_first:
+            key = bucket(local(ms))
+            if key not in seen and len(seen) < count:
+                seen.add(key)
+                keep.add(ms)
     return keep
 
 

@@ -28,8 +28,9 @@ import sqlite_utils
 
 from protocol import Invitation, id_to_text
 
+from .backups import BackupHealth, backup_health
 from .errors import InvalidInput, LocalProblem
-from .settings import CONFIG_FILE_NAME, SETTINGS, Setting
+from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, organisation
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.store import Store
@@ -285,6 +286,8 @@ class NodeStatus:
     blocked: int
     forks: tuple[ForkStatus, ...]
     needs_catch_up: bool
+    #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
+    backups: Mapping[str, Any]
 
     @property
     def short_id(self) -> str:
@@ -334,5 +337,14 @@ async def node_status(store: Store) -> NodeStatus:
         blocked=len(blocked),
         forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms) for f in forks),
         needs_catch_up=state.needs_catch_up,
+        backups=_backup_health(store, state.created_ms).to_json(),
     )
+
+
+def _backup_health(store: Store, created_ms: int) -> BackupHealth:
+    try:
+        config = load_config(store.data_dir)
+    except InvalidInput:
+        config = Config()  # a broken settings file is `up`'s to report, not status's
+    return backup_health(store.data_dir, config, now_ms=store.now_ms(), created_ms=created_ms)
 
