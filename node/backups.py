@@ -134,10 +134,15 @@ def backups_to_keep(taken: Iterable[int], *, daily: int, weekly: int,
         return (datetime.fromtimestamp(ms / 1000, tz) if tz is not None
                 else datetime.fromtimestamp(ms / 1000).astimezone())
 
+    def day(when: datetime) -> object:
+        return when.date()
+
+    def week(when: datetime) -> object:
+        return tuple(when.isocalendar())[:2]
+
     newest_first = sorted(set(taken), reverse=True)
     keep: set[int] = set()
-    for count, bucket in ((daily, lambda d: d.date()),
-                          (weekly, lambda d: d.isocalendar()[:2])):
+    for count, bucket in ((daily, day), (weekly, week)):
         seen: set[object] = set()
         for ms in newest_first:
             key = bucket(local(ms))
