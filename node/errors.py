@@ -51,6 +51,7 @@ __all__ = [
     "PeerRefused",
     "PeerUnreachable",
     "SyncFailed",
+    "UpgradeFailed",
     "WrongNode",
 ]
 
@@ -107,6 +108,12 @@ class NotFound(LocalProblem):
     """The thing asked for does not exist."""
 
     code = "not_found"
+
+
+class UpgradeFailed(LocalProblem):
+    """Migrating the database to this version failed; it was put back as it was."""
+
+    code = "upgrade_failed"
 
 
 class NeedsCatchUp(LocalProblem):

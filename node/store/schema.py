@@ -357,3 +357,16 @@ def _ingest_speed(db: sqlite_utils.Database) -> None:
     # this version, rule 4) now seeks ``entries_by_version`` instead: versions
     # are milliseconds, so only a handful of entries share one.
     db.executescript("DROP INDEX IF EXISTS entries_by_author_version;")
+
+
+@MIGRATIONS(name="m040_software_version")
+def _software_version(db: sqlite_utils.Database) -> None:
+    # Which version of Hedgerow last opened this database (node/store/upgrade.py):
+    # when an upgrade fails, the message names the version to go back to.
+    db.executescript("""
+        CREATE TABLE software (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            version TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+    """)
