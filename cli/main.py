@@ -36,7 +36,7 @@ COMMANDS: Final = {
     "peer": "cli.peers:peer",
     "invite": "cli.identity:invite",
     "sync": "cli.peers:sync",
-    "keys": "cli.identity:keys",
+    "keys": "cli.keysheet:keys",
     "profile": "cli.identity:profile",
     "backup": "cli.backups:backup",
     "restore": "cli.backups:restore",
