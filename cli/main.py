@@ -46,6 +46,8 @@ COMMANDS: Final = {
     "verify": "cli.views",
     "setup-code": "cli.web",
     "reset-password": "cli.web",
+    "install-service": "cli.service:install_service_command",
+    "uninstall-service": "cli.service:uninstall_service_command",
 }
 
 

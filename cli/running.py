@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 
-from node import CATCH_UP_MESSAGE, Store
+from node import CATCH_UP_MESSAGE, Store, wall_clock_ms
 from node.errors import NotInitialised
 from node.events import EventBus
-from node.home import NodeStatus, node_status, run_lock
+from node.home import NodeStatus, create_if_empty, node_status, run_lock
 from node.logview import LEVELS, EventLog
 from node.service import NodeService, lan_addresses
 from node.settings import Config, load_config
@@ -109,12 +109,18 @@ def _announce(service: NodeService, config: Config, store: Store) -> None:
               help="Address to listen on [default: the host setting, 0.0.0.0].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port to listen on; 0 picks a free one [default: the port setting, 8470].")
-def up(data_dir: Path, host: str | None, port: int | None) -> None:
+@click.option("--create", is_flag=True,
+              help="If the data directory holds no node, create one and set it up on the "
+                   "first-run web page (a service or a container starts this way).")
+def up(data_dir: Path, host: str | None, port: int | None, create: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Logs one line per event that matters: started, synced with a peer
-    (+received/-sent entries), a peer unreachable, a fork detected.
+    (+received/-sent entries), a peer unreachable, a fork detected, the
+    nightly backup.
     """
+    if create and create_if_empty(data_dir, now_ms=wall_clock_ms()):
+        _echo(f"created a new node in {data_dir}: set it up on the first-run page")
     if not data_dir.is_dir():
         raise NotInitialised(f"there is no node in {data_dir}: create one with `hedgerow init`")
     config = load_config(data_dir, overrides={"host": host, "port": port})

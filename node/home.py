@@ -50,6 +50,7 @@ __all__ = [
     "PeerStatus",
     "config_template",
     "create_home",
+    "create_if_empty",
     "node_status",
     "run_lock",
     "running_pid",
@@ -181,6 +182,24 @@ def create_home(data_dir: Path, *, network: bytes | None, invitation: Invitation
         _remove_partial_home(data_dir, created_dir=created_dir, config_written=config_written)
         raise
     return Home(data_dir, key.public, network, config_written, first_peer)
+
+
+def create_if_empty(data_dir: Path, *, now_ms: int) -> bool:
+    """``hedgerow up --create``: a node in ``data_dir`` if it holds none; True if created.
+
+    The node starts a new network of its own; on the first-run page the group
+    may instead join another network with an invitation, or restore a backup.
+    A directory that holds only part of a node (a key without its database)
+    is left alone: ``up`` then says what is missing.
+    """
+    data_dir = Path(data_dir)
+    if (data_dir / KEY_FILE).exists() or (data_dir / DATABASE_FILE).exists():
+        return False
+    if data_dir.exists() and not data_dir.is_dir():
+        raise LocalProblem(f"{data_dir} is a file, not a data directory")
+    create_home(data_dir, network=os.urandom(32), invitation=None, seed=os.urandom(32),
+                now_ms=now_ms)
+    return True
 
 
 def _remove_partial_home(data_dir: Path, *, created_dir: bool, config_written: bool) -> None:
