@@ -41,6 +41,7 @@ COMMANDS: Final = {
     "backup": "cli.backups:backup",
     "restore": "cli.backups:restore",
     "caught-up": "cli.running:caught_up",
+    "doctor": "cli.doctor:doctor",
     "view": "cli.views",
     "export": "cli.views",
     "verify": "cli.views",

@@ -370,3 +370,11 @@ def _software_version(db: sqlite_utils.Database) -> None:
             updated_ms INTEGER NOT NULL
         );
     """)
+
+
+@MIGRATIONS(name="m041_peer_clock")
+def _peer_clock(db: sqlite_utils.Database) -> None:
+    # How far each peer's clock was from ours at the last session this node
+    # started (its reply's signature time minus ours, in seconds): `hedgerow
+    # doctor` warns when this machine's clock is off (node/doctor.py).
+    db.executescript("ALTER TABLE peers ADD COLUMN clock_offset_s INTEGER;")

@@ -75,6 +75,8 @@ class SyncClient:
         self.store, self.events, self.http, self.recset = store, events, http, recset
         self.timeout_s = timeout_s
         self.blocked = blocked
+        #: Per address, the peer's clock minus ours (seconds) at its last signed reply.
+        self.clock_offsets: dict[str, int] = {}
 
     async def sync_with(self, address: str) -> SyncReport:
         """One full session with the node at ``address`` (``http(s)://host:port``)."""
@@ -136,6 +138,9 @@ class SyncClient:
         except AuthError as exc:
             raise SyncFailed(f"{address} sent a reply whose signature is refused: "
                              f"{exc.message}") from exc
+        if len(self.clock_offsets) > 10_000:
+            self.clock_offsets.clear()
+        self.clock_offsets[address] = verified.created - self.store.now_ms() // 1000
         return data, id_from_text(verified.keyid)
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:

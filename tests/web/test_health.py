@@ -129,3 +129,13 @@ def _samples(text: str) -> dict[str, Any]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+async def test_the_health_check_page(pages: PageClient) -> None:
+    html = await pages.get("/doctor")
+    assert "Health check" in html and "integrity check passed" in html
+
+
+async def test_the_health_check_page_needs_the_login(anonymous: PageClient) -> None:
+    response = await anonymous.client.get("/doctor", allow_redirects=False)
+    assert response.status in (302, 303) and response.headers["Location"].startswith("/login")
