@@ -4,7 +4,9 @@ settings, tokens, health, exports — authenticated by the admin login or scoped
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from html import unescape
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -192,3 +194,25 @@ async def test_the_database_holds_no_token(service: PagesService, pages: PageCli
         assert not any(secret in line for line in conn.iterdump())
     finally:
         conn.close()
+
+
+async def test_tokens_are_made_and_revoked_on_the_settings_page(
+        service: PagesService, pages: PageClient) -> None:
+    html = await pages.get("/settings")
+    assert "API tokens" in html and "No tokens yet" in html
+    html = await pages.post("/settings/tokens", {"token_name": "our website",
+                                                 "token_scope": "read"})
+    found = re.search(r'<code class="token">(hrt_[^<]+)</code>', html)
+    assert found and "shown this once" in html
+    token = unescape(found.group(1))
+    api = Api(pages.client, token)
+    await api.call("GET", "/status")
+    await api.call("POST", "/records", {"title": "x"}, status=403)
+    html = await pages.get("/settings")
+    assert "our website" in html and token not in html  # never shown again
+    token_id = token.split("_")[1]
+    await pages.post(f"/settings/tokens/{token_id}/revoke", {})
+    await api.call("GET", "/status", status=401)
+    bad = await pages.post("/settings/tokens", {"token_name": "", "token_scope": "read"},
+                           status=400)
+    assert "give the token a name" in bad
