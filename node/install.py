@@ -56,6 +56,7 @@ __all__ = [
     "install_service",
     "install_source",
     "run_command",
+    "service_python",
     "sysusers_text",
     "uninstall_service",
     "unit_text",
@@ -199,6 +200,38 @@ def sysusers_text(plan: InstallPlan) -> str:
             f'u {plan.user} - "Hedgerow node" {plan.data_dir} /usr/sbin/nologin\n')
 
 
+_HIDDEN_FROM_SERVICES: Final = ("/home/", "/root/", "/run/user/")
+
+
+def _usable_python(candidate: str) -> bool:
+    real = os.path.realpath(candidate)
+    if not os.access(real, os.X_OK) or real.startswith(_HIDDEN_FROM_SERVICES):
+        return False
+    try:
+        done = subprocess.run([candidate, "-c", "import sys, venv; "
+                               "sys.exit(0 if sys.version_info >= (3, 11) else 1)"],
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def service_python() -> str:
+    """The Python the service's environment is made from.
+
+    Not one under /home or /root (a pyenv, say): the hardened service cannot
+    reach those (``ProtectHome=yes``), and the hedgerow user may not read them.
+    The system's own Python 3.11+ first, else the one running now.
+    """
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3",
+                      getattr(sys, "_base_executable", sys.executable)):
+        if _usable_python(candidate):
+            return candidate
+    raise LocalProblem("the service needs Python 3.11 or newer, with venv, outside /home and "
+                       "/root (a hardened service cannot reach those): install the system's "
+                       "(sudo apt install python3 python3-venv)")
+
+
 def install_source() -> str | None:
     """Where the running Hedgerow was installed from: a folder (a clone) or a URL, if known."""
     try:
@@ -268,7 +301,7 @@ def _systemd_running(plan: InstallPlan) -> bool:
 
 
 def install_service(plan: InstallPlan, *, source: str | None, make_venv: bool,
-                    run: Runner = run_command, now_ms: int,
+                    run: Runner = run_command, now_ms: int, python: str | None = None,
                     log: Callable[[str], None] = lambda line: None) -> InstallReport:
     """Install the node as a service (see the module's docstring). Idempotent."""
     from .home import create_home
@@ -295,7 +328,7 @@ def install_service(plan: InstallPlan, *, source: str | None, make_venv: bool,
             raise InvalidInput("cannot tell where this Hedgerow was installed from: give "
                                "--source with the folder of its clone", field="source")
         plan.under_root(plan.prefix).mkdir(mode=0o755, parents=True, exist_ok=True)
-        run([sys.executable, "-m", "venv", str(venv)])
+        run([python or service_python(), "-m", "venv", str(venv)])
         run([str(venv / "bin" / "pip"), "install", "--quiet", "--upgrade", where])
         readme = Path(where) / "README.md"
         if readme.is_file():  # the unit's Documentation=

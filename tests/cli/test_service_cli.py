@@ -118,13 +118,20 @@ def test_the_service_gets_its_own_environment(tmp_path: Path) -> None:
     source.mkdir()
     (source / "README.md").write_text("# Hedgerow\n")
     report = install_service(plan, source=str(source), make_venv=True, run=record,
-                             now_ms=1_700_000_000_000)
+                             now_ms=1_700_000_000_000, python=sys.executable)
     venv = str(tmp_path / "root/opt/hedgerow/venv")
     assert ran[0] == [sys.executable, "-m", "venv", venv]
     assert ran[1] == [f"{venv}/bin/pip", "install", "--quiet", "--upgrade", str(source)]
     assert (tmp_path / "root/opt/hedgerow/README.md").exists()
     assert ran[-1] == ["systemctl", f"--root={plan.root}", "enable", "hedgerow.service"]
     assert report.node_created and report.setup_code
+
+
+def test_the_service_python_is_not_under_home_or_root() -> None:
+    from node.install import service_python
+
+    chosen = os.path.realpath(service_python())
+    assert not chosen.startswith(("/home/", "/root/"))
 
 
 def test_a_real_install_needs_root_and_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
