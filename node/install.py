@@ -394,15 +394,18 @@ def uninstall_service(plan: InstallPlan, *, remove_data: bool, run: Runner = run
         log(text)
 
     if plan.unit_path.exists():
-        if plan.real:
-            if _systemd_running(plan):
-                run(["systemctl", "disable", "--now", SERVICE_NAME])
-        else:
+        if _systemd_running(plan):
+            run(["systemctl", "disable", "--now", SERVICE_NAME])
+            done = "stopped, disabled and removed"
+        elif not plan.real:
             run(["systemctl", f"--root={plan.root}", "disable", SERVICE_NAME])
+            done = "disabled and removed"
+        else:
+            done = "removed (systemd is not running here)"
         plan.unit_path.unlink()
         if _systemd_running(plan):
             run(["systemctl", "daemon-reload"])
-        step(f"stopped, disabled and removed {plan.unit_path}")
+        step(f"{done} {plan.unit_path}")
     prefix = plan.under_root(plan.prefix)
     if prefix.exists():
         shutil.rmtree(prefix)
