@@ -51,13 +51,12 @@ _KEY_NOTE = ("it does not hold the node key: keep a copy of that too (`hedgerow 
 
 
 class _BackupGroup(HedgerowGroup):
-    """``hedgerow backup FILE`` still means ``hedgerow backup create FILE``."""
+    """``hedgerow backup [--data-dir DIR] FILE`` still means ``hedgerow backup create …``."""
 
-    def resolve_command(self, ctx: click.Context,
-                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "create", self.commands["create"], args
-        return super().resolve_command(ctx, args)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=_BackupGroup, short_help="Back up the node (fine while running).")

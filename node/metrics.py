@@ -7,7 +7,7 @@ entries in and out, bytes — and what the sync server's middleware sees —
 requests refused, by reason; gauges that describe the store (peers by
 state, entries held, the last backup) are read from the database when
 ``/metrics`` is asked for (:meth:`NodeMetrics.refresh`). View latency is
-observed by the JSON API around every view it computes.
+observed around every view the JSON API computes, and the network pages.
 
 Imported only when metrics are on: the library costs memory a node without
 metrics never needs.
@@ -54,6 +54,9 @@ class NodeMetrics:
         self.view_seconds = Histogram("hedgerow_view_seconds", "Time to compute a network "
                                       "view.", ["view"], registry=r,
                                       buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+        from .views import VIEWS
+
+        self._view_names = frozenset({*VIEWS, "pages"})
         for outcome in ("ok", "failed"):
             self.sessions.labels(outcome)
         for direction in ("in", "out"):
@@ -79,6 +82,11 @@ class NodeMetrics:
 
     def reject(self, status: int) -> None:
         self.rejected.labels(REJECTION_REASONS.get(status, f"http_{status}")).inc()
+
+    def observe_view(self, view: str, seconds: float) -> None:
+        # Only the views' own names (and "pages") become labels: nothing a client chose.
+        if view in self._view_names:
+            self.view_seconds.labels(view).observe(seconds)
 
     def refresh(self, *, peers: dict[str, int], held: int, last_backup_ms: int | None) -> None:
         for state, count in peers.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Final
 
@@ -98,8 +99,13 @@ class NodeService:
                               handler: Handler) -> web.StreamResponse:
         metrics = self.metrics
         assert metrics is not None
-        if request.path.startswith("/sync/"):
+        path = request.path
+        if path.startswith("/sync/"):
             metrics.requests.inc()
+        # View latency: the JSON API's views by name, the network pages together.
+        view = (path.split("/")[4] if path.startswith("/api/v1/views/") and path.count("/") >= 4
+                else "pages" if path.startswith("/network") and "/live" not in path else None)
+        started = time.perf_counter()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -108,6 +114,8 @@ class NodeService:
             raise
         if response.status >= 400:
             metrics.reject(response.status)
+        elif view is not None:
+            metrics.observe_view(view, time.perf_counter() - started)
         return response
 
     async def healthy(self) -> bool:

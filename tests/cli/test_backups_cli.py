@@ -129,3 +129,9 @@ def test_backup_now_and_list(node_dir: Path, tmp_path: Path) -> None:
     second.rmdir()
     line = fails("backup", "now", "--data-dir", str(node_dir))
     assert "the backup was taken" in line and "not there" in line
+
+
+def test_backup_file_with_options_first(node_dir: Path, tmp_path: Path) -> None:
+    out = ok("backup", "--data-dir", str(node_dir), str(tmp_path / "b.db"))
+    assert out.startswith(f"backed up to {tmp_path / 'b.db'}")
+    assert "create" in ok("backup", "--help") and "test" in ok("backup", "--help")

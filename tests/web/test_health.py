@@ -100,6 +100,9 @@ async def test_metrics_need_a_token_and_count_what_happens(
         service.events.publish(PeerSynced("http://127.0.0.1:1", 3, 2, 100, 200, 1))
         service.events.publish(PeerUnreachable("http://127.0.0.1:2", "refused", 5.0))
         await client.post("/sync/v1/reconcile", data=b"junk")  # refused: not signed
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/api/v1/views/health", headers=auth)).status == 200
+        assert (await client.get("/api/v1/views/no-such-view", headers=auth)).status == 404
         response = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
@@ -112,6 +115,8 @@ async def test_metrics_need_a_token_and_count_what_happens(
         assert values['hedgerow_sync_bytes_total{direction="down"}'] == 200
         assert values['hedgerow_rejected_requests_total{reason="unauthenticated"}'] >= 1
         assert values["hedgerow_entries_held"] == 0
+        assert values['hedgerow_view_seconds_count{view="health"}'] == 1
+        assert not [k for k in values if "no-such-view" in k]  # no label a client chose
         assert values['hedgerow_peers{state="live"}'] == 0
         # A revoked token stops working at once.
         token_id = token.split("_")[1]
