@@ -114,7 +114,6 @@ class DemoNetwork:
         self.size, self.port_base = nodes, port_base
         self.config = demo_config(sync_interval)
         self.rng = rng or random.Random()
-        self.network = os.urandom(32)
         self.nodes: list[DemoNode] = []
         self.live: LivePublication | None = None
         self._rounds = 0
@@ -126,11 +125,21 @@ class DemoNetwork:
         """Create, start, connect and seed every node (stopped again if anything fails)."""
         try:
             next_port = self.port_base
+            network: bytes | None = None
             for index, sample in enumerate(SAMPLE_ORGANISATIONS[:self.size]):
-                node = await self._start_node(index, sample, next_port)
+                node = await self._start_node(index, sample, next_port, network)
                 self.nodes.append(node)
+                network = node.store.network
                 if next_port:
                     next_port = node.service.port + 1
+            # The first node founded the network; every other joins with an
+            # invitation from it, over HTTP, as `hedgerow init --join` does.
+            founder = self.nodes[0]
+            for node in self.nodes[1:]:
+                invitation = await founder.store.create_invitation(founder.url,
+                                                                   note=node.sample.name)
+                assert node.service.client is not None
+                await node.service.client.join(invitation)
             for node in self.nodes:
                 for step in (1, 2) if self.size > 2 else (1,):
                     neighbour = self.nodes[(node.index + step) % self.size]
@@ -145,10 +154,11 @@ class DemoNetwork:
             await self.stop()
             raise
 
-    async def _start_node(self, index: int, sample: SampleOrganisation, port: int) -> DemoNode:
+    async def _start_node(self, index: int, sample: SampleOrganisation, port: int,
+                          network: bytes | None) -> DemoNode:
         data_dir = self.root / f"node{index + 1}"
-        init_node(data_dir, network=self.network, seed=os.urandom(32),
-                  now_ms=time.time_ns() // 1_000_000)
+        init_node(data_dir, network=network, nonce=None if network else os.urandom(16),
+                  seed=os.urandom(32), now_ms=time.time_ns() // 1_000_000)
         # Like `hedgerow up`: no second node, and no offline restore, in this directory.
         self._locks.enter_context(run_lock(data_dir))
         store = await Store.open(data_dir, verify_workers=1)

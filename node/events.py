@@ -20,6 +20,8 @@ __all__ = [
     "Event",
     "EventBus",
     "ForkDetected",
+    "JoinFailed",
+    "Joined",
     "NodeStarted",
     "PeerSynced",
     "PeerUnreachable",
@@ -74,6 +76,20 @@ class Published:
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """This node joined the network: the inviter admitted it."""
+
+    inviter: str  # node id text
+
+
+@dataclass(frozen=True, slots=True)
+class JoinFailed:
+    """This node could not join with its invitation; ``reason`` says what to do."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BackupTaken:
     path: str
     size: int
@@ -86,8 +102,8 @@ class BackupFailed:
     reason: str
 
 
-Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected | Published
-         | BackupTaken | BackupFailed)
+Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected
+         | Published | Joined | JoinFailed | BackupTaken | BackupFailed)
 
 
 class EventBus:

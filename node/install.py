@@ -351,7 +351,7 @@ def install_service(plan: InstallPlan, *, source: str | None, make_venv: bool,
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     if not (data_dir / KEY_FILE).exists() and not (data_dir / DATABASE_FILE).exists():
-        create_home(data_dir, network=os.urandom(32), invitation=None, seed=os.urandom(32),
+        create_home(data_dir, invitation=None, nonce=os.urandom(16), seed=os.urandom(32),
                     now_ms=now_ms)
         report.node_created = True
         step(f"a new node in {data_dir}")

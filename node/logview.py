@@ -27,6 +27,8 @@ from .events import (
     EntriesReceived,
     Event,
     ForkDetected,
+    Joined,
+    JoinFailed,
     NodeStarted,
     PeerSynced,
     PeerUnreachable,
@@ -105,6 +107,11 @@ def describe(event: Event) -> tuple[int, str]:
                                  "until it is resolved")
     if isinstance(event, Published):
         return logging.INFO, f"published {event.kind} {event.key} (version {event.version})"
+    if isinstance(event, Joined):
+        return logging.INFO, (f"joined the network: admitted by node {event.inviter[:7]}, "
+                              "which signed the admission")
+    if isinstance(event, JoinFailed):
+        return logging.WARNING, f"not joined yet: {event.reason}"
     if isinstance(event, BackupTaken):
         line = f"backed up to {event.path} ({event.size // 1024 or 1} KiB"
         if event.copied_to:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from protocol import Entry, HedgerowError, id_to_text
+from protocol import Entry, HedgerowError, SignedEntry, decode, id_to_text
 
 from ..errors import InvalidInput
 
@@ -41,6 +41,7 @@ __all__ = [
     "operation",
     "reply",
     "service_of",
+    "signed_json",
     "text_field",
 ]
 
@@ -115,6 +116,15 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     return {"kind": entry.kind, "key": entry.key, "version": entry.version,
             "author": id_to_text(entry.author), "network": id_to_text(entry.network, "network"),
             "body": jsonable(entry.body)}
+
+
+def signed_json(signed: SignedEntry) -> dict[str, Any]:
+    """A signed entry this node just made: its id and what it says."""
+    payload = decode(signed.payload)
+    return {"entry_id": signed.id.hex(), "kind": payload["kind"], "key": payload["key"],
+            "version": payload["version"], "author": id_to_text(payload["author"]),
+            "network": id_to_text(payload["network"], "network"),
+            "body": jsonable(payload["body"])}
 
 
 def reply(body: Any, status: int = 200) -> web.Response:

@@ -19,7 +19,15 @@ from ..events import Published
 from ..store.organisation import Organisation
 from ..store.records import PracticeRecord
 from ..store.sharing import AGGREGATES, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
-from .api_ops import body_of, entry_json, operation, reply, service_of, text_field
+from .api_ops import (
+    body_of,
+    entry_json,
+    operation,
+    reply,
+    service_of,
+    signed_json,
+    text_field,
+)
 
 __all__: list[str] = []
 
@@ -260,11 +268,8 @@ async def _publish(request: web.Request) -> web.StreamResponse:
     store = service.store
     key = request.match_info["key"]
     signed = await store.publish_practice(key)
-    version = int(decode(signed.payload)["version"])
-    service.events.publish(Published("practice", key, version))
-    held = await store.current_entry(store.node_id, "practice", key)
-    assert held is not None
-    return reply({"entry_id": signed.id.hex(), **entry_json(held.entry)})
+    service.events.publish(Published("practice", key, int(decode(signed.payload)["version"])))
+    return reply(signed_json(signed))
 
 
 @operation("POST", "/records/{key}/retract", summary="Withdraw a published practice (a signed "
@@ -277,9 +282,7 @@ async def _retract(request: web.Request) -> web.StreamResponse:
     data = await body_of(request) if request.can_read_body else {}
     signed = await store.retract_practice(key, reason=text_field(data, "reason", max_len=2000))
     service.events.publish(Published("retract", key, int(decode(signed.payload)["version"])))
-    held = await store.current_entry(store.node_id, "retract", key)
-    assert held is not None
-    return reply({"entry_id": signed.id.hex(), **entry_json(held.entry)})
+    return reply(signed_json(signed))
 
 
 @operation("POST", "/credits", summary="Thank a node for a practice (signed, published).",
@@ -295,9 +298,7 @@ async def _credit(request: web.Request) -> web.StreamResponse:
         note=text_field(data, "note", max_len=2000))
     payload = decode(signed.payload)
     service.events.publish(Published("credit", str(payload["key"]), int(payload["version"])))
-    return reply({"entry_id": signed.id.hex(), "kind": "credit", "key": payload["key"],
-                  "version": payload["version"], "author": service.store.key.node_id,
-                  "body": payload["body"]}, 201)
+    return reply(signed_json(signed), 201)
 
 
 # --- the organisation's profile ---------------------------------------------------------
@@ -343,6 +344,4 @@ async def _publish_profile(request: web.Request) -> web.StreamResponse:
     signed = await service.store.publish_profile()
     service.events.publish(Published("profile", "profile",
                                      int(decode(signed.payload)["version"])))
-    held = await service.store.current_entry(service.store.node_id, "profile", "profile")
-    assert held is not None
-    return reply({"entry_id": signed.id.hex(), **entry_json(held.entry)})
+    return reply(signed_json(signed))

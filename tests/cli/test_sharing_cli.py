@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import fails, node_info, ok
+from .conftest import fails, join_with_invitation, node_info, ok
 
 CANARY = "CANARY-private-do-not-share"
 
@@ -124,18 +124,18 @@ def test_retract(node_dir: Path, practice: str) -> None:
     listing = json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))
     assert listing[0]["summary"] == "retracted"
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"retract": 1}
+    assert status["own_entries"] == {"genesis": 1, "retract": 1}
 
 
 def test_credit(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
+    join_with_invitation(node_dir, other)
     them = node_info(other)["node_id"]
     out = ok("credit", them, "play-street", "--note", "Your letter got us started.",
              "--data-dir", str(node_dir))
     assert out.startswith(f"credited {them[:7]} for play-street")
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"credit": 1}
+    assert status["own_entries"] == {"genesis": 1, "credit": 1}
     assert "cannot credit itself" in fails("credit", node_info(node_dir)["node_id"],
                                            "play-street", "--data-dir", str(node_dir))
     assert "character" in fails("credit", them.replace(them[2], "U", 1), "play-street",

@@ -150,17 +150,18 @@ async def test_the_bundle_holds_nothing_private(store: Store, tmp_path: Path) ->
 
 
 async def test_sync_records_the_peers_clock(tmp_path: Path) -> None:
-    from node import init_node
+    from .conftest import make_member_node
+    from .peer_entries import admitted
 
-    from .peer_entries import NETWORK
-
-    services = []
-    stores = []
+    services: list[NodeService] = []
+    stores: list[Store] = []
     for name, offset in (("a", 0), ("b", 120_000)):
         path = tmp_path / name
-        init_node(path, network=NETWORK, seed=hashlib.sha256(name.encode()).digest(),
-                  now_ms=1_700_000_000_000)
+        make_member_node(path, seed=hashlib.sha256(name.encode()).digest())
         store = await Store.open(path, clock=FakeClock(1_700_000_000_000 + offset))
+        for other in stores:  # each knows the other is a member, as if admissions spread
+            await other.ingest(admitted(store.key))
+            await store.ingest(admitted(other.key))
         stores.append(store)
         service = NodeService(store, Config(mdns=False), rng=random.Random(name))
         await service.start(host="127.0.0.1", port=0, gossip=False, mdns=False)

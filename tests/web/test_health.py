@@ -114,7 +114,7 @@ async def test_metrics_need_a_token_and_count_what_happens(
         assert values['hedgerow_entries_total{direction="out"}'] == 2
         assert values['hedgerow_sync_bytes_total{direction="down"}'] == 200
         assert values['hedgerow_rejected_requests_total{reason="unauthenticated"}'] >= 1
-        assert values["hedgerow_entries_held"] == 0
+        assert values["hedgerow_entries_held"] == len(await service.store.current_set())
         assert values['hedgerow_view_seconds_count{view="health"}'] == 1
         assert not [k for k in values if "no-such-view" in k]  # no label a client chose
         assert values['hedgerow_peers{state="live"}'] == 0

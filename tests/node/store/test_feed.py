@@ -17,7 +17,7 @@ from node import (
 from node.store.node_state import mark_needs_catch_up
 from protocol import credit_key, decode, verify_entry
 
-from ..conftest import FakeClock
+from ..conftest import FakeClock, held
 from ..peer_entries import NETWORK, peer_key
 
 
@@ -49,7 +49,7 @@ async def test_preview_is_exactly_what_is_signed(store: Store) -> None:
     assert signed.payload == preview.payload()
     verified = verify_entry(signed, NETWORK)
     assert verified.entry == preview
-    assert await store.current_set() == [(preview.version, signed.id)]
+    assert await held(store) == [(preview.version, signed.id)]
 
 
 async def test_republishing_supersedes_and_versions_only_increase(
@@ -62,7 +62,7 @@ async def test_republishing_supersedes_and_versions_only_increase(
     third = await store.publish_practice("play-street")
     versions = [decode(s.payload)["version"] for s in (first, second, third)]
     assert versions == [clock.now_ms + 3_600_000 + i for i in range(3)]
-    assert await store.current_set() == [(versions[2], third.id)]
+    assert await held(store) == [(versions[2], third.id)]
     assert body_of(third.payload)["status"] == "ended"
     assert await store.own_highest_version() == versions[2]
 
@@ -157,7 +157,7 @@ async def test_too_large_a_summary_is_refused_and_changes_nothing(store: Store) 
         await store.preview_practice("big")
     with pytest.raises(InvalidInput, match="limit"):
         await store.publish_practice("big")
-    assert await store.current_set() == []
+    assert await held(store) == []
     assert await store.own_highest_version() == 0
 
 
@@ -168,12 +168,12 @@ async def test_retract(store: Store) -> None:
     published = await store.publish_practice("play-street")
     tombstone = await store.retract_practice("play-street", reason="the road is a bus route now")
     assert decode(tombstone.payload)["kind"] == "retract"
-    assert [eid for _, eid in await store.current_set()] == [tombstone.id]
+    assert [eid for _, eid in await held(store)] == [tombstone.id]
     assert await store.get_entries([published.id]) == []
     with pytest.raises(NotFound):
         await store.retract_practice("play-street")
     republished = await store.publish_practice("play-street")
-    assert [eid for _, eid in await store.current_set()] == [republished.id]
+    assert [eid for _, eid in await held(store)] == [republished.id]
 
 
 async def test_credit(store: Store) -> None:
@@ -184,7 +184,7 @@ async def test_credit(store: Store) -> None:
     assert entry.body == {"note": "You showed us how", "practice": "repair-cafe",
                           "to": friend.public}
     again = await store.publish_credit(friend.public, "repair-cafe", note="Thanks again")
-    assert [eid for _, eid in await store.current_set()] == [again.id]
+    assert [eid for _, eid in await held(store)] == [again.id]
     with pytest.raises(InvalidInput, match="itself"):
         await store.publish_credit(store.node_id, "repair-cafe")
     with pytest.raises(InvalidInput):
