@@ -95,6 +95,8 @@ class SyncClient:
         self.store, self.events, self.http, self.recset = store, events, http, recset
         self.timeout_s = timeout_s
         self.blocked = blocked
+        #: Per address, the peer's clock minus ours (seconds) at its last signed reply.
+        self.clock_offsets: dict[str, int] = {}
 
     async def sync_with(self, address: str, *, expect: bytes | None = None) -> SyncReport:
         """One full session with the node at ``address`` (``http(s)://host:port``).
@@ -196,6 +198,10 @@ class SyncClient:
             # candidate until the expected node answers there).
             raise SyncFailed(f"{address} answered as node {id_to_text(signer)[:7]}, not the "
                              f"node {id_to_text(expect)[:7]} expected there")
+        # Its clock against ours, for `hedgerow doctor` (node/doctor.py).
+        if len(self.clock_offsets) > 10_000:
+            self.clock_offsets.clear()
+        self.clock_offsets[address] = verified.created - self.store.now_ms() // 1000
         return data, signer
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:

@@ -17,6 +17,7 @@ from ..home import node_status
 from .admin import verify_password
 from .auth import Access, Session, safe_next
 from .forms import read_form
+from .health import health_summary
 from .render import ACCESS, access_of, redirect, render
 from .state import PAGES
 
@@ -83,8 +84,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     status = await node_status(store)
     organisation = await store.get_organisation()
     profile = await store.current_entry(store.node_id, "profile", "profile")
+    health = await health_summary(request.app[PAGES].service)
     return await render(request, "home.html", {"status": status, "org": organisation,
-                                               "profile": profile},
+                                               "profile": profile, "health": health},
                         title=organisation.name or "Your node")
 
 
