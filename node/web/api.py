@@ -1,7 +1,7 @@
 """The node's local JSON API: ``/api/v1/…``, everything the CLI does.
 
 The operations for the group's work and for looking after the node are
-declared in :mod:`.api_records` and :mod:`.api_node` (:mod:`.api_ops` says
+declared in :mod:`.api_records`, :mod:`.api_node` and :mod:`.api_members` (:mod:`.api_ops` says
 how); :func:`covered_commands` maps each ``hedgerow`` command to the route
 that does its work. The network views:
 
@@ -39,13 +39,13 @@ from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
 from ..views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
 from ..views.schemas import VIEW_SCHEMAS, common_schemas
-from . import api_node, api_records
+from . import api_members, api_node, api_records
 from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "covered_commands", "openapi_document"]
 
 # The operations register themselves on import (.api_ops.OPERATIONS).
-_DECLARED: Final = (api_node, api_records)
+_DECLARED: Final = (api_members, api_node, api_records)
 VIEWS_STORE: Final = web.AppKey("hedgerow_views_store", Store)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -126,12 +126,17 @@ async def _remove_peer(request: web.Request) -> web.StreamResponse:
 @operation("POST", "/blocked", summary="Block a node: delete what it wrote here and refuse it "
            "from now on.", tag="peers", cli=("peer block",), status=201,
            body={"type": "object", "required": ["node"],
-                 "properties": {"node": _TEXT, "note": _TEXT}})
+                 "properties": {"node": _TEXT, "note": _TEXT,
+                                "with_admitted": {"type": "boolean"}}})
 async def _block(request: web.Request) -> web.StreamResponse:
     data = await body_of(request)
     node = id_from_text(text_field(data, "node", required=True, max_len=200))
-    await service_of(request).block(node, note=text_field(data, "note", max_len=500))
-    return reply({"blocked": id_to_text(node)}, 201)
+    with_admitted = data.get("with_admitted", False)
+    if not isinstance(with_admitted, bool):
+        raise InvalidInput("with_admitted: true or false", field="with_admitted")
+    blocked = await service_of(request).block(
+        node, note=text_field(data, "note", max_len=500), with_admitted=with_admitted)
+    return reply({"blocked": [id_to_text(n) for n in blocked]}, 201)
 
 
 @operation("DELETE", "/blocked/{node}", summary="Stop blocking a node.", tag="peers",

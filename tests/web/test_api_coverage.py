@@ -15,18 +15,6 @@ from cli.main import hedgerow
 from node.web.api import api_routes, covered_commands, openapi_document
 from node.web.api_ops import API_PREFIX, LOCAL_ONLY_COMMANDS, OPERATIONS
 
-#: Commands whose routes come with work in progress elsewhere, each with why. Keep empty
-#: once that work lands.
-_MEMBERSHIP = ("membership (invitations, admissions, leaving) is routed by its own work, "
-               "following this API's pattern")
-PENDING: dict[str, str] = {
-    "invite": _MEMBERSHIP,
-    "invite list": _MEMBERSHIP,
-    "invite withdraw": _MEMBERSHIP,
-    "admit": _MEMBERSHIP,
-    "leave": _MEMBERSHIP,
-}
-
 
 def cli_commands() -> list[str]:
     """Every command, as typed after `hedgerow` ("record add", "status", …): the leaves,
@@ -53,12 +41,11 @@ def test_every_command_has_a_route_or_a_reason() -> None:
     assert "record add" in commands and "backup test" in commands  # the walk sees groups
     covered = covered_commands()
     missing = [c for c in commands
-               if c not in covered and c not in LOCAL_ONLY_COMMANDS and c not in PENDING]
+               if c not in covered and c not in LOCAL_ONLY_COMMANDS]
     assert not missing, f"commands without an API route (add one, or say why not): {missing}"
     # No stale entries: every command named is a command.
-    assert not [c for c in (*covered, *LOCAL_ONLY_COMMANDS, *PENDING) if c not in commands]
-    assert all(len(reason) > 20 for reason in (*LOCAL_ONLY_COMMANDS.values(),
-                                               *PENDING.values()))
+    assert not [c for c in (*covered, *LOCAL_ONLY_COMMANDS) if c not in commands]
+    assert all(len(reason) > 20 for reason in LOCAL_ONLY_COMMANDS.values())
     assert not set(covered) & set(LOCAL_ONLY_COMMANDS)
 
 

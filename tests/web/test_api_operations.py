@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from node.web.admin import AdminFile
+from protocol import NodeKey
 
 from .pages import PageClient, PagesService
 
@@ -216,3 +217,55 @@ async def test_tokens_are_made_and_revoked_on_the_settings_page(
     bad = await pages.post("/settings/tokens", {"token_name": "", "token_scope": "read"},
                            status=400)
     assert "give the token a name" in bad
+
+
+async def test_membership_through_the_api(service: PagesService, pages: PageClient) -> None:
+    """Invitations, admissions (with the withdrawal preview), leaving and the members view:
+    what `hedgerow invite|admit|leave` and `view members` do."""
+    from protocol import NodeKey, id_to_text, parse_invitation
+
+    api = Api(pages.client, await _token(pages, "write"))
+    made = await api.call("POST", "/invitations", {"address": "http://192.0.2.7:8470",
+                                                   "uses": 2, "days": 3, "note": "Splott"},
+                          status=201)
+    invitation = parse_invitation(made["invitation"])
+    assert invitation.address == "http://192.0.2.7:8470" and made["id"] == invitation.id.hex()
+    listed = (await api.call("GET", "/invitations"))["invitations"]
+    assert [(i["id"], i["status"], i["uses_allowed"], i["note"]) for i in listed] == [
+        (made["id"], "open", 2, "Splott")]
+    await api.call("POST", "/invitations/withdraw", {"id": made["id"][:6]})
+    assert (await api.call("GET", "/invitations"))["invitations"][0]["status"] == "withdrawn"
+    await api.call("POST", "/invitations", {"uses": 0}, status=400)
+
+    first, second = (NodeKey.from_seed(bytes([n]) * 32) for n in (1, 2))
+    admitted = await api.call("POST", "/admissions", {"node": first.node_id}, status=201)
+    assert admitted["entry"]["kind"] == "admit"
+    # The first admits the second: withdrawing ours of the first ends both memberships.
+    await service.store.ingest([_admission(service, first, second)])
+    preview = await api.call("GET", f"/admissions/{first.node_id}/withdrawal")
+    assert preview["membership_ends"] == sorted([first.node_id, second.node_id])
+    members = await api.call("GET", "/views/members")
+    assert {m["node"] for m in members["members"]} == {
+        service.store.key.node_id, first.node_id, second.node_id}
+    done = await api.call("POST", f"/admissions/{first.node_id}/withdrawal",
+                          {"reason": "moved away"})
+    assert done["entry"]["kind"] == "retract"
+    assert (await api.call("GET", "/views/members"))["count"] == 1
+    await api.call("POST", "/admissions", {"node": service.store.key.node_id}, status=400)
+
+    await service.store.update_organisation({"name": "Alder St", "level": "local"})
+    await service.store.publish_profile()
+    assert (await api.call("GET", "/leave"))["withdraws"] == [
+        {"kind": "profile", "key": "profile"}]
+    left = await api.call("POST", "/leave", {"reason": "closing down"})
+    assert [e["kind"] for e in left["withdrawn"]] == ["retract"]
+    assert (await api.call("GET", "/leave"))["withdraws"] == []
+    assert id_to_text(service.store.node_id) == service.store.key.node_id
+
+
+def _admission(service: PagesService, admitter: NodeKey, node: NodeKey) -> Any:
+    from protocol import Entry, admit_key, sign_entry
+
+    return sign_entry(admitter, Entry(service.store.network, admitter.public, "admit",
+                                      admit_key(node.public), service.store.now_ms(),
+                                      {"node": node.public}))
