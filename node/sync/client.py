@@ -46,9 +46,11 @@ from protocol import (
     join_proof,
     verify_hedgerow,
 )
+from protocol.entries import MAX_ENTRY_BYTES
 from protocol.httpsig import combine_fields
 from protocol.messages import (
     MAX_FETCH_REPLY_BYTES,
+    MAX_JOIN_CHAIN,
     MAX_REQUEST_BYTES,
     decode_join_reply,
     encode_join_request,
@@ -72,7 +74,8 @@ __all__ = ["SyncClient", "SyncReport"]
 log = logging.getLogger(__name__)
 
 _REPLY_LIMIT: Final = {"reconcile": MAX_REQUEST_BYTES, "fetch": MAX_FETCH_REPLY_BYTES + 4096,
-                       "push": MAX_REQUEST_BYTES, "join": 64 * 1024}
+                       "push": MAX_REQUEST_BYTES,
+                       "join": (MAX_JOIN_CHAIN + 2) * MAX_ENTRY_BYTES}
 #: The sets a session reconciles, in the order their missing entries are
 #: fetched (protocol/session.py): the members first.
 _SETS: Final = ("members", "all")
