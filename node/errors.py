@@ -54,6 +54,7 @@ __all__ = [
     "PeerUnreachable",
     "PreviewChanged",
     "SyncFailed",
+    "UpgradeFailed",
     "WrongNode",
 ]
 
@@ -110,6 +111,12 @@ class NotFound(LocalProblem):
     """The thing asked for does not exist."""
 
     code = "not_found"
+
+
+class UpgradeFailed(LocalProblem):
+    """Migrating the database to this version failed; it was put back as it was."""
+
+    code = "upgrade_failed"
 
 
 class NeedsCatchUp(LocalProblem):

@@ -52,6 +52,7 @@ from protocol import (
 )
 from protocol.bodies import GENESIS_NONCE_BYTES
 from protocol.keys import SIGNATURE_LENGTH
+from protocol.messages import MAX_JOIN_CHAIN
 
 from ..errors import InvalidInput, NotFound, NotMember, PreviewChanged, WrongNode
 from . import membership
@@ -308,7 +309,7 @@ def accept_join(db: sqlite_utils.Database, key: NodeKey, *, invitation: bytes, n
     :class:`~node.store.membership.JoinRefused` saying what is wrong), then
     this node signs an ``admit`` entry naming the joining node, unless it
     admitted it already. Returns the network's genesis and that admission,
-    for the join reply.
+    for the join reply, with the admissions that make this node a member.
     """
     with write_transaction(db) as conn:
         state = read_node_state(db)
@@ -324,7 +325,26 @@ def accept_join(db: sqlite_utils.Database, key: NodeKey, *, invitation: bytes, n
         if genesis is None:
             raise NotMember("this node does not hold its network's genesis yet, so it cannot "
                             "admit anyone; it will once it has synced with a member")
-        return [SignedEntry(genesis[0], genesis[1]), admission]
+        return [SignedEntry(genesis[0], genesis[1]), *_chain_to(db, key.public), admission]
+
+
+def _chain_to(db: sqlite_utils.Database, node: bytes) -> list[SignedEntry]:
+    """The admissions on ``node``'s shortest chain from the founder, founder's first.
+
+    A joining node takes them in with its own admission, so that it knows at
+    once that its inviter (and so itself) is a member.
+    """
+    members = membership.membership_for(db).members
+    chain: list[SignedEntry] = []
+    member = members.get(node)
+    while member is not None and member.admitted_by is not None \
+            and len(chain) < MAX_JOIN_CHAIN:
+        held = current_entry(db, member.admitted_by, "admit", admit_key(member.node))
+        if held is None:
+            break
+        chain.append(held.signed)
+        member = members.get(member.admitted_by)
+    return chain[::-1]
 
 
 def dependants_of(db: sqlite_utils.Database, node: bytes) -> set[bytes]:

@@ -468,6 +468,27 @@ def _seen_nonces(db: sqlite_utils.Database) -> None:
     """)
 
 
+@MIGRATIONS(name="m040_software_version")
+def _software_version(db: sqlite_utils.Database) -> None:
+    # Which version of Hedgerow last opened this database (node/store/upgrade.py):
+    # when an upgrade fails, the message names the version to go back to.
+    db.executescript("""
+        CREATE TABLE software (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            version TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+    """)
+
+
+@MIGRATIONS(name="m041_peer_clock")
+def _peer_clock(db: sqlite_utils.Database) -> None:
+    # How far each peer's clock was from ours at the last session this node
+    # started (its reply's signature time minus ours, in seconds): `hedgerow
+    # doctor` warns when this machine's clock is off (node/doctor.py).
+    db.executescript("ALTER TABLE peers ADD COLUMN clock_offset_s INTEGER;")
+
+
 @MIGRATIONS(name="m050_profile_contact")
 def _profile_contact(db: sqlite_utils.Database) -> None:
     # The contact an organisation chooses to publish in its profile (an email

@@ -42,7 +42,7 @@ from . import (
     sharing,
 )
 from .database import Database
-from .datadir import check_owner, locate_node
+from .datadir import CONFIG_FILE, check_owner, locate_node
 from .ingest import Checked, Fork, Outcome, StoredEntry
 from .node_state import NodeState
 from .organisation import Organisation
@@ -489,10 +489,21 @@ class Store:
 
     # --- maintenance ------------------------------------------------------------------
 
-    async def backup(self, target: Path) -> int:
-        """Write a consistent backup of the database to ``target`` while the node runs."""
-        return await self.db.read(backup.backup_to, Path(target))
+    async def backup(self, target: Path, *, check: bool = False) -> int:
+        """Write a backup to ``target`` while the node runs: the database and settings files.
 
-    async def restore(self, source: Path) -> None:
-        """Replace the database with a backup; publishing waits until the node catches up."""
-        await self.db.write(backup.restore_from, Path(source), now_ms=self.now_ms())
+        With ``check``, the copy passes ``integrity_check`` before it is named
+        ``target``. Returns its size in bytes.
+        """
+        files = backup.read_settings_files(self.data_dir)
+        return await self.db.read(backup.backup_to, Path(target), files=files, check=check)
+
+    async def restore(self, source: Path) -> list[str]:
+        """Replace the database with a backup; publishing waits until the node catches up.
+
+        The backup's ``hedgerow.toml`` comes back too (it takes effect when the
+        node next starts); the admin login in use stays as it is. Returns the
+        settings files written.
+        """
+        files = await self.db.write(backup.restore_from, Path(source), now_ms=self.now_ms())
+        return backup.restore_settings_files(self.data_dir, files, names=(CONFIG_FILE,))

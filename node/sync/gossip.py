@@ -122,7 +122,8 @@ class Gossip:
         await self.store.db.write(
             peerbook.record_sync, row.address,
             SyncRecord(True, "", stats.bytes_up, stats.bytes_down, stats.accepted,
-                       stats.push_accepted),
+                       stats.push_accepted,
+                       clock_offset_s=self.client.clock_offsets.get(report.address)),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
         if await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -84,6 +85,7 @@ __all__ = [
     "Session",
     "Sessions",
     "authorise_api",
+    "authorise_metrics",
     "grant_session",
     "is_sync_path",
     "safe_next",
@@ -277,8 +279,25 @@ def check_csrf(session: Session, token: object) -> bool:
 
 # --- the JSON API ----------------------------------------------------------------------
 
+def _api_refusal(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+_PUBLIC_API_PREFIXES: Final = ("/api/v1/views/", "/api/v1/openapi.json")
+_API_BODY_TYPES: Final = ("application/json", "multipart/form-data",
+                          "application/octet-stream", "application/vnd.sqlite3")
+
+
 async def authorise_api(request: web.Request) -> None:
-    """Refuse an API request without a logged-in session (unless ``api`` is public).
+    """Refuse an API request that neither an API token nor the admin login allows.
+
+    * ``Authorization: Bearer hrt_…`` — an API token (:mod:`.admin`): a
+      ``read`` token may GET, a ``write`` token may do everything;
+    * else a logged-in session (the pages' cookie); a request that changes
+      something must then carry a JSON (or file upload) body, which no form
+      on another site can send without the browser asking first;
+    * the network views (``/api/v1/views/…``) to anyone, if the group made
+      the ``api`` page group public (GET only).
 
     For :func:`node.web.api._authorise`. A no-op when the pages are not installed
     on this app (the API's own unit tests); the pages' middleware makes the
@@ -290,17 +309,51 @@ async def authorise_api(request: web.Request) -> None:
         return
     pages = request.app[PAGES]
     state = pages.admin.read()
+    reading = request.method in ("GET", "HEAD")
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, presented = header.partition(" ")
+        token = state.token_for(presented.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid (revoked, or "
+                               "mistyped); the admin makes tokens on the Settings page")
+        if token.scope != "write" and not reading:
+            raise _api_refusal(web.HTTPForbidden, "this API token may only read; make a write "
+                               "token on the Settings page for this")
+        return
     if not state.claimed:
-        raise web.HTTPServiceUnavailable(
-            text='{"error": "this node is not set up yet: open its pages to set it up"}',
-            content_type="application/json")
-    if "api" in state.public_pages:
+        raise _api_refusal(web.HTTPServiceUnavailable,
+                           "this node is not set up yet: open its pages to set it up")
+    if reading and "api" in state.public_pages and request.path.startswith(
+            _PUBLIC_API_PREFIXES):
         return
     session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
     if session is None or not session.logged_in:
-        raise web.HTTPUnauthorized(
-            text='{"error": "log in on this node\'s pages first (the API needs the admin '
-                 'login)"}', content_type="application/json")
+        raise _api_refusal(web.HTTPUnauthorized, "log in on this node's pages first, or send "
+                           "an API token (the API needs the admin login)")
+    if not reading and request.content_type not in _API_BODY_TYPES:
+        raise _api_refusal(web.HTTPUnsupportedMediaType,
+                           "send the request body as application/json")
+
+
+async def authorise_metrics(request: web.Request) -> None:
+    """``/metrics``: any valid API token, or the admin login (Prometheus sends a token)."""
+    from .state import PAGES
+
+    if PAGES not in request.app:
+        return
+    pages = request.app[PAGES]
+    state = pages.admin.read()
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() == "bearer" and state.token_for(presented.strip()) is not None:
+            return
+        raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid")
+    session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
+    if session is None or not session.logged_in:
+        raise _api_refusal(web.HTTPUnauthorized, "the metrics need an API token "
+                           "(Authorization: Bearer …) or the admin login")
 
 
 def grant_session(app: web.Application) -> tuple[str, str]:

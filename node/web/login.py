@@ -22,6 +22,7 @@ from ..home import ideas_travelled, node_status
 from .admin import verify_password
 from .auth import Access, Session, safe_next
 from .forms import read_form
+from .health import health_summary
 from .render import ACCESS, access_of, redirect, render
 from .state import PAGES
 
@@ -88,10 +89,12 @@ async def home(request: web.Request) -> web.StreamResponse:
     status = await node_status(store)
     organisation = await store.get_organisation()
     profile = await store.current_entry(store.node_id, "profile", "profile")
+    health = await health_summary(request.app[PAGES].service)
     # Where the group's ideas travelled; those new since this page last showed them marked.
     travelled = await ideas_travelled(store, "home")
     return await render(request, "home.html", {"status": status, "org": organisation,
-                                               "profile": profile, "travelled": travelled},
+                                               "profile": profile, "health": health,
+                                               "travelled": travelled},
                         title=organisation.name or "Your node")
 
 

@@ -51,6 +51,7 @@ from protocol import (
 from protocol.messages import (
     decode_fetch_request,
     decode_push_request,
+    decode_reconcile,
     encode_fetch_reply,
     encode_push_reply,
 )
@@ -86,7 +87,8 @@ class MemoryServer:
 
     def handle(self, request: SendRequest) -> bytes:
         if request.endpoint == "reconcile":
-            return answer_reconcile(self.storage, request.body)
+            messages = decode_reconcile(request.body)
+            return answer_reconcile({name: self.storage for name in messages}, messages)
         if request.endpoint == "fetch":
             wanted = decode_fetch_request(request.body)
             return encode_fetch_reply(wanted, [self.extra[i] for i in wanted if i in self.extra])

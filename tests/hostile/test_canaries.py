@@ -10,8 +10,8 @@ every view, and every sync reply (reconcile, fetch of everything, push).
 No canary may appear in any status line, header or body, nor in the log.
 
 The only exception is the group's own view of its private records, logged
-in: the pages for recording and sharing a practice, and the backup download
-(the whole database, for the group itself). Anonymous visitors see nothing
+in: the pages and API operations for recording and sharing a practice, and
+the backup download (the whole database, for the group itself). Anonymous visitors see nothing
 of those either.
 """
 
@@ -50,6 +50,12 @@ from .harness import Browser, HostileNode, Signer, key_of, make_node_dir, open_n
 #: Route names whose pages are the group's own private records, shown to it when logged
 #: in (DESIGN.md: records stay on the node; the group sees and edits them there).
 OWN_RECORD_ROUTES = re.compile(r"^(practices\.|share\.|settings\.backup$)")
+#: The same for the JSON API, by path: the records, their measures, and the backup.
+OWN_RECORD_PATHS = re.compile(r"^/api/v1/(records|measures|backup$)")
+
+
+def own_records(name: str, template: str) -> bool:
+    return bool(OWN_RECORD_ROUTES.match(name) or OWN_RECORD_PATHS.match(template))
 
 
 def _planted(data_dir: Path) -> tuple[dict[str, str], list[str]]:
@@ -155,7 +161,9 @@ async def test_no_canary_in_any_response_of_any_route(planted: Any, clock: FakeC
     ids = {k: [str(v), "999999"] for k, v in _planted.ids.items()}  # type: ignore[attr-defined]
     values = {"key": [*keys, "no-such-practice"], "name": list(VIEWS), **ids,
               "endpoint": ["reconcile", "fetch", "push", "join", "nothing"],
-              "version": ["v2", "v1"], "static_file": static}
+              "version": ["v2", "v1"], "static_file": static,
+              "node": [node.service.store.key.node_id, "not-a-node"],
+              "id": ["1", "999999"], "token_id": ["1", "999999"]}
     routes = _routes(app)
     assert len(routes) > 40
     # Searches for the canaries' common prefix and for what the records talk about.
@@ -170,7 +178,7 @@ async def test_no_canary_in_any_response_of_any_route(planted: Any, clock: FakeC
                             else [""]:
                         async with browser.http.get(node.url + path + query,
                                                     allow_redirects=False) as resp:
-                            if logged_in and OWN_RECORD_ROUTES.match(name):
+                            if logged_in and own_records(name, template):
                                 continue
                             await scan.response(where + query, resp)
                 elif name != "login.logout":
@@ -179,7 +187,7 @@ async def test_no_canary_in_any_response_of_any_route(planted: Any, clock: FakeC
                     form = {"csrf_token": browser.token} if browser.token else {}
                     async with browser.http.post(node.url + path, data=form,
                                                  allow_redirects=False) as resp:
-                        if logged_in and OWN_RECORD_ROUTES.match(name):
+                        if logged_in and own_records(name, template):
                             continue
                         await scan.response(where, resp)
 

@@ -305,6 +305,29 @@ async def test_network_pages(pages: PageClient, service: PagesService) -> None:
     assert "Nodes known" in html
 
 
+async def test_a_version_far_in_the_future_renders_on_every_network_page(
+        pages: PageClient, service: PagesService) -> None:
+    """No stored value may make a page fail (DESIGN.md "Limits"), 2**63 - 1 included."""
+    import hashlib
+
+    from node.store.ingest import store_checked
+    from protocol import Entry, NodeKey, sign_entry, verify_entry
+
+    other = NodeKey.from_seed(hashlib.sha256(b"far future").digest())
+    await service.store.admit(other.public)
+    entry = sign_entry(other, Entry(NETWORK, other.public, "practice", "forever", 2**63 - 1,
+                                    {"title": "Forever", "status": "active",
+                                     "themes": ["time"]}))
+    verified = verify_entry(entry, NETWORK)
+    # Stored straight in, as an older release might have: no clock refuses it here.
+    await service.store.db.write(lambda db: store_checked(db, [verified], now_ms=2**63 - 1))
+    node = id_to_text(other.public)
+    for path in ("/network", "/network/directory", "/network/directory?q=forever",
+                 f"/network/practice?node={node}&key=forever", "/network/spread",
+                 f"/network/lineage?node={node}", "/network/health", "/peers", "/"):
+        await pages.get(path)
+
+
 @pytest.mark.parametrize(("path", "status", "words"), [
     ("/network/directory?level=cosmic", 400, "level: must be one of"),
     ("/network/directory?since=someday", 400, "since: must be a date"),
