@@ -169,19 +169,29 @@ def _organisation_json(org: Any) -> dict[str, Any]:
 @data_dir_option
 @json_option
 def profile_show(data_dir: Path, as_json: bool) -> None:
-    """Show the organisation's details as stored (published or not)."""
+    """Show the organisation's details as stored (published or not).
+
+    `announced` lists the addresses the node adds to the profile by itself
+    (its public_url, else where it listens; none with `reachable = false`),
+    and why those.
+    """
 
     async def read() -> dict[str, Any]:
         async with open_store(data_dir) as store:
-            return _organisation_json(await store.get_organisation())
+            announced = await store.announced()
+            return {**_organisation_json(await store.get_organisation()),
+                    "announced": list(announced.addresses),
+                    "announced_why": announced.why}
 
     data = run(read())
     if as_json:
         echo_json(data)
         return
+    why = data.pop("announced_why") or "worked out when the node runs (`hedgerow up`)"
     for name, value in data.items():
         text = ", ".join(value) if isinstance(value, list) else (value or "")
         click.echo(f"{name + ':':13} {text or '-'}")
+    click.echo(f"{'':13} ({why})")
 
 
 @profile.command("set")

@@ -182,6 +182,9 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                    f"version of: {again}. Publishing them again resolves the fork.")
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+        click.echo(f"              so far: {s.catch_up}")
+    elif s.catch_up:
+        click.echo(f"catch-up      {s.catch_up}")
     click.echo(f"backups       {backup_status_line(s.backups)}")
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")

@@ -50,7 +50,7 @@ from protocol import (
     sign_entry,
     withdrawal_preview,
 )
-from protocol.bodies import GENESIS_NONCE_BYTES
+from protocol.bodies import GENESIS_NONCE_BYTES, MAX_PROFILE_ADDRESSES
 from protocol.keys import SIGNATURE_LENGTH
 from protocol.messages import MAX_JOIN_CHAIN
 
@@ -64,7 +64,7 @@ from .input_checks import (
     check_with_protocol,
     in_canonical_order,
 )
-from .node_state import read_node_state, refuse_if_needs_catch_up
+from .node_state import read_announced, read_node_state, refuse_if_needs_catch_up
 from .organisation import get_organisation, profile_body
 from .sharing import practice_body
 
@@ -88,6 +88,12 @@ __all__ = [
     "withdraw_admission",
     "withdrawal_preview_of",
 ]
+
+
+def own_entry_count(db: sqlite_utils.Database, author: bytes) -> int:
+    """How many current entries ``author`` (this node) has here."""
+    return int(db.conn.execute("SELECT count(*) FROM entries WHERE author = ?",
+                               (author,)).fetchone()[0])
 
 
 def own_highest_version(db: sqlite_utils.Database) -> int:
@@ -233,7 +239,15 @@ def _profile_body(db: sqlite_utils.Database) -> dict[str, Any]:
         raise InvalidInput("profile: set the organisation's name and level before publishing "
                            "its profile", field="name" if not organisation.name else "level",
                            code="missing_field")
-    return profile_body(organisation)
+    body = profile_body(organisation)
+    # The addresses the group typed, then those the running node announces
+    # (its public_url, or where it listens: node/sync/announce.py), so that
+    # members can reach it without anyone typing them (DESIGN.md "Discovery
+    # and topology"). The profile schema takes at most 8 (protocol/bodies.py).
+    addresses = list(dict.fromkeys([*organisation.addresses, *read_announced(db).addresses]))
+    if addresses:
+        body["addresses"] = addresses[:MAX_PROFILE_ADDRESSES]
+    return body
 
 
 def preview_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> Entry:
@@ -245,6 +259,32 @@ def preview_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> 
 def publish_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> SignedEntry:
     """Sign and store the organisation's profile."""
     return _publish(db, key, "profile", "profile", lambda: _profile_body(db), now_ms)
+
+
+def republish_profile_if_changed(db: sqlite_utils.Database, key: NodeKey, *,
+                                 now_ms: int) -> SignedEntry | None:
+    """Publish the profile again if the published one says something else now.
+
+    Run when the node starts: the addresses it announces follow where it
+    listens (node/sync/announce.py). Nothing happens for a node that has
+    never published a profile (the group publishes the first one), that
+    withdrew it, or that may not publish (not a member, restored and not
+    caught up).
+    """
+    with write_transaction(db):
+        current = current_entry(db, key.public, "profile", "profile")
+        if current is None or current.entry.kind != "profile":
+            return None
+        state = read_node_state(db)
+        if state.needs_catch_up or key.public not in membership.membership_for(db):
+            return None
+        try:
+            body = _profile_body(db)
+        except InvalidInput:
+            return None
+        if in_canonical_order(body) == current.entry.body:
+            return None
+        return publish_profile(db, key, now_ms=now_ms)
 
 
 def publish_genesis(db: sqlite_utils.Database, key: NodeKey, *, nonce: bytes,

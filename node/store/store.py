@@ -298,6 +298,11 @@ class Store:
     async def publish_profile(self) -> SignedEntry:
         return await self.db.write(feed.publish_profile, self.key, now_ms=self.now_ms())
 
+    async def republish_profile_if_changed(self) -> SignedEntry | None:
+        """Publish the profile again if what it would say changed (its addresses, say)."""
+        return await self.db.write(feed.republish_profile_if_changed, self.key,
+                                   now_ms=self.now_ms())
+
     async def withdraw(self, kind: str, key: str, *, reason: str = "") -> SignedEntry:
         """Withdraw one of this node's entries (a practice, credit, profile or admission)."""
         return await self.db.write(feed.withdraw, self.key, kind, key, reason=reason,
@@ -469,6 +474,9 @@ class Store:
     async def search_summaries(self, query: str, *, limit: int = 20) -> list[SummaryHit]:
         return await self.db.read(search.search_summaries, query, limit=limit)
 
+    async def own_entry_count(self) -> int:
+        return await self.db.read(feed.own_entry_count, self.node_id)
+
     async def own_highest_version(self) -> int:
         return await self.db.read(feed.own_highest_version)
 
@@ -478,9 +486,27 @@ class Store:
     async def needs_catch_up(self) -> bool:
         return (await self.state()).needs_catch_up
 
-    async def mark_caught_up(self) -> None:
-        """The node holds its latest own entries again (after a sync, or a person says so)."""
-        await self.db.write(node_state.mark_caught_up)
+    async def mark_caught_up(self, why: str = "a person said so") -> None:
+        """The node holds its latest own entries again (a person says so)."""
+        await self.db.write(node_state.mark_caught_up, why)
+
+    async def catch_up_progress(self) -> node_state.CatchUp:
+        return await self.db.read(node_state.read_catch_up)
+
+    async def record_catch_up_session(self, peer: str, *, held_own: bool,
+                                      peers_known: int) -> str | None:
+        """Count a completed session of a restored node; returns why it was released, if it was."""
+        return await self.db.write(node_state.record_catch_up_session, peer, held_own=held_own,
+                                   peers_known=peers_known, now_ms=self.now_ms())
+
+    async def announced(self) -> node_state.Announced:
+        """What the running node puts in its profile (public_url or where it listens)."""
+        return await self.db.read(node_state.read_announced)
+
+    async def set_announced(self, addresses: Sequence[str], why: str,
+                            listening: Sequence[str]) -> bool:
+        """Remember the addresses to announce; True if they changed."""
+        return await self.db.write(node_state.write_announced, addresses, why, listening)
 
     async def adopt_network(self, network: bytes) -> None:
         """Move a node that has never signed nor held an entry into ``network``."""

@@ -40,6 +40,7 @@ from ..errors import InvalidInput, NotFound, NotMember, SyncFailed
 from ..store import blocklist
 from ..store.membership import DEFAULT_INVITATION_DAYS, MAX_INVITATION_USES
 from ..sync import peerbook
+from ..sync.announce import InvitationAddress, invitation_address
 from ..views import refresh
 from ..views.members import members as members_view
 from .forms import read_form
@@ -52,11 +53,10 @@ __all__ = ["routes", "start_first_sync"]
 log = logging.getLogger(__name__)
 
 
-def _suggested_address(request: web.Request) -> str:
-    config = request.app[PAGES].service.config
-    if config.public_url:
-        return config.public_url.rstrip("/")
-    return f"{request.scheme}://{request.host}"
+async def _suggested_address(request: web.Request) -> InvitationAddress:
+    # The rules `hedgerow invite` follows: public_url, else where this node listens.
+    service = request.app[PAGES].service
+    return await invitation_address(service.store, service.config, running=True)
 
 
 def _lan_addresses(request: web.Request) -> list[str]:
@@ -78,6 +78,7 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
     forks = await store.forks()
     logged_in = access_of(request).logged_in
     await refresh(store)
+    suggested = await _suggested_address(request)
     return await render(request, "peers.html", {
         "peers": rows, "blocked": blocked, "forks": forks, "error": error,
         "error_field": error_field, "values": values or {}, "invitation": invitation,
@@ -85,7 +86,8 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
         "members": await store.db.read(members_view),
         "invitations": await store.invitations() if logged_in else [],
         "default_days": DEFAULT_INVITATION_DAYS, "max_uses": MAX_INVITATION_USES,
-        "suggested_address": _suggested_address(request),
+        "suggested_address": suggested.address,
+        "invite_warning": suggested.warning if logged_in else "",
         "lan_addresses": _lan_addresses(request) if access_of(request).logged_in else [],
         "now_ms": store.now_ms(),
     }, status=status, title="Peers")
@@ -156,7 +158,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     values = form.values(("address", "uses", "days", "note"))
-    address = form.text("address", max_len=200) or _suggested_address(request)
+    address = form.text("address", max_len=200) or (await _suggested_address(request)).address
     try:
         uses = form.integer("uses", minimum=1, maximum=MAX_INVITATION_USES,
                             required=False) or 1

@@ -83,7 +83,7 @@ async def _settings_page(request: web.Request, *, status: int = 200,
         and published.entry.body == preview.body,
         "public_groups": PUBLIC_PAGE_GROUPS, "public": pages.admin.read().public_pages,
         "error": error, "error_field": error_field, "error_section": section,
-        "node_id": store.key.node_id,
+        "node_id": store.key.node_id, "announced": await store.announced(),
     }, status=status, title="Settings and backup")
 
 

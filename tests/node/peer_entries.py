@@ -7,6 +7,7 @@ are the peers a test store has admitted from the start (``tests/node/conftest.py
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from protocol import Entry, NodeKey, SignedEntry, credit_key, retract_key, sign_entry
@@ -49,8 +50,10 @@ def retract(key: NodeKey, practice_key: str, version: int, *, reason: str = "",
 
 
 def profile(key: NodeKey, version: int, *, name: str = "Tenants", level: str = "local",
-            network: bytes = NETWORK) -> SignedEntry:
-    body = {"level": level, "name": name}
+            network: bytes = NETWORK, addresses: Sequence[str] = ()) -> SignedEntry:
+    body: dict[str, Any] = {"level": level, "name": name}
+    if addresses:
+        body["addresses"] = list(addresses)
     return sign_entry(key, Entry(network, key.public, "profile", "profile", version, body))
 
 
