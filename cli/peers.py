@@ -18,7 +18,7 @@ from node.settings import load_config
 from node.store import blocklist
 from node.sync import peerbook
 from node.sync.peerbook import PeerRow
-from protocol import id_from_text, id_to_text, short_id
+from protocol import id_to_text, short_id
 
 from .common import UserError, data_dir_option, json_option, open_store, run
 from .output import ago, console, echo_json, is_terminal, print_table, size
@@ -102,16 +102,20 @@ def peer_remove(data_dir: Path, url: str) -> None:
 @click.argument("node")
 @click.option("--note", default="", help="Why (kept on this node only).")
 def peer_block(data_dir: Path, node: str, note: str) -> None:
-    """Block a node: delete what it wrote here and refuse it from now on."""
-    node_id = id_from_text(node)
+    """Block a node: delete what it wrote here and refuse it from now on.
 
-    async def block() -> None:
+    NODE is the node's id, or its short form when this node knows it.
+    """
+
+    async def block() -> bytes:
         async with open_store(data_dir) as store:
+            node_id = await store.resolve_node(node)
             if node_id == store.node_id:
                 raise UserError("a node cannot block itself")
             await store.block_author(node_id, note=note)
+            return node_id
 
-    run(block())
+    node_id = run(block())
     click.echo(f"blocked {short_id(node_id)}: its entries here are deleted and will be refused")
     pid = running_pid(data_dir)
     if pid is not None:
@@ -123,14 +127,18 @@ def peer_block(data_dir: Path, node: str, note: str) -> None:
 @data_dir_option
 @click.argument("node")
 def peer_unblock(data_dir: Path, node: str) -> None:
-    """Stop blocking a node (its entries come back with the next syncs)."""
-    node_id = id_from_text(node)
+    """Stop blocking a node (its entries come back with the next syncs).
 
-    async def unblock() -> None:
+    NODE is the node's id, or its short form as `hedgerow peer list` shows it.
+    """
+
+    async def unblock() -> bytes:
         async with open_store(data_dir) as store:
+            node_id = await store.resolve_node(node)
             await store.db.write(blocklist.unblock_node, node_id)
+            return node_id
 
-    run(unblock())
+    node_id = run(unblock())
     click.echo(f"unblocked {short_id(node_id)}")
 
 

@@ -19,7 +19,7 @@ import click
 
 from node import Practice, PracticeRecord, Store
 from node.home import toml_value
-from protocol import LEVELS, PRACTICE_STATUSES, id_from_text, id_to_text
+from protocol import LEVELS, PRACTICE_STATUSES, id_to_text
 
 from .common import UserError, data_dir_option, json_option, open_store, run
 from .output import echo_json, print_table
@@ -56,8 +56,9 @@ def _field_options(*, with_key: bool) -> Callable[[Callable[..., None]], Callabl
             click.option("--lesson", "lessons", multiple=True,
                          help="Add a lesson learnt (repeat for several)."),
             click.option("--adapted-from", "sources", multiple=True, metavar="NODE/KEY",
-                         help="Add a practice it was adapted from: the node id, a slash, and "
-                              "that node's practice key (repeat for several)."),
+                         help="Add a practice it was adapted from: the node id (or its short "
+                              "form), a slash, and that node's practice key (repeat for "
+                              "several)."),
         ]
         if with_key:
             options.insert(0, click.option(
@@ -78,14 +79,15 @@ def _given_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _parse_sources(sources: tuple[str, ...]) -> list[tuple[bytes, str]]:
+def _parse_sources(sources: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--adapted-from`` values as (node id or its start, practice key)."""
     parsed = []
     for text in sources:
         node, slash, key = text.strip().partition("/")
-        if not slash or not key:
-            raise UserError("--adapted-from takes NODE/KEY: the node id, a slash and the "
-                            "practice key, e.g. 54TXMKB-…/repair-cafe")
-        parsed.append((id_from_text(node), key.strip()))
+        if not slash or not key or not node.strip():
+            raise UserError("--adapted-from takes NODE/KEY: the node id (or its short form), "
+                            "a slash and the practice key, e.g. 54TXMKB/repair-cafe")
+        parsed.append((node.strip(), key.strip()))
     return parsed
 
 
@@ -157,6 +159,12 @@ def _changes(current: Mapping[str, Any], edited: Mapping[str, Any]) -> dict[str,
 
 # --- commands --------------------------------------------------------------------------
 
+async def _resolve_sources(store: Store,
+                           sources: list[tuple[str, str]]) -> list[tuple[bytes, str]]:
+    return [(await store.resolve_node(node, field="--adapted-from"), key)
+            for node, key in sources]
+
+
 async def _add_children(store: Store, key: str, lessons: list[str],
                         sources: list[tuple[bytes, str]]) -> None:
     for text in lessons:
@@ -186,9 +194,10 @@ def record_add(data_dir: Path, lessons: tuple[str, ...], sources: tuple[str, ...
 
     async def add() -> Practice:
         async with open_store(data_dir) as store:
+            sources = await _resolve_sources(store, adapted)
             practice = await store.create_practice(fields)
             try:
-                await _add_children(store, practice.key, lesson_list, adapted)
+                await _add_children(store, practice.key, lesson_list, sources)
             except BaseException:
                 await store.delete_practice(practice.key)
                 raise
@@ -210,6 +219,7 @@ def record_edit(data_dir: Path, practice: str, lessons: tuple[str, ...],
 
     async def edit() -> bool:
         async with open_store(data_dir) as store:
+            sources = await _resolve_sources(store, adapted)
             current = _practice_values((await store.get_practice(practice)).practice)
             changes = fields
             if not fields and not lessons and not adapted:
@@ -219,7 +229,7 @@ def record_edit(data_dir: Path, practice: str, lessons: tuple[str, ...],
                 changes = _changes(current, edited)
             if changes:
                 await store.update_practice(practice, changes)
-            await _add_children(store, practice, list(lessons), adapted)
+            await _add_children(store, practice, list(lessons), sources)
             return bool(changes or lessons or adapted)
 
     if run(edit()):

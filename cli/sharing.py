@@ -18,13 +18,15 @@ from node import (
     ALWAYS_SHARED,
     PRIVATE_PRACTICE_FIELDS,
     SHAREABLE_FIELDS,
+    NotFound,
     PracticeRecord,
     SharedMeasure,
     SharePolicy,
     Store,
 )
 from node.home import running_pid
-from protocol import id_from_text, short_id
+from node.store.feed import UNSEEN_PRACTICE
+from protocol import short_id
 
 from .common import UserError, data_dir_option, json_option, open_store, run
 from .output import console, echo_json, entry_json, is_terminal
@@ -242,13 +244,28 @@ def retract(data_dir: Path, practice: str, reason: str) -> None:
 @click.argument("node")
 @click.argument("practice")
 @click.option("--note", default="", help="A thank-you, published with the credit.")
-def credit(data_dir: Path, node: str, practice: str, note: str) -> None:
-    """Thank NODE for its PRACTICE: a signed credit that travels with the network."""
-    to = id_from_text(node)
+@click.option("--anyway", is_flag=True,
+              help="Credit a practice this node has not seen from NODE (yet).")
+def credit(data_dir: Path, node: str, practice: str, note: str, anyway: bool) -> None:
+    """Thank NODE for its PRACTICE: a signed credit that travels with the network.
 
-    async def thank() -> None:
+    NODE is the node's id, or its short form (the first characters of the id,
+    as lists show it) when this node knows it. A practice this node has not
+    seen from NODE is refused, since a credit cannot be taken back by editing:
+    sync first, or give --anyway if it has simply not arrived yet.
+    """
+
+    async def thank() -> bytes:
         async with open_store(data_dir) as store:
-            await store.publish_credit(to, practice, note=note)
+            to = await store.resolve_node(node)
+            try:
+                await store.publish_credit(to, practice, note=note, anyway=anyway)
+            except NotFound as exc:
+                if exc.code != UNSEEN_PRACTICE:
+                    raise
+                raise UserError(f"{exc.message}. Sync first (`hedgerow sync`), or credit it "
+                                "all the same with --anyway") from None
+            return to
 
-    run(thank())
+    to = run(thank())
     click.echo(f"credited {short_id(to)} for {practice}; {_spread_hint(data_dir)}")

@@ -37,6 +37,7 @@ from protocol import (
     VerifiedEntry,
     credit_key,
     next_version,
+    short_id,
     sign_entry,
 )
 from protocol.keys import SIGNATURE_LENGTH
@@ -55,6 +56,7 @@ from .organisation import get_organisation, profile_body
 from .sharing import practice_body
 
 __all__ = [
+    "UNSEEN_PRACTICE",
     "own_highest_version",
     "preview_practice",
     "preview_profile",
@@ -140,9 +142,19 @@ def retract_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str,
     return _publish(db, key, "retract", practice_key, tombstone, now_ms)
 
 
+#: The code of the refusal to credit a practice this node has not seen.
+UNSEEN_PRACTICE = "unseen_practice"
+
+
 def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practice: str,
-                   note: str = "", now_ms: int) -> SignedEntry:
-    """Thank node ``to`` for its practice ``practice``: a signed, free-standing credit."""
+                   note: str = "", anyway: bool = False, now_ms: int) -> SignedEntry:
+    """Thank node ``to`` for its practice ``practice``: a signed, free-standing credit.
+
+    Refuses (:class:`NotFound`, code :data:`UNSEEN_PRACTICE`) a practice this
+    node has never held from ``to``, published or retracted: a mistyped key
+    would otherwise be signed and spread for good. ``anyway`` credits it all
+    the same, for a practice that has not arrived here yet.
+    """
     if not isinstance(to, bytes) or len(to) != 32:
         raise InvalidInput("to: must be a 32-byte node id", field="to", code="wrong_type")
     if to == key.public:
@@ -150,7 +162,16 @@ def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practi
     body: dict[str, Any] = {"to": to, "practice": check_practice_key(practice)}
     if note:
         body["note"] = check_text(note, "note", max_len=500)
-    return _publish(db, key, "credit", credit_key(to, practice), lambda: body, now_ms)
+
+    def checked_body() -> dict[str, Any]:
+        if not anyway and current_entry(db, to, "practice", practice) is None:
+            raise NotFound(f"this node has not seen a practice {practice!r} from node "
+                           f"{short_id(to)}: check the practice key (the node's practices are "
+                           "in its directory listing); the practice may also not have "
+                           "arrived here yet", code=UNSEEN_PRACTICE)
+        return body
+
+    return _publish(db, key, "credit", credit_key(to, practice), checked_body, now_ms)
 
 
 def _profile_body(db: sqlite_utils.Database) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from . import (
     blocklist,
     feed,
     ingest,
+    known_nodes,
     node_state,
     organisation,
     records,
@@ -277,9 +278,11 @@ class Store:
         return await self.db.write(feed.retract_practice, self.key, practice_key,
                                    reason=reason, now_ms=self.now_ms())
 
-    async def publish_credit(self, to: bytes, practice: str, *, note: str = "") -> SignedEntry:
+    async def publish_credit(self, to: bytes, practice: str, *, note: str = "",
+                             anyway: bool = False) -> SignedEntry:
+        """Credit ``to`` for ``practice``; refused if never seen here, unless ``anyway``."""
         return await self.db.write(feed.publish_credit, self.key, to=to, practice=practice,
-                                   note=note, now_ms=self.now_ms())
+                                   note=note, anyway=anyway, now_ms=self.now_ms())
 
     async def get_organisation(self) -> Organisation:
         return await self.db.read(organisation.get_organisation)
@@ -353,6 +356,10 @@ class Store:
                               limit: int = 1000, offset: int = 0) -> list[StoredEntry]:
         return await self.db.read(ingest.current_entries, kind=kind, author=author,
                                   limit=limit, offset=offset)
+
+    async def resolve_node(self, text: str, *, field: str = "node") -> bytes:
+        """The node ``text`` names: a whole id, or the unambiguous start of a known one."""
+        return await self.db.read(known_nodes.resolve_node, text, field=field)
 
     async def forks(self) -> list[Fork]:
         return await self.db.read(ingest.forks)

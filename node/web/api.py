@@ -31,7 +31,7 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, NotFound
 from ..store.store import Store
-from ..views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
+from ..views import PARAMS, VIEWS, prepare_for, refresh, run_view, verifiable_export
 from ..views.schemas import VIEW_SCHEMAS, common_schemas
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "openapi_document"]
@@ -98,7 +98,7 @@ async def _evidence(request: web.Request) -> web.StreamResponse:
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
     store = request.app[VIEWS_STORE]
-    params = prepare(name, _raw_params(request), me=store.node_id, now_ms=store.now_ms())
+    params = await prepare_for(store, name, _raw_params(request))
     await refresh(store)
     return _json(await store.db.read(verifiable_export, name, params))
 

@@ -23,13 +23,12 @@ from protocol import (
     HedgerowError,
     Invitation,
     format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
 )
 from protocol.invitations import INVITATION_PREFIX
 
-from ..errors import InvalidInput, SyncFailed
+from ..errors import InvalidInput, NotFound, SyncFailed
 from ..store import blocklist
 from ..sync import peerbook
 from .forms import read_form
@@ -144,18 +143,19 @@ async def invite(request: web.Request) -> web.StreamResponse:
     return await _peers_page(request, invitation=code, values={"address": address})
 
 
-async def _node_of(text: str) -> bytes:
+async def _node_of(request: web.Request, text: str) -> bytes:
+    """A node id as typed: whole, or the start of one this node knows (its short form)."""
     try:
-        return id_from_text(text)
-    except HedgerowError as exc:
-        raise InvalidInput(f"node id: {exc.message}", field="node") from None
+        return await store_of(request).resolve_node(text, field="node id")
+    except NotFound as exc:
+        raise InvalidInput(exc.message, field="node") from None
 
 
 async def block(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = form.values(("node", "note"))
     try:
-        node_id = await _node_of(form.text("node", required=True, max_len=200))
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
         await request.app[PAGES].service.block(node_id, note=form.text("note", max_len=200))
     except InvalidInput as exc:
         return await _peers_page(request, status=400, error=exc.message, error_field="node",
@@ -168,7 +168,7 @@ async def block(request: web.Request) -> web.StreamResponse:
 async def unblock(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
-    node_id = await _node_of(form.text("node", required=True, max_len=200))
+    node_id = await _node_of(request, form.text("node", required=True, max_len=200))
     await store.db.write(blocklist.unblock_node, node_id)
     service = request.app[PAGES].service
     await service.server.refresh_blocked()

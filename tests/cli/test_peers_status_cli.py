@@ -9,6 +9,7 @@ from pathlib import Path
 
 from node.home import run_lock
 from node.store.node_state import CATCH_UP_MESSAGE
+from protocol import id_to_text
 
 from .conftest import fails, invoke, node_info, ok
 
@@ -49,8 +50,13 @@ def test_peer_block_and_unblock(node_dir: Path, tmp_path: Path) -> None:
     assert json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["blocked"] == 1
     assert "cannot block itself" in fails("peer", "block", node_info(node_dir)["node_id"],
                                           "--data-dir", str(node_dir))
-    assert "an id has 56" in fails("peer", "block", "54TXMKB", "--data-dir", str(node_dir))
-    ok("peer", "unblock", them, "--data-dir", str(node_dir))
+    stranger = id_to_text(bytes(range(32)))
+    assert "an id has 56" in fails("peer", "block", stranger[:-1], "--data-dir", str(node_dir))
+    assert "no node known here has an id starting 54TXMKB" in fails(
+        "peer", "block", "54TXMKB", "--data-dir", str(node_dir))
+    # The short form that `peer list` shows is enough for a node this one knows.
+    assert ok("peer", "unblock", them[:7].lower(), "--data-dir", str(node_dir)) == \
+        f"unblocked {them[:7]}\n"
     assert "not blocked" in fails("peer", "unblock", them, "--data-dir", str(node_dir))
 
 

@@ -73,8 +73,12 @@ def test_add_refusals(node_dir: Path) -> None:
         code=2)
     assert "NODE/KEY" in fails("record", "add", "--data-dir", str(node_dir), "--title", "x",
                                "--adapted-from", "just-a-key")
-    assert "an id has 56" in fails("record", "add", "--data-dir", str(node_dir), "--title",
-                                   "x", "--adapted-from", "ABC/repair-cafe")
+    assert "--adapted-from: type at least 4 characters" in fails(
+        "record", "add", "--data-dir", str(node_dir), "--title", "x", "--adapted-from",
+        "ABC/repair-cafe")
+    assert "--adapted-from: no node known here has an id starting 54TXMKB" in fails(
+        "record", "add", "--data-dir", str(node_dir), "--title", "x", "--adapted-from",
+        "54TXMKB/repair-cafe")
     assert "since" in fails("record", "add", "--data-dir", str(node_dir), "--title", "x",
                             "--since", "last year")
     ok("record", "add", "--data-dir", str(node_dir), "--title", "Play street")

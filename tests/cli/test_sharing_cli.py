@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from node import Store
 
 from .conftest import fails, node_info, ok
 
@@ -127,18 +130,64 @@ def test_retract(node_dir: Path, practice: str) -> None:
     assert status["own_entries"] == {"retract": 1}
 
 
+def _deliver(source: Path, target: Path) -> None:
+    """Give ``target`` every entry ``source`` holds, as a sync would."""
+
+    async def copy() -> None:
+        async with await Store.open(source) as a, await Store.open(target) as b:
+            ids = [entry_id for _, entry_id in await a.current_set()]
+            await b.ingest(await a.get_entries(ids))
+
+    asyncio.run(copy())
+
+
 def test_credit(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
     them = node_info(other)["node_id"]
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    # Not arrived here yet: refused, saying why and what to do.
+    line = fails("credit", them, "play-street", "--data-dir", str(node_dir))
+    assert f"has not seen a practice 'play-street' from node {them[:7]}" in line
+    assert "not have arrived here yet" in line and "--anyway" in line
+    _deliver(other, node_dir)
     out = ok("credit", them, "play-street", "--note", "Your letter got us started.",
              "--data-dir", str(node_dir))
     assert out.startswith(f"credited {them[:7]} for play-street")
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
     assert status["own_entries"] == {"credit": 1}
+    # A mistyped practice key is refused; --anyway credits it all the same.
+    assert "not seen a practice 'play-streets'" in fails("credit", them, "play-streets",
+                                                          "--data-dir", str(node_dir))
+    ok("credit", them, "not-here-yet", "--anyway", "--data-dir", str(node_dir))
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"credit": 2}
     assert "cannot credit itself" in fails("credit", node_info(node_dir)["node_id"],
                                            "play-street", "--data-dir", str(node_dir))
     assert "character" in fails("credit", them.replace(them[2], "U", 1), "play-street",
                                 "--data-dir", str(node_dir))
     assert "practice key" in fails("credit", them, "Play Street!", "--data-dir",
                                    str(node_dir))
+
+
+def test_credit_takes_the_short_id_that_lists_show(node_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
+    them = node_info(other)["node_id"]
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    _deliver(other, node_dir)
+    listed = ok("view", "directory", "--data-dir", str(node_dir))
+    assert them[:7] in listed
+    assert ok("credit", them[:7], "play-street", "--data-dir", str(node_dir)).startswith(
+        f"credited {them[:7]} for play-street")
+    # The views, the pages and the API read it the same way.
+    lineage = json.loads(ok("view", "lineage", "--node", them[:7], "--json", "--data-dir",
+                            str(node_dir)))
+    assert lineage["params"]["node"] == them
+    unknown = "0000000" if not them.startswith("0000") else "ZZZZZZZ"
+    line = fails("credit", unknown, "play-street", "--data-dir", str(node_dir))
+    assert f"no node known here has an id starting {unknown}" in line
+    assert "at least 4" in fails("credit", them[:3], "play-street", "--data-dir",
+                                 str(node_dir))

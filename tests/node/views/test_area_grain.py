@@ -17,7 +17,6 @@ import sqlite_utils
 
 from node.store.ingest import ingest_batch
 from node.views import area_grain, catch_up, compute_view, prepare
-
 from protocol import Entry, sign_entry
 
 from ..peer_entries import NETWORK, peer_key
