@@ -112,7 +112,8 @@ def up(data_dir: Path, host: str | None, port: int | None) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Logs one line per event that matters: started, synced with a peer
-    (+received/-sent entries), a peer unreachable, a fork detected.
+    (entries received and sent), a peer unreachable, a publication, a fork
+    detected.
     """
     if not data_dir.is_dir():
         raise NotInitialised(f"there is no node in {data_dir}: create one with `hedgerow init`")

@@ -23,10 +23,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from protocol import HedgerowError, credit_key, decode, id_from_text, id_to_text
+from protocol import HedgerowError, credit_key, id_from_text, id_to_text
 
 from ..errors import InvalidInput, NeedsCatchUp, NotFound
-from ..events import Published
 from ..store.input_checks import check_practice_key
 from ..store.sharing import SharePolicy
 from ..views import FILTER_NAMES, run_view
@@ -35,7 +34,6 @@ from .charts import bar_chart, lineage_tree
 from .forms import read_form
 from .practices import store_of
 from .render import access_of, redirect, render
-from .state import PAGES
 
 __all__ = ["routes"]
 
@@ -199,13 +197,9 @@ async def credit(request: web.Request) -> web.StreamResponse:
     try:
         author = _node_param(node)
         key = check_practice_key(key)
-        signed = await store.publish_credit(author, key,
-                                            note=form.text("credit_note", max_len=500))
+        await store.publish_credit(author, key, note=form.text("credit_note", max_len=500))
     except (InvalidInput, NeedsCatchUp) as exc:
         return await _practice_failed(request, node, key, exc, form.values(("credit_note",)))
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("credit", credit_key(author, key),
-                                                        version))
     access_of(request).session.flash("Thank you published: your credit is signed and will "
                                      "travel with the network.")
     return redirect(_back_to(id_to_text(author), key))

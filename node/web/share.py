@@ -16,16 +16,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import decode
-
 from ..errors import InvalidInput, NeedsCatchUp, NotFound
-from ..events import Published
 from ..store.records import PRIVATE_PRACTICE_FIELDS
 from ..store.sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
 from .forms import Form, read_form
 from .practices import practice_key_of, store_of
 from .render import access_of, redirect, render
-from .state import PAGES
 
 __all__ = ["routes"]
 
@@ -113,11 +109,10 @@ async def publish(request: web.Request) -> web.StreamResponse:
     key = practice_key_of(request)
     store = store_of(request)
     try:
-        signed = await store.publish_practice(key)
+        # Announced (log, live pages, peers) by the running node's feed watch.
+        await store.publish_practice(key)
     except (InvalidInput, NeedsCatchUp) as exc:
         return await _share_page(request, status=400, error=exc.message)
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("practice", key, version))
     access_of(request).session.flash("Published. The summary is signed and on its way to "
                                      "your peers.")
     return redirect(f"/practice/{key}/share")
@@ -128,13 +123,11 @@ async def retract(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     try:
-        signed = await store.retract_practice(key, reason=form.text("reason", max_len=500))
+        await store.retract_practice(key, reason=form.text("reason", max_len=500))
     except (InvalidInput, NeedsCatchUp, NotFound) as exc:
         if not await _has_record(request, key):
             raise
         return await _share_page(request, status=400, error=exc.message)
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("retract", key, version))
     access_of(request).session.flash("Retracted. A signed withdrawal replaces the summary on "
                                      "the network.")
     if not await _has_record(request, key):

@@ -67,7 +67,17 @@ def test_sync_failures(node_dir: Path) -> None:
     assert done.code == 1
     assert f"{dead}: unreachable (" in done.out
     assert done.err.strip() == f"error: could not sync with {dead}"
-    # The failure is booked in the peer book, and shows in the status.
+    # A one-off sync of an address that is not a peer leaves no peer behind (a typo
+    # would otherwise show as a failing peer for good), and says so.
+    assert f"not remembered as a peer: {dead} was not added" in done.out
+    assert json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["peers"] == []
+    assert json.loads(invoke("sync", dead, "--json", "--data-dir", str(node_dir)).out)[0][
+        "remembered"] is False
+    # With --remember it is kept, and its failure is booked and shows in the status.
+    done = invoke("sync", dead, "--remember", "--data-dir", str(node_dir))
+    assert done.code == 1 and f"remembered {dead} as a peer" in done.out
+    assert "--remember needs a PEER" in fails("sync", "--remember", "--data-dir",
+                                              str(node_dir), code=2)
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
     assert status["peers"][0]["address"] == dead
     assert status["peers"][0]["last_outcome"] == "failed" and status["peers"][0]["failures"]

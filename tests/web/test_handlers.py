@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from node.events import EntriesReceived
+from node.events import EntriesReceived, Event, Published
 from node.sync import peerbook
+from node.sync.gossip import Gossip
 from protocol import Invitation, format_invitation, id_to_text
 
 from .conftest import AiohttpClient
@@ -225,6 +226,23 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     assert "Retracted." in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.kind == "retract"
+
+
+async def test_a_publication_from_the_pages_is_announced_once(
+        pages: PageClient, service: PagesService) -> None:
+    """The running node's feed watch announces every publication (log line, live pages,
+    peers); the pages do not announce it a second time."""
+    announced: list[Event] = []
+    service.events.subscribe(announced.append)
+    gossip = Gossip(service.store, None, service.config, service.events)  # type: ignore[arg-type]
+    await gossip.watch_own_feed()  # where the watch starts
+    key = await add_practice(pages)
+    await pages.post(f"/practice/{key}/publish")
+    await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
+    await pages.post("/settings/profile/publish")
+    assert await gossip.watch_own_feed()
+    published = [(e.kind, e.key) for e in announced if isinstance(e, Published)]
+    assert sorted(published) == [("practice", key), ("profile", "profile")]
 
 
 @pytest.mark.parametrize(("fields", "words"), [
