@@ -10,6 +10,8 @@ Records never leave the node; what a summary shares is decided separately
 from __future__ import annotations
 
 import datetime
+import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -129,6 +131,17 @@ def _template(values: Mapping[str, Any], *, new: bool) -> str:
 
 
 def _from_editor(values: Mapping[str, Any], *, new: bool) -> dict[str, Any] | None:
+    chosen = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not chosen and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # The fallback editors (sensible-editor, vim, nano) started without a
+        # terminal wait for keys that never come. An editor the person chose
+        # in $VISUAL or $EDITOR may be a script or a window of its own (as
+        # git does, it is trusted).
+        command = "add" if new else "edit"
+        example = "--title TITLE --themes LIST" if new else "--status ended"
+        raise UserError(f"`record {command}` without field flags opens an editor, which needs "
+                        f"a terminal (or $EDITOR); give the fields as flags instead, e.g. "
+                        f"{example} (see `hedgerow record {command} --help`)")
     text = click.edit(_template(values, new=new), extension=".toml", require_save=True)
     if text is None:
         return None

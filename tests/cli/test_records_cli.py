@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import fails, invoke, node_info, ok
+from .conftest import fails, hedgerow_in_terminal, invoke, node_info, ok
 
 
 def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None) -> Path:
@@ -119,6 +119,30 @@ def test_editor_mistakes_save_nothing(node_dir: Path, tmp_path: Path,
     editor(tmp_path, monkeypatch, None)  # closed without saving
     assert "without saving" in fails("record", "add", "--data-dir", str(node_dir))
     assert json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir))) == []
+
+
+@pytest.mark.timeout(30)
+def test_without_a_terminal_or_an_editor_it_says_to_use_the_flags(
+        node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No terminal, no $EDITOR: refused at once, not left waiting in sensible-editor."""
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    line = fails("record", "add", "--data-dir", str(node_dir))
+    assert "needs a terminal" in line and "--title" in line
+    ok("record", "add", "--title", "Play street", "--data-dir", str(node_dir))
+    line = fails("record", "edit", "play-street", "--data-dir", str(node_dir))
+    assert "needs a terminal" in line and "flags" in line
+    assert json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))[0][
+        "title"] == "Play street"
+
+
+def test_at_a_terminal_the_editor_opens(node_dir: Path) -> None:
+    """A person at a terminal gets the editor (here one that fills in the title)."""
+    fill = "sed -i -e 's/^title = \"\"/title = \"Seed swap\"/'"
+    code, shown = hedgerow_in_terminal("record", "add", "--data-dir", str(node_dir),
+                                       env={"EDITOR": fill, "VISUAL": ""})
+    assert code == 0, shown
+    assert "added seed-swap: Seed swap" in shown
 
 
 def test_edit_with_flags_and_in_the_editor(node_dir: Path, tmp_path: Path,
