@@ -2,8 +2,9 @@
 
 * :class:`HedgerowGroup` turns every expected failure — a
   :class:`protocol.HedgerowError` (node errors are ones too), or a file the
-  operating system refuses — into one line ``error: …`` on stderr and exit
-  code 1, without a traceback. Click's own usage errors exit with 2.
+  operating system refuses (a full disk, a permission) — into one line
+  ``error: …`` on stderr and exit code 1, without a traceback. Click's own
+  usage errors exit with 2.
 * :func:`data_dir_option` gives a command ``--data-dir``; the root group
   takes one too (``hedgerow --data-dir DIR status``). The command's wins,
   then the group's, then ``$HEDGEROW_DATA_DIR``, then the platform's user
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import shlex
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -72,28 +74,42 @@ class HedgerowGroup(click.Group):
             return super().invoke(ctx)
         except HedgerowError as exc:
             raise UserError(exc.message) from exc
-        except (PermissionError, FileNotFoundError, IsADirectoryError,
-                NotADirectoryError) as exc:
+        except OSError as exc:
+            # The operating system refused a file: a full disk, a permission,
+            # a missing or misplaced path. Said in a line, with the file.
             where = f": {exc.filename}" if exc.filename else ""
-            raise UserError(f"{exc.strerror or exc}{where}") from exc
+            hint = ""
+            if exc.errno == errno.ENOSPC:
+                hint = " (the disk is full: free some space, then try again)"
+            elif exc.errno in (errno.EACCES, errno.EPERM):
+                hint = (" (permission: run Hedgerow as the user that owns the node's data "
+                        "directory)")
+            raise UserError(f"{exc.strerror or exc}{where}{hint}") from exc
 
 
 def resolve_data_dir(value: Path | None) -> Path:
-    """The command's ``--data-dir``, else the root group's, else the default."""
+    """The command's ``--data-dir``, else the root group's, else the default.
+
+    Refuses a path that is there but is not a directory, whichever way it
+    was given, before the command does anything.
+    """
     if value is not None:
-        return value.expanduser()
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root().params.get("data_dir") if ctx is not None else None
-    if isinstance(root, Path):
-        return root.expanduser()
-    return default_data_dir()
+        path = value.expanduser()
+    else:
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root().params.get("data_dir") if ctx is not None else None
+        path = root.expanduser() if isinstance(root, Path) else default_data_dir()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"the data directory {path} is not a directory (it is a file): point "
+                        f"--data-dir (or ${DATA_DIR_ENV}) at the node's data directory")
+    return path
 
 
 def data_dir_option(command: Callable[P, T]) -> Callable[..., T]:
     """Add ``--data-dir`` to a command; it receives ``data_dir: Path`` already resolved."""
 
-    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                  default=None, help=DATA_DIR_HELP)
+    @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                  help=DATA_DIR_HELP)
     @functools.wraps(command)
     def wrapper(*args: Any, data_dir: Path | None, **kwargs: Any) -> T:
         return command(*args, data_dir=resolve_data_dir(data_dir), **kwargs)  # type: ignore[arg-type]
