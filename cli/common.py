@@ -34,7 +34,9 @@ from protocol import HedgerowError
 __all__ = [
     "DATA_DIR_HELP",
     "HedgerowGroup",
+    "HelpGroup",
     "UserError",
+    "WholeNumber",
     "command_prefix",
     "data_dir_option",
     "json_option",
@@ -59,7 +61,29 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
-class HedgerowGroup(click.Group):
+class HelpGroup(click.Group):
+    """A group whose help lists each command's whole description, wrapped, never cut.
+
+    (Click cuts a description to fit one line: at 80 columns many ended in
+    the middle of a sentence.)
+    """
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=_WHOLE)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+#: A short help no longer than this is never cut (it is wrapped instead).
+_WHOLE = 1000
+
+
+class HedgerowGroup(HelpGroup):
     """A group whose commands' expected failures end in one clear line, never a traceback.
 
     Its commands are listed in the order they were added (the order of a
@@ -122,6 +146,31 @@ def command_prefix(data_dir: Path) -> str:
     if data_dir.expanduser().resolve() == default_data_dir().expanduser().resolve():
         return "hedgerow"
     return f"hedgerow --data-dir {shlex.quote(str(data_dir))}"
+
+
+class WholeNumber(click.ParamType):  # type: ignore[type-arg]
+    """A whole number of at least ``minimum``, refused in words a person reads.
+
+    (Click's own integer range says "'abc' is not a valid integer range".)
+    """
+
+    name = "number"
+
+    def __init__(self, minimum: int = 0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            if not text.lstrip("-").isdigit() or len(text) > 18:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+            number = int(text)
+        if number < self.minimum:
+            self.fail(f"{number} is less than {self.minimum}", param, ctx)
+        return number
 
 
 json_option = click.option("--json", "as_json", is_flag=True,

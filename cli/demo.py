@@ -98,9 +98,9 @@ async def _run(root: Path, nodes: int, port_base: int, round_delay: float) -> No
         await _watch_spread(net, round_delay)
         net.start_gossip()
         _next_steps(net, root)
-        for node in net.nodes:
-            node.events.subscribe(EventLog(lambda line: console().print(line, markup=False),
-                                           prefix=f"{node.name}: "))
+        logs = {node.index: EventLog(lambda line: console().print(line, markup=False),
+                                     prefix=f"{node.name}: ") for node in net.nodes}
+        net.watch(lambda node, event: logs[node.index](event))
         await asyncio.Event().wait()  # until cancelled by a signal
     finally:
         await net.stop()

@@ -22,13 +22,21 @@ from node.sync.client import SyncReport
 from node.sync.peerbook import PeerRow
 from protocol import id_to_text, short_id
 
-from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    command_prefix,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import ago, console, echo_json, is_terminal, print_table, size
 
 __all__ = ["peer", "sync"]
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def peer() -> None:
     """The nodes this node syncs with, and the ones it blocks."""
 

@@ -19,11 +19,19 @@ from typing import Any
 
 import click
 
-from node import Practice, PracticeRecord, Store
+from node import Observation, Practice, PracticeRecord, Store
 from node.home import toml_value
 from protocol import LEVELS, PRACTICE_STATUSES, id_to_text
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    WholeNumber,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import echo_json, print_table
 
 __all__ = ["record"]
@@ -32,7 +40,7 @@ _FIELD_ORDER = ("key", "title", "status", "description", "themes", "level", "are
                 "context", "community", "run_by", "notes")
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def record() -> None:
     """Private practice records: what your group does. They never leave this node."""
 
@@ -281,13 +289,22 @@ def record_list(data_dir: Path, as_json: bool) -> None:
                   published.get(p.key, "private")) for p in practices])
 
 
-def _record_json(record_: PracticeRecord) -> dict[str, Any]:
+#: Figures of a measure shown by `record show` (the latest; --json has them all).
+_FIGURES_SHOWN = 10
+
+
+def _record_json(record_: PracticeRecord,
+                 figures: Mapping[int, list[Observation]]) -> dict[str, Any]:
     return {
         **_practice_values(record_.practice),
         "lessons": [{"number": n, "id": lesson.id, "text": lesson.text}
                     for n, lesson in enumerate(record_.lessons, start=1)],
         "measures": [{"id": m.id, "name": m.name, "unit": m.unit, "defined_by": m.defined_by,
-                      "why": m.why} for m in record_.measures],
+                      "why": m.why,
+                      "observations": [{"id": o.id, "observed_on": o.observed_on,
+                                        "value": o.value, "note": o.note}
+                                       for o in figures.get(m.id, [])]}
+                     for m in record_.measures],
         "voices": [{"id": v.id, "speaker": v.speaker, "quote": v.quote,
                     "recorded_on": v.recorded_on} for v in record_.voices],
         "adapted_from": [{"id": a.id, "author": id_to_text(a.author), "key": a.practice_key,
@@ -302,11 +319,14 @@ def _record_json(record_: PracticeRecord) -> dict[str, Any]:
 def record_show(data_dir: Path, practice: str, as_json: bool) -> None:
     """Show everything kept about a practice, private fields included."""
 
-    async def read() -> PracticeRecord:
+    async def read() -> tuple[PracticeRecord, dict[int, list[Observation]]]:
         async with open_store(data_dir) as store:
-            return await store.get_practice(practice)
+            found = await store.get_practice(practice)
+            figures = {m.id: await store.list_observations(m.id, limit=10_000)
+                       for m in found.measures}
+            return found, figures
 
-    data = _record_json(run(read()))
+    data = _record_json(*run(read()))
     if as_json:
         echo_json(data)
         return
@@ -325,6 +345,15 @@ def record_show(data_dir: Path, practice: str, as_json: bool) -> None:
         for m in data["measures"]:
             unit = f" ({m['unit']})" if m["unit"] else ""
             click.echo(f"  #{m['id']} {m['name']}{unit}, defined by {m['defined_by']}")
+            figures = m["observations"]
+            for o in figures[-_FIGURES_SHOWN:]:
+                note = f"  {o['note']}" if o["note"] else ""
+                click.echo(f"      {o['observed_on']}  {o['value']:>8}{note}")
+            if not figures:
+                click.echo(f"      no figures yet: `hedgerow record observe {m['id']} VALUE`")
+            elif len(figures) > _FIGURES_SHOWN:
+                click.echo(f"      ({len(figures)} figures: the latest {_FIGURES_SHOWN} "
+                           "shown; --json lists them all)")
     if data["voices"]:
         click.echo(f"voices: {len(data['voices'])} (private)")
     for source in data["adapted_from"]:
@@ -384,8 +413,8 @@ def record_measure(data_dir: Path, practice: str, name: str, unit: str, defined_
 
 @record.command("observe")
 @data_dir_option
-@click.argument("measure", type=int)
-@click.argument("value", type=click.IntRange(min=0))
+@click.argument("measure", type=WholeNumber(minimum=1))
+@click.argument("value", type=WholeNumber(minimum=0))
 @click.option("--on", "observed_on", metavar="YYYY-MM-DD", default=None,
               help="The date of the figure [default: today].")
 @click.option("--note", default="", help="Private: a note about this figure.")

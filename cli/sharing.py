@@ -28,7 +28,7 @@ from node.home import running_pid
 from node.store.feed import UNSEEN_PRACTICE
 from protocol import short_id
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import HelpGroup, UserError, data_dir_option, json_option, open_store, run
 from .output import console, echo_json, entry_json, is_terminal
 
 __all__ = ["credit", "retract", "share"]
@@ -137,7 +137,7 @@ def _policy_json(policy: SharePolicy, record: PracticeRecord) -> dict[str, Any]:
     }
 
 
-@click.group(short_help="Choose what a summary shares; preview; publish.")
+@click.group(cls=HelpGroup, short_help="Choose what a summary shares; preview; publish.")
 def share() -> None:
     """Choose what a practice's summary shares, look at exactly that, and publish it."""
 

@@ -70,8 +70,8 @@ def _directory_table(result: dict[str, Any]) -> Table:
 def _spread_table(result: dict[str, Any]) -> Table:
     if "roots" in result:
         return _cell_rows(result["roots"], [*_PRACTICE_COLUMNS, "practices", "adopting_nodes",
-                                            "generations", "areas_reached",
-                                            "credits_received"])
+                                            "crediting_nodes", "generations",
+                                            "areas_reached", "credits_received"])
     rows: list[Row] = []
 
     def walk(vertex: Row, parent: Row | None) -> None:

@@ -191,9 +191,26 @@ def test_measures_and_observations(node_dir: Path) -> None:
     assert out.startswith("added measure #1 items repaired")
     assert "recorded 12" in ok("record", "observe", "1", "12", "--on", "2025-03-08",
                                "--data-dir", str(node_dir))
-    ok("record", "observe", "1", "3", "--data-dir", str(node_dir))  # today
-    assert "#1 items repaired (items), defined by own" in ok(
-        "record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    ok("record", "observe", "1", "3", "--note", "rainy", "--data-dir", str(node_dir))  # today
+    shown = ok("record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    assert "#1 items repaired (items), defined by own" in shown
+    # The figures recorded are shown too (record show shows everything kept).
+    lines = shown.splitlines()
+    at = lines.index("  #1 items repaired (items), defined by own")
+    assert lines[at + 1].split() == ["2025-03-08", "12"]
+    assert lines[at + 2].split()[1:] == ["3", "rainy"]
+    figures = show(node_dir, "repair-cafe")["measures"][0]["observations"]
+    assert (figures[0]["observed_on"], figures[0]["value"]) == ("2025-03-08", 12)
+    for day in range(1, 12):
+        ok("record", "observe", "1", str(day), "--on", f"2024-01-{day:02}", "--data-dir",
+           str(node_dir))
+    shown = ok("record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    assert "(13 figures: the latest 10 shown; --json lists them all)" in shown
+    assert "2024-01-01" not in shown and "2025-03-08" in shown
+    assert len(show(node_dir, "repair-cafe")["measures"][0]["observations"]) == 13
+    # A value that is not a number is refused in plain words.
+    line = fails("record", "observe", "1", "abc", "--data-dir", str(node_dir), code=2)
+    assert "'abc' is not a whole number" in line and "integer range" not in line
     assert "observed_on" in fails("record", "observe", "1", "5", "--on", "08/03/2025",
                                   "--data-dir", str(node_dir))
     assert "no measure" in fails("record", "observe", "99", "5", "--data-dir",

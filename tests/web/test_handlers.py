@@ -532,6 +532,16 @@ async def test_home_page(pages: PageClient) -> None:
     assert "0 practice records" in text_of(html)
 
 
+async def test_page_titles_name_the_group_once(pages: PageClient) -> None:
+    def title(html: str) -> str:
+        return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+    assert title(await pages.get("/")) == "Your node · Hedgerow"
+    await pages_store(pages).update_organisation({"name": "Chapeltown Play Out"})
+    assert title(await pages.get("/")) == "Chapeltown Play Out · Hedgerow"
+    assert title(await pages.get("/peers")) == "Peers · Chapeltown Play Out · Hedgerow"
+
+
 def test_claim_helper_sets_a_password(tmp_path: Path) -> None:
     from node.web.admin import AdminFile, verify_password
 
