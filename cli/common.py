@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import os
 import shlex
+import shutil
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,6 +44,7 @@ __all__ = [
     "data_dir_option",
     "json_option",
     "open_store",
+    "program",
     "resolve_data_dir",
     "run",
 ]
@@ -141,11 +145,40 @@ def data_dir_option(command: Callable[P, T]) -> Callable[..., T]:
     return wrapper
 
 
-def command_prefix(data_dir: Path) -> str:
-    """``hedgerow``, with ``--data-dir`` when the node is not in the default place."""
-    if data_dir.expanduser().resolve() == default_data_dir().expanduser().resolve():
+def program(*, anywhere: bool = False) -> str:
+    """How a person runs this ``hedgerow`` again: ``hedgerow`` if their shell finds it
+    by that name, else the path it was run by.
+
+    ``anywhere``: for another terminal, which may be in another directory and
+    has no virtual environment activated (the demo's "try it" lines): then
+    the path is absolute, and a ``hedgerow`` found only through the active
+    environment does not count.
+    """
+    typed = sys.argv[0] if sys.argv else ""
+    if os.path.basename(typed) != "hedgerow":
+        return "hedgerow"  # `python -m cli`, or a test: the installed command's name
+    found = shutil.which("hedgerow")
+    venv = os.environ.get("VIRTUAL_ENV")
+    only_active = bool(anywhere and venv and found
+                       and Path(found).parent == Path(venv) / "bin")
+    if os.sep not in typed:  # the shell found it by name
+        return shlex.quote(found) if only_active and found else "hedgerow"
+    try:
+        same = found is not None and os.path.samefile(found, typed)
+    except OSError:
+        same = False
+    if same and not only_active:
         return "hedgerow"
-    return f"hedgerow --data-dir {shlex.quote(str(data_dir))}"
+    return shlex.quote(os.path.abspath(typed) if anywhere else typed)
+
+
+def command_prefix(data_dir: Path) -> str:
+    """How to run ``hedgerow`` (:func:`program`), with ``--data-dir`` when the node is not
+    in the default place."""
+    name = program()
+    if data_dir.expanduser().resolve() == default_data_dir().expanduser().resolve():
+        return name
+    return f"{name} --data-dir {shlex.quote(str(data_dir))}"
 
 
 class WholeNumber(click.ParamType):  # type: ignore[type-arg]

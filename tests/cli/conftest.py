@@ -204,13 +204,14 @@ def in_terminal(argv: list[str], *, input: str = "", env: dict[str, str] | None 
                 columns: int = 80) -> tuple[int, str]:
     """Run ``argv`` with a pseudo-terminal (``columns`` wide) as stdin, stdout and stderr.
 
+    ``env`` is the whole environment (default: this one, without mDNS).
     ``input`` is typed ahead (the terminal holds it until the program reads).
     Returns the exit code and everything the terminal showed (``\\r\\n`` as
     ``\\n``). Fails after ``timeout`` seconds, killing the process.
     """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    environment = {**os.environ, "HEDGEROW_MDNS": "false", **(env or {})}
+    environment = env if env is not None else {**os.environ, "HEDGEROW_MDNS": "false"}
     process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
                                env=environment, start_new_session=True)
     os.close(slave)
@@ -247,5 +248,6 @@ def in_terminal(argv: list[str], *, input: str = "", env: dict[str, str] | None 
 def hedgerow_in_terminal(*args: str, input: str = "", env: dict[str, str] | None = None,
                          columns: int = 80) -> tuple[int, str]:
     """``hedgerow ARGS`` (``python -m cli`` from the source tree) on a pseudo-terminal."""
-    return in_terminal([sys.executable, "-m", "cli", *args], input=input, env=env, cwd=ROOT,
-                       columns=columns)
+    environment = {**os.environ, "HEDGEROW_MDNS": "false", **(env or {})}
+    return in_terminal([sys.executable, "-m", "cli", *args], input=input, env=environment,
+                       cwd=ROOT, columns=columns)

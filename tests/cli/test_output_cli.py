@@ -103,3 +103,33 @@ def test_the_search_option_is_query_or_q(demo_node: Path) -> None:
     result = CliRunner().invoke(hedgerow, ["view", "directory", "--q", "repair",
                                            "--data-dir", str(demo_node)])
     assert result.exit_code == 2
+
+
+def test_commands_to_run_next_name_the_program_as_the_shell_finds_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.common import program
+
+    bin_dir = tmp_path / "clone" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "hedgerow"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path / "clone")
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr("sys.argv", [".venv/bin/hedgerow", "demo"])
+    # Not on the PATH: as typed here, and by its whole path from another terminal.
+    assert program() == ".venv/bin/hedgerow"
+    assert program(anywhere=True) == str(script)
+    # On the PATH only because this terminal activated the environment.
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("VIRTUAL_ENV", str(bin_dir.parent))
+    monkeypatch.setattr("sys.argv", ["hedgerow", "demo"])
+    assert program() == "hedgerow"
+    assert program(anywhere=True) == str(script)
+    # On the PATH for good (installed there): its name.
+    monkeypatch.delenv("VIRTUAL_ENV")
+    assert program() == program(anywhere=True) == "hedgerow"
+    # Run as `python -m cli`: the installed command's name.
+    monkeypatch.setattr("sys.argv", ["/src/cli/__main__.py"])
+    assert program(anywhere=True) == "hedgerow"
