@@ -11,15 +11,11 @@ import click
 
 from node import wall_clock_ms
 from node.home import create_home
-from node.service import lan_addresses
-from node.settings import CONFIG_FILE_NAME, load_config
+from node.settings import CONFIG_FILE_NAME
 from node.store.datadir import key_path
 from node.store.keyfile import KEY_FILE_HEADER, load_key_file
 from protocol import (
     LEVELS,
-    Invitation,
-    format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
 )
@@ -35,7 +31,7 @@ from .common import (
 )
 from .output import echo_json, entry_json
 
-__all__ = ["init", "invite", "keys", "profile"]
+__all__ = ["init", "keys", "profile"]
 
 
 # --- init ------------------------------------------------------------------------------
@@ -46,32 +42,33 @@ __all__ = ["init", "invite", "keys", "profile"]
 @click.option("--area", default="", help="Where it works, e.g. a postcode district (LS6).")
 @click.option("--level", type=click.Choice(LEVELS), default=None,
               help="The level it works at.")
-@click.option("--new-network", is_flag=True, help="Start a new network.")
-@click.option("--network", "network_text", metavar="ID",
-              help="Join the network with this id (its nodes still need a peer address).")
+@click.option("--new-network", is_flag=True, help="Start a new network (this node founds it).")
 @click.option("--join", "code", metavar="CODE",
-              help="Join with an invitation code from `hedgerow invite` on another node.")
+              help="Join with an invitation code from `hedgerow invite` on a member's node.")
+@click.option("--network", "network_text", metavar="ID", hidden=True)
 @json_option
 def init(data_dir: Path, name: str, area: str, level: str | None, new_network: bool,
-         network_text: str | None, code: str | None, as_json: bool) -> None:
+         code: str | None, network_text: str | None, as_json: bool) -> None:
     """Create a node: its key, its database and its configuration file.
 
-    Choose exactly one of --new-network, --network ID or --join CODE. Nothing
-    is published until you say so.
+    Choose one: --new-network founds a network (this node signs its genesis
+    and is its first member), or --join CODE joins one with an invitation
+    code from a member; the node joins in its first sync with that member.
+    Nothing else is published until you say so.
     """
-    chosen = [flag for flag, given in (("--new-network", new_network),
-                                       ("--network", network_text is not None),
-                                       ("--join", code is not None)) if given]
-    if len(chosen) != 1:
-        raise click.UsageError("choose one of --new-network, --network ID or --join CODE"
-                               + (f" (not {' and '.join(chosen)})" if chosen else ""))
+    if network_text is not None:
+        raise UserError("a node no longer joins a network by its id: ask a member for an "
+                        "invitation code (`hedgerow invite` on their node), then "
+                        "`hedgerow init --join CODE`")
+    if new_network == (code is not None):
+        raise click.UsageError("choose one of --new-network or --join CODE"
+                               + (" (not both)" if new_network else ""))
     invitation = parse_invitation(code) if code is not None else None
-    network = os.urandom(32) if new_network else (
-        id_from_text(network_text, "network") if network_text is not None else None)
-    home = create_home(data_dir, network=network, invitation=invitation, seed=os.urandom(32),
+    home = create_home(data_dir, invitation=invitation, code=(code or "").strip(),
+                       nonce=os.urandom(16) if new_network else None, seed=os.urandom(32),
                        now_ms=wall_clock_ms(), name=name, area=area, level=level)
     if as_json:
-        echo_json({"data_dir": str(home.data_dir), "node_id": home.node_id,
+        echo_json({"data_dir": str(home.data_dir), "node_id": id_to_text(home.node_id),
                    "network": id_to_text(home.network, "network"),
                    "config_written": home.config_written, "first_peer": home.first_peer})
         return
@@ -79,60 +76,25 @@ def init(data_dir: Path, name: str, area: str, level: str | None, new_network: b
     click.echo(f"Created a node in {home.data_dir}")
     click.echo(f"  node id:  {id_to_text(home.node_id)}")
     click.echo(f"  network:  {id_to_text(home.network, 'network')}"
-               + ("  (new)" if new_network else ""))
+               + ("  (new: this node founded it)" if new_network else ""))
     if home.config_written:
         click.echo(f"  settings: {home.data_dir / CONFIG_FILE_NAME}")
     if home.first_peer:
-        click.echo(f"  peer:     {home.first_peer} (from the invitation)")
+        click.echo(f"  joins:    through {home.first_peer}, the node that invited it")
     click.echo("")
     click.echo("Next:")
     if not (name and level):
         click.echo(f"  {hedgerow} profile set --name NAME --level LEVEL   say who you are")
-    click.echo(f"  {hedgerow} profile publish     share your profile with the network")
-    click.echo(f"  {hedgerow} up                  run the node")
     if new_network:
+        click.echo(f"  {hedgerow} profile publish     share your profile with the network")
+        click.echo(f"  {hedgerow} up                  run the node")
         click.echo(f"  {hedgerow} invite              an invitation code for the next node")
+    else:
+        click.echo(f"  {hedgerow} up                  run the node: it joins the network first")
+        click.echo(f"  {hedgerow} profile publish     once it has joined, share your profile")
+        click.echo("  If the inviting node cannot be reached, any member can admit this one:")
+        click.echo(f"    hedgerow admit {id_to_text(home.node_id)}")
     click.echo(f"  {hedgerow} record add          record a practice (it stays private)")
-
-
-# --- invite ----------------------------------------------------------------------------
-
-def _invite_address(data_dir: Path, address: str | None) -> str:
-    if address:
-        return address.rstrip("/")
-    config = load_config(data_dir)
-    if config.public_url:
-        return config.public_url.rstrip("/")
-    return lan_addresses(config.port)[0]
-
-
-@click.command(short_help="Print an invitation code for a new node.")
-@data_dir_option
-@click.option("--address", metavar="URL",
-              help="Where the new node can reach this one [default: the public_url setting, "
-                   "else this machine's LAN address].")
-@json_option
-def invite(data_dir: Path, address: str | None, as_json: bool) -> None:
-    """Print an invitation code for a new node to join this network.
-
-    The code holds the network id, this node's id and its address. It is not a
-    secret and grants nothing by itself: it tells the new node whom to ask first.
-    """
-
-    async def make() -> str:
-        async with open_store(data_dir) as store:
-            where = _invite_address(data_dir, address)
-            return format_invitation(Invitation(store.network, store.node_id, where))
-
-    code = run(make())
-    if as_json:
-        echo_json({"invitation": code, "address": parse_invitation(code).address})
-        return
-    click.echo(code)
-    if sys.stdout.isatty():
-        click.echo("")
-        click.echo("On the new node, run:")
-        click.echo(f"  hedgerow init --name NAME --level LEVEL --join {code}")
 
 
 # --- keys ------------------------------------------------------------------------------

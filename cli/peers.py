@@ -111,22 +111,30 @@ def peer_remove(data_dir: Path, url: str) -> None:
 @data_dir_option
 @click.argument("node")
 @click.option("--note", default="", help="Why (kept on this node only).")
-def peer_block(data_dir: Path, node: str, note: str) -> None:
-    """Block a node: delete what it wrote here and refuse it from now on.
+@click.option("--with-admitted", is_flag=True,
+              help="Also block every node whose membership runs only through NODE.")
+def peer_block(data_dir: Path, node: str, note: str, with_admitted: bool) -> None:
+    """Block a node here: delete what it wrote and refuse it from now on.
 
     NODE is the node's id, or its short form when this node knows it.
+    Blocking is this node's alone: the network is told nothing, and the
+    nodes NODE admitted stay members here unless --with-admitted blocks
+    them too.
     """
 
-    async def block() -> bytes:
+    async def block() -> list[bytes]:
         async with open_store(data_dir) as store:
             node_id = await store.resolve_node(node)
             if node_id == store.node_id:
                 raise UserError("a node cannot block itself")
-            await store.block_author(node_id, note=note)
-            return node_id
+            return await store.block_author(node_id, note=note, with_admitted=with_admitted)
 
-    node_id = run(block())
+    blocked = run(block())
+    node_id = blocked[0]
     click.echo(f"blocked {short_id(node_id)}: its entries here are deleted and will be refused")
+    if len(blocked) > 1:
+        click.echo(f"also blocked the {len(blocked) - 1} node{'s' if len(blocked) != 2 else ''} "
+                   f"it admitted: {', '.join(short_id(n) for n in blocked[1:])}")
     pid = running_pid(data_dir)
     if pid is not None:
         click.echo(f"note: restart the running node{f' (process {pid})' if pid else ''} so "

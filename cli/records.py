@@ -21,7 +21,7 @@ import click
 
 from node import Observation, Practice, PracticeRecord, Store
 from node.home import toml_value
-from protocol import LEVELS, PRACTICE_STATUSES, id_to_text
+from protocol import LEVELS, PRACTICE_STATUSES, id_to_text, slot_of
 
 from .common import (
     HelpGroup,
@@ -272,8 +272,10 @@ def record_list(data_dir: Path, as_json: bool) -> None:
             for kind in ("practice", "retract"):
                 for held in await store.current_entries(kind=kind, author=store.node_id,
                                                         limit=10_000):
-                    published[held.entry.key] = "published" if kind == "practice" \
-                        else "retracted"
+                    slot = slot_of(held.entry.author, kind, held.entry.key)
+                    if slot.family == "practice":
+                        published[slot.key] = "published" if kind == "practice" \
+                            else "retracted"
             return practices, published
 
     practices, published = run(read())

@@ -126,9 +126,12 @@ def up(data_dir: Path, host: str | None, port: int | None) -> None:
 # --- status ----------------------------------------------------------------------------
 
 def _counts(counts: dict[str, int]) -> str:
-    names = {"profile": "profiles", "practice": "practices", "credit": "credits",
-             "retract": "retractions"}
-    parts = [f"{counts[k]} {names[k] if counts[k] != 1 else k}" for k in names if counts.get(k)]
+    # The genesis is shown on the membership line, not counted here.
+    names = {"profile": ("profile", "profiles"), "practice": ("practice", "practices"),
+             "credit": ("credit", "credits"), "admit": ("admission", "admissions"),
+             "retract": ("withdrawal", "withdrawals")}
+    parts = [f"{counts[k]} {one if counts[k] == 1 else many}"
+             for k, (one, many) in names.items() if counts.get(k)]
     return ", ".join(parts) or "none"
 
 
@@ -138,20 +141,39 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
     click.echo(f"node          {s.node_id}  ({s.short_id})")
     click.echo(f"organisation  {who}" + (f"  ({details})" if details else ""))
     click.echo(f"network       {s.network}")
+    m = s.membership
+    if m.member:
+        click.echo(f"membership    member of {m.members} "
+                   + ("(this node founded the network)" if m.admitted_by is None
+                      else f"(admitted by {m.admitted_by[:7]})"))
+    else:
+        click.echo(f"membership    {m.joining}")
+    if m.pending_entries:
+        click.echo(f"waiting       {m.pending_entries} entr"
+                   f"{'ies' if m.pending_entries != 1 else 'y'} from nodes not yet admitted")
     click.echo(f"data          {s.data_dir}")
     click.echo("running       " + ("no" if s.running_pid is None else
                                    f"yes (process {s.running_pid})" if s.running_pid else "yes"))
     click.echo(f"records       {s.practices} practice{'s' if s.practices != 1 else ''}"
                " (private)")
     click.echo(f"published     {_counts(dict(s.own_entries))}")
-    held = sum(s.entries.values())
+    held = sum(n for kind, n in s.entries.items() if kind != "genesis")
     click.echo(f"entries held  {held} from {s.authors} node{'s' if s.authors != 1 else ''}: "
                f"{_counts(dict(s.entries))}")
     if s.blocked:
         click.echo(f"blocked       {s.blocked} node{'s' if s.blocked != 1 else ''}")
-    click.echo("forks         " + ("none" if not s.forks else
+    open_forks = [f for f in s.forks if f.resolved_ms is None]
+    resolved = len(s.forks) - len(open_forks)
+    click.echo("forks         " + ("none" if not open_forks else
                                    "; ".join(f"{f.author[:7]} at version {f.version}"
-                                             for f in s.forks)))
+                                             for f in open_forks))
+               + (f" ({resolved} resolved)" if resolved else ""))
+    for fork in (f for f in open_forks if f.own):
+        again = ", ".join(f"{kind} {key}" for kind, key in fork.slots) or "the forked entries"
+        click.echo(f"  This node signed two different entries with version {fork.version} "
+                   "(it was probably restored from an old backup, or its key copied). Other "
+                   "nodes leave its entries out of their views until it publishes a newer "
+                   f"version of: {again}. Publishing them again resolves the fork.")
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
     if not s.peers:

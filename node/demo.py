@@ -22,7 +22,7 @@ The steps, in order:
 4. :meth:`DemoNetwork.start_gossip` — hand over to each node's own gossip
    scheduler, so the network keeps syncing while people try it.
 5. :meth:`DemoNetwork.stop` — silence the watchers (:meth:`DemoNetwork.watch`),
-   stop every node's gossip, then every server, and close every database.
+   stop every node and close every database.
 """
 
 from __future__ import annotations
@@ -117,7 +117,6 @@ class DemoNetwork:
         self.size, self.port_base = nodes, port_base
         self.config = demo_config(sync_interval)
         self.rng = rng or random.Random()
-        self.network = os.urandom(32)
         self.nodes: list[DemoNode] = []
         self.live: LivePublication | None = None
         self._rounds = 0
@@ -130,11 +129,21 @@ class DemoNetwork:
         """Create, start, connect and seed every node (stopped again if anything fails)."""
         try:
             next_port = self.port_base
+            network: bytes | None = None
             for index, sample in enumerate(SAMPLE_ORGANISATIONS[:self.size]):
-                node = await self._start_node(index, sample, next_port)
+                node = await self._start_node(index, sample, next_port, network)
                 self.nodes.append(node)
+                network = node.store.network
                 if next_port:
                     next_port = node.service.port + 1
+            # The first node founded the network; every other joins with an
+            # invitation from it, over HTTP, as `hedgerow init --join` does.
+            founder = self.nodes[0]
+            for node in self.nodes[1:]:
+                invitation = await founder.store.create_invitation(founder.url,
+                                                                   note=node.sample.name)
+                assert node.service.client is not None
+                await node.service.client.join(invitation)
             for node in self.nodes:
                 for step in (1, 2) if self.size > 2 else (1,):
                     neighbour = self.nodes[(node.index + step) % self.size]
@@ -149,10 +158,11 @@ class DemoNetwork:
             await self.stop()
             raise
 
-    async def _start_node(self, index: int, sample: SampleOrganisation, port: int) -> DemoNode:
+    async def _start_node(self, index: int, sample: SampleOrganisation, port: int,
+                          network: bytes | None) -> DemoNode:
         data_dir = self.root / f"node{index + 1}"
-        init_node(data_dir, network=self.network, seed=os.urandom(32),
-                  now_ms=time.time_ns() // 1_000_000)
+        init_node(data_dir, network=network, nonce=None if network else os.urandom(16),
+                  seed=os.urandom(32), now_ms=time.time_ns() // 1_000_000)
         # Like `hedgerow up`: no second node, and no offline restore, in this directory.
         self._locks.enter_context(run_lock(data_dir))
         store = await Store.open(data_dir, verify_workers=1)
@@ -254,7 +264,7 @@ class DemoNetwork:
     # --- 5. stop ------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop every node's gossip, then every server, then close every database.
+        """Stop every node (its gossip, server and client), then close every database.
 
         Watchers hear nothing from the moment stopping begins: a node whose
         sync fails because its peer has just stopped is not news.
@@ -264,9 +274,6 @@ class DemoNetwork:
         self._unwatch.clear()
         nodes, self.nodes = self.nodes, []
         try:
-            for node in nodes:
-                if node.service.gossip is not None:
-                    await node.service.gossip.stop()
             for node in nodes:
                 try:
                     await node.service.stop()

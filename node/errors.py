@@ -20,6 +20,7 @@ caller (the CLI, the web pages) catches one base class and prints
             ├── WrongNode          a database or backup belongs to another node or network
             ├── NotFound           no such practice, measure, lesson, …
             ├── NeedsCatchUp       restored from a backup: catch up before publishing
+            ├── NotMember          this node is not (or no longer) a member of its network
             └── InvalidInput       bad input: names the field, never quotes the value
         └── SyncFailed             a sync session with a peer did not complete
             ├── PeerUnreachable    no connection, or no answer in time
@@ -48,6 +49,7 @@ __all__ = [
     "NodeError",
     "NotFound",
     "NotInitialised",
+    "NotMember",
     "PeerRefused",
     "PeerUnreachable",
     "SyncFailed",
@@ -113,6 +115,12 @@ class NeedsCatchUp(LocalProblem):
     """The node was restored and must catch up on its own entries before publishing."""
 
     code = "needs_catch_up"
+
+
+class NotMember(LocalProblem):
+    """This node is not a member of its network: its peers would not store what it signs."""
+
+    code = "not_member"
 
 
 class InvalidInput(LocalProblem):

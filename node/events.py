@@ -18,6 +18,8 @@ __all__ = [
     "Event",
     "EventBus",
     "ForkDetected",
+    "JoinFailed",
+    "Joined",
     "NodeStarted",
     "PeerSynced",
     "PeerUnreachable",
@@ -71,7 +73,22 @@ class Published:
     version: int
 
 
-Event = NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected | Published
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """This node joined the network: the inviter admitted it."""
+
+    inviter: str  # node id text
+
+
+@dataclass(frozen=True, slots=True)
+class JoinFailed:
+    """This node could not join with its invitation; ``reason`` says what to do."""
+
+    reason: str
+
+
+Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected
+         | Published | Joined | JoinFailed)
 
 
 class EventBus:

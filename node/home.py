@@ -26,12 +26,13 @@ from typing import Any, Final
 
 import sqlite_utils
 
-from protocol import Invitation, id_to_text
+from protocol import Invitation, format_invitation, id_to_text
 
 from .errors import InvalidInput, LocalProblem
 from .settings import CONFIG_FILE_NAME, SETTINGS, Setting
-from .store import blocklist, organisation
+from .store import blocklist, membership, organisation
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
+from .store.node_state import read_node_state
 from .store.store import Store
 from .sync import peerbook
 
@@ -139,28 +140,31 @@ def _organisation_changes(name: str, area: str, level: str | None) -> dict[str, 
     return changes
 
 
-def create_home(data_dir: Path, *, network: bytes | None, invitation: Invitation | None,
-                seed: bytes, now_ms: int, name: str = "", area: str = "",
-                level: str | None = None) -> Home:
-    """Create a node in ``data_dir`` for ``network``, or for the network ``invitation`` is to.
+def create_home(data_dir: Path, *, invitation: Invitation | None, code: str = "",
+                nonce: bytes | None = None, seed: bytes, now_ms: int, name: str = "",
+                area: str = "", level: str | None = None) -> Home:
+    """Create a node in ``data_dir``: found a new network, or join one by invitation.
 
-    ``seed`` is the new key's seed (``os.urandom(32)``). Nothing is published:
-    the organisation's details are stored for its profile, which the group
+    ``nonce`` (16 random bytes) founds a new network: the node signs its
+    genesis entry and is its first member. ``invitation`` (with its ``code``
+    as typed) makes a node of the invitation's network, which joins in its
+    first session with the inviter (node/sync/gossip.py). ``seed`` is the new
+    key's seed (``os.urandom(32)``). Nothing else is published: the
+    organisation's details are stored for its profile, which the group
     publishes when it is ready (``hedgerow profile publish``).
     """
-    if invitation is not None:
-        if network is not None and network != invitation.network:
-            raise InvalidInput("the invitation is for a different network than the one named; "
-                               "give one or the other", field="network")
-        network = invitation.network
-    if network is None:
-        raise InvalidInput("choose a network: start a new one, name one, or join one with an "
-                           "invitation code", field="network")
+    if (invitation is None) == (nonce is None):
+        raise InvalidInput("either start a new network or join one with an invitation code",
+                           field="network")
+    if invitation is not None and invitation.expired(now_ms // 1000):
+        raise InvalidInput("that invitation has expired; ask the group that gave it to you for "
+                           "a new one", field="invitation")
     data_dir = Path(data_dir)
     created_dir = not data_dir.exists()
-    # Refusals by init_node (a node is there already, a bad network id) leave
-    # everything as it was; only what init_node made is removed on a failure.
-    key = init_node(data_dir, network=network, seed=seed, now_ms=now_ms)
+    # Refusals by init_node (a node is there already) leave everything as it
+    # was; only what init_node made is removed on a failure.
+    key = init_node(data_dir, seed=seed, now_ms=now_ms, nonce=nonce,
+                    network=invitation.network if invitation is not None else None)
     config_written = False
     try:
         config_written = write_config_template(data_dir)
@@ -171,9 +175,16 @@ def create_home(data_dir: Path, *, network: bytes | None, invitation: Invitation
                 organisation.update_organisation(db, changes, now_ms=now_ms)
             first_peer = None
             if invitation is not None:
+                if invitation.inviter == key.public:
+                    raise InvalidInput("that invitation was made by this very node",
+                                       field="invitation")
                 row, _ = peerbook.add_peer(db, invitation.address, source="invitation",
                                            now_ms=now_ms, node_id=invitation.inviter)
                 first_peer = row.address
+                membership.record_joining(db, code=code or format_invitation(invitation),
+                                          inviter=invitation.inviter, address=row.address,
+                                          now_ms=now_ms)
+            network = read_node_state(db).network
         finally:
             db.close()
     except BaseException:
@@ -264,6 +275,20 @@ class ForkStatus:
     author: str
     version: int
     detected_ms: int
+    resolved_ms: int | None
+    own: bool
+    #: For this node's own unresolved forks: what to publish again, as
+    #: (kind, key) — a newer version of each slot resolves the fork.
+    slots: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipStatus:
+    member: bool
+    members: int
+    admitted_by: str | None
+    joining: str  # "" once a member; else what happened on the way in
+    pending_entries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +310,7 @@ class NodeStatus:
     blocked: int
     forks: tuple[ForkStatus, ...]
     needs_catch_up: bool
+    membership: MembershipStatus
 
     @property
     def short_id(self) -> str:
@@ -320,6 +346,19 @@ async def node_status(store: Store) -> NodeStatus:
     blocked = await store.db.read(blocklist.blocked_nodes)
     forks = await store.forks()
     practices = await store.list_practices()
+    members = await store.members()
+    me = next((m for m in members if m.node == state.node_id), None)
+    joining = await store.joining()
+    if me is not None:
+        joining_text = ""
+    elif joining is not None and joining.joined_ms is None:
+        joining_text = (f"joining through {joining.address}: "
+                        + (joining.last_error or "it joins on its first sync with that node"))
+    else:
+        joining_text = ("not a member of its network: a member can admit it with "
+                        f"`hedgerow admit {id_to_text(state.node_id)}`")
+    pending = await store.db.read(lambda db: int(db.conn.execute(
+        "SELECT count(*) FROM pending_entries").fetchone()[0]))
     return NodeStatus(
         data_dir=str(store.data_dir),
         node_id=id_to_text(state.node_id),
@@ -332,7 +371,12 @@ async def node_status(store: Store) -> NodeStatus:
             p.last_sync_ms, p.last_outcome, p.last_error, p.health.failures,
             p.health.next_attempt_ms, p.entries_in, p.entries_out) for p in peers),
         blocked=len(blocked),
-        forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms) for f in forks),
+        forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms, f.resolved_ms,
+                               f.author == state.node_id, f.slots) for f in forks),
         needs_catch_up=state.needs_catch_up,
+        membership=MembershipStatus(
+            member=me is not None, members=len(members),
+            admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
+            joining=joining_text, pending_entries=pending),
     )
 

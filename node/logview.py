@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from protocol import short_id
+from protocol import retract_target, short_id
 
 from .events import (
     EntriesReceived,
     Event,
     ForkDetected,
+    Joined,
+    JoinFailed,
     NodeStarted,
     PeerSynced,
     PeerUnreachable,
@@ -75,18 +77,29 @@ def entry_name(kind: str, key: str) -> str:
     if kind == "credit":
         return f"a credit {_credit_target(key)}"
     if kind == "retract":
-        return f"a retraction of {key}"
+        target_kind, target_key = retract_target(key)
+        if target_kind and target_kind != "retract":
+            return f"the withdrawal of {entry_name(target_kind, target_key)}"
+        return f"a withdrawal ({key})"
+    if kind == "admit":
+        return f"the admission of node {_node_of_hex(key)}"
     return f"{kind} {key}"
+
+
+def _node_of_hex(text: str) -> str:
+    """A node's short id from its id in hex (as entry keys hold it), else the text."""
+    try:
+        raw = bytes.fromhex(text) if len(text) == 64 else b""
+    except ValueError:
+        raw = b""
+    return short_id(raw) if raw else text
 
 
 def _credit_target(key: str) -> str:
     """``to 6ST349B for play-street`` from a credit's key (the node's hex id, ``/``, the key)."""
     node, slash, practice = key.partition("/")
-    try:
-        raw = bytes.fromhex(node) if slash and len(node) == 64 else b""
-    except ValueError:
-        raw = b""
-    return f"to {short_id(raw)} for {practice}" if raw else key
+    who = _node_of_hex(node) if slash else node
+    return f"to {who} for {practice}" if who != node else key
 
 
 def _why(address: str, reason: str) -> tuple[bool, str]:
@@ -137,6 +150,11 @@ def describe(event: Event) -> tuple[int, str]:
     if isinstance(event, Published):
         return logging.INFO, (f"published {entry_name(event.kind, event.key)} "
                               f"(version {event.version})")
+    if isinstance(event, Joined):
+        return logging.INFO, (f"joined the network: admitted by node {event.inviter[:7]}, "
+                              "which signed the admission")
+    if isinstance(event, JoinFailed):
+        return logging.WARNING, f"not joined yet: {event.reason}"
     return logging.DEBUG, f"event {type(event).__name__}"
 
 

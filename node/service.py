@@ -133,10 +133,16 @@ class NodeService:
         """A loopback URL for this node (tests and the demo)."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def block(self, node_id: bytes, note: str = "") -> None:
-        """Block a node: refuse its requests and entries, drop what it wrote."""
-        await self.store.block_author(node_id, note=note)
+    async def block(self, node_id: bytes, note: str = "", *,
+                    with_admitted: bool = False) -> list[bytes]:
+        """Block a node: refuse its requests and entries, drop what it wrote.
+
+        ``with_admitted``: the nodes whose membership runs only through it too.
+        """
+        blocked = await self.store.block_author(node_id, note=note,
+                                                with_admitted=with_admitted)
         await self._refresh_blocked()
+        return blocked
 
     async def _refresh_blocked(self) -> None:
         # Also run every few seconds by gossip: `hedgerow peer block` may

@@ -11,8 +11,11 @@ Modules: :mod:`.errors` (the error tree), :mod:`.ids` (text form of ids),
 :mod:`.versions` (hybrid logical clock, current versions, forks),
 :mod:`.negentropy` (Negentropy V1 set reconciliation), :mod:`.messages` and
 :mod:`.session` (the sync session), :mod:`.httpsig` (RFC 9421 HTTP message
-signatures), :mod:`.invitations` (invitation codes), :mod:`.peers` (backoff
-and peer choice).
+signatures), :mod:`.invitations` (invitation codes and the join proof),
+:mod:`.membership` (who is a member, from genesis and admissions),
+:mod:`.peers` (backoff and peer choice).
+
+This is protocol version 2 (:data:`PROTOCOL_VERSION`; docs/protocol.md).
 """
 
 from .bodies import (
@@ -20,9 +23,14 @@ from .bodies import (
     LEVELS,
     MEASURE_DEFINERS,
     PRACTICE_STATUSES,
+    RETRACTABLE,
     SMALL_COUNT_TEXT,
     SUPPRESSION_THRESHOLD,
+    admit_key,
     credit_key,
+    network_id_of,
+    retract_key,
+    retract_target,
     suppress_count,
     validate_body,
 )
@@ -64,9 +72,16 @@ from .httpsig import (
     verify_hedgerow,
 )
 from .ids import ID_LENGTH, id_from_text, id_to_text, short_id
-from .invitations import Invitation, format_invitation, parse_invitation
+from .invitations import (
+    Invitation,
+    check_join_proof,
+    format_invitation,
+    join_proof,
+    parse_invitation,
+)
 from .keys import NodeKey, public_key, verify_signature
-from .messages import PushResult
+from .membership import Admission, Member, Membership, members_of, withdrawal_preview
+from .messages import PROTOCOL_VERSION, PushResult
 from .negentropy import Negentropy, NegentropyStorage
 from .peers import PeerHealth, choose_peers, record_failure, record_success, should_forget
 from .session import (
@@ -78,21 +93,25 @@ from .session import (
     SyncSession,
     answer_reconcile,
 )
-from .versions import Slot, Verdict, judge, next_version, slot_of
+from .versions import MAX_AHEAD_MS, Slot, Verdict, judge, next_version, slot_of, too_far_ahead
 from .wire import MAX_DEPTH, MAX_MESSAGE_BYTES, decode, encode
 
 __all__ = [
     "ID_LENGTH",
     "KINDS",
     "LEVELS",
+    "MAX_AHEAD_MS",
     "MAX_DEPTH",
     "MAX_ENTRY_BYTES",
     "MAX_MESSAGE_BYTES",
     "MEASURE_DEFINERS",
     "PRACTICE_STATUSES",
+    "PROTOCOL_VERSION",
+    "RETRACTABLE",
     "SIGNATURE_PREFIX",
     "SMALL_COUNT_TEXT",
     "SUPPRESSION_THRESHOLD",
+    "Admission",
     "AuthError",
     "DecodeError",
     "EncodeError",
@@ -108,6 +127,8 @@ __all__ = [
     "Invitation",
     "LoadEntries",
     "LocalError",
+    "Member",
+    "Membership",
     "Negentropy",
     "NegentropyStorage",
     "NodeKey",
@@ -127,7 +148,9 @@ __all__ = [
     "VerifiedEntry",
     "VerifiedSignature",
     "WrongNetwork",
+    "admit_key",
     "answer_reconcile",
+    "check_join_proof",
     "choose_peers",
     "content_digest",
     "credit_key",
@@ -138,22 +161,29 @@ __all__ = [
     "format_invitation",
     "id_from_text",
     "id_to_text",
+    "join_proof",
     "judge",
+    "members_of",
+    "network_id_of",
     "network_tag",
     "next_version",
     "parse_invitation",
     "public_key",
     "record_failure",
     "record_success",
+    "retract_key",
+    "retract_target",
     "short_id",
     "should_forget",
     "sign_entry",
     "sign_hedgerow",
     "slot_of",
     "suppress_count",
+    "too_far_ahead",
     "validate_body",
     "verify_entries",
     "verify_entry",
     "verify_hedgerow",
     "verify_signature",
+    "withdrawal_preview",
 ]

@@ -1,6 +1,14 @@
-"""Body schemas of the four entry kinds, and their validation.
+"""Body schemas of the entry kinds, and their validation.
 
-Rules (protocol version 1):
+Rules (protocol version 2):
+
+* ``genesis`` — key ``"genesis"``: the founding node's first entry.
+  ``nonce`` (16 bytes, chosen at random by the founder). The network id is
+  derived from it and its author (:func:`network_id_of`), so any node can
+  check offline which node founded the network (DESIGN.md "Membership").
+* ``admit`` — key = the admitted node's id in lower-case hex: a member's
+  signed statement that it admitted that node. ``node`` (the admitted node,
+  32 bytes, never the author itself); optional ``note``.
 
 * ``profile`` — key ``"profile"``. The organisation: ``name`` (required),
   ``level`` (required), ``area``, ``description``, ``principles``,
@@ -16,15 +24,21 @@ Rules (protocol version 1):
   ``practice`` (its practice key), ``note``. Its key is derived:
   ``credit_key(to, practice)``, so one node credits one practice once
   (a newer version replaces the older thank-you).
-* ``retract`` — key = the practice key it withdraws; optional ``reason``.
+* ``retract`` — withdraws an earlier entry of the author's: key =
+  ``<kind>:<key>`` of the entry it withdraws (``practice:repair-cafe``,
+  ``credit:<hex>/<practice>``, ``profile:profile``, ``admit:<hex>``); it
+  takes that entry's slot (:func:`protocol.versions.slot_of`), so it replaces
+  it everywhere, and a later entry in the slot replaces the retraction.
+  Optional ``reason``.
 
-Unknown fields are refused: a version-1 node cannot know what they mean, and
+Unknown fields are refused: a version-2 node cannot know what they mean, and
 silently dropping them would break the signature. Every error names the field
 (``body.measures[2].value``) and never quotes the offending value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Callable, Mapping
@@ -37,16 +51,26 @@ __all__ = [
     "LEVELS",
     "MEASURE_DEFINERS",
     "PRACTICE_STATUSES",
+    "RETRACTABLE",
     "SMALL_COUNT_TEXT",
     "SUPPRESSION_THRESHOLD",
+    "admit_key",
     "check_decoded_body",
     "credit_key",
+    "network_id_of",
+    "retract_key",
+    "retract_target",
     "suppress_count",
     "validate_body",
     "validate_key",
 ]
 
-KINDS: Final = ("credit", "practice", "profile", "retract")
+KINDS: Final = ("admit", "credit", "genesis", "practice", "profile", "retract")
+#: The kinds a ``retract`` may withdraw (a genesis is never withdrawn).
+RETRACTABLE: Final = ("admit", "credit", "practice", "profile")
+#: The length of a genesis entry's nonce.
+GENESIS_NONCE_BYTES: Final = 16
+_NETWORK_DOMAIN: Final = b"hedgerow/network/v2\x00"
 LEVELS: Final = ("neighbourhood", "local", "regional", "national")
 PRACTICE_STATUSES: Final = ("active", "paused", "ended")
 MEASURE_DEFINERS: Final = ("community", "funder", "own")
@@ -62,12 +86,61 @@ _ORG_ID = re.compile(r"[A-Z]{2}-[A-Z0-9]{2,10}-[A-Za-z0-9][A-Za-z0-9._/-]{0,39}\
 _URL = re.compile(r"https?://[^\s/?#]+(?::\d{1,5})?(?:/[^\s]*)?\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+_HEX_ID = re.compile(r"[0-9a-f]{64}\Z")
+_CREDIT_KEY = re.compile(r"[0-9a-f]{64}/[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
 
 
 def suppress_count(count: int) -> int | str:
     """The publishable form of a count: exact from 5 up, ``"<5"`` below."""
     return count if count >= SUPPRESSION_THRESHOLD else SMALL_COUNT_TEXT
+
+
+def network_id_of(founder: bytes, nonce: bytes) -> bytes:
+    """The network id a genesis entry by ``founder`` with ``nonce`` founds.
+
+    SHA-256 over a domain prefix, the founder's node id and the nonce: the id
+    names its founder (no one else can sign a genesis that derives it), and
+    a fresh nonce makes a new network each time.
+    """
+    return hashlib.sha256(_NETWORK_DOMAIN + founder + nonce).digest()
+
+
+def admit_key(node: bytes) -> str:
+    """The key of an admit entry: the admitted node's id in hex (one slot per node)."""
+    return node.hex()
+
+
+def retract_key(kind: str, key: str) -> str:
+    """The key of a retraction of the author's entry (``kind``, ``key``)."""
+    return f"{kind}:{key}"
+
+
+def retract_target(key: str) -> tuple[str, str]:
+    """The (kind, key) a retraction's key names; ``("", "")`` if it names none.
+
+    Only the shape is checked here; :func:`validate_key` checks the target
+    key against its kind's rules.
+    """
+    kind, sep, target = key.partition(":")
+    if not sep or kind not in RETRACTABLE:
+        return "", ""
+    return kind, target
+
+
+def _valid_target_key(kind: str, key: str) -> bool:
+    if kind == "practice":
+        return len(key) <= 64 and _SLUG.match(key) is not None
+    if kind == "profile":
+        return key == "profile"
+    if kind == "credit":
+        return _CREDIT_KEY.match(key) is not None
+    return _HEX_ID.match(key) is not None  # admit
+
+
+def _valid_retract_key(key: str) -> bool:
+    kind, target = retract_target(key)
+    return bool(kind) and _valid_target_key(kind, target)
 
 
 def credit_key(to: bytes, practice: str) -> str:
@@ -183,13 +256,20 @@ class _Choice(_Rule):
                    f"{names.const(self.allowed)}: return False")
 
 
-class _NodeRef(_Rule):
+class _Bytes(_Rule):
+    def __init__(self, length: int, what: str) -> None:
+        self.length, self.what = length, what
+
     def check(self, value: Any) -> None:
-        if type(value) is not bytes or len(value) != 32:
-            raise _Invalid("must be a 32-byte node id", "wrong_type")
+        if type(value) is not bytes or len(value) != self.length:
+            raise _Invalid(f"must be {self.what}", "wrong_type")
 
     def source(self, x: str, out: list[str], indent: str, names: _Names) -> None:
-        out.append(f"{indent}if type({x}) is not bytes or len({x}) != 32: return False")
+        out.append(f"{indent}if type({x}) is not bytes or len({x}) != {self.length}: "
+                   "return False")
+
+
+_NODE_ID = _Bytes(32, "a 32-byte node id")
 
 
 class _Count(_Rule):
@@ -366,11 +446,18 @@ def _compile(kind: str, keys: tuple[str, ...]) -> Callable[[Any, str, bytes], bo
     # The rules that tie the key (and author) to the body, as in _explain.
     if kind == "profile":
         lines.append("    if key != 'profile': return False")
-    elif kind in ("practice", "retract"):
+    elif kind == "genesis":
+        lines.append("    if key != 'genesis': return False")
+    elif kind == "practice":
         _SLUG_TEXT.source("key", lines, "    ", names)
+    elif kind == "retract":
+        lines.append(f"    if not {names.const(_valid_retract_key)}(key): return False")
     elif kind == "credit":
         lines.append(f"    if key != {names.const(credit_key)}({field['to']}, "
                      f"{field['practice']}): return False")
+    elif kind == "admit":
+        node = field["node"]
+        lines.append(f"    if {node} == author or key != {node}.hex(): return False")
     if kind == "practice" and "adapted_from" in field:
         lines.append(f"    for _ref in {field['adapted_from']}:")
         lines.append("        if _ref['author'] == author and _ref['key'] == key: return False")
@@ -421,7 +508,7 @@ _MEASURE = _Record(
         "defined_by": _Choice(MEASURE_DEFINERS),
     },
 )
-_PRACTICE_REF = _Record({"author": _NodeRef(), "key": _SLUG_TEXT}, {})
+_PRACTICE_REF = _Record({"author": _NODE_ID, "key": _SLUG_TEXT}, {})
 
 _SCHEMAS: dict[str, _Record] = {
     "profile": _Record(
@@ -452,10 +539,12 @@ _SCHEMAS: dict[str, _Record] = {
         },
     ),
     "credit": _Record(
-        {"to": _NodeRef(), "practice": _SLUG_TEXT},
+        {"to": _NODE_ID, "practice": _SLUG_TEXT},
         {"note": _Text(500)},
     ),
     "retract": _Record({}, {"reason": _Text(500)}),
+    "admit": _Record({"node": _NODE_ID}, {"note": _Text(200)}),
+    "genesis": _Record({"nonce": _Bytes(GENESIS_NONCE_BYTES, "16 random bytes")}, {}),
 }
 #: Per kind, the fast yes/no test of body, key and author together.
 _FAST: dict[str, _FastChecks] = {kind: _FastChecks(kind) for kind in _SCHEMAS}
@@ -466,13 +555,27 @@ def validate_key(kind: str, key: str, body: Mapping[str, Any], author: bytes) ->
     if kind == "profile":
         if key != "profile":
             raise EntryError('key: a profile\'s key is "profile"', code="bad_key")
-    elif kind in ("practice", "retract"):
+    elif kind == "genesis":
+        if key != "genesis":
+            raise EntryError('key: a genesis entry\'s key is "genesis"', code="bad_key")
+    elif kind == "practice":
         if type(key) is str and len(key) <= 64 and _SLUG.match(key):
             return
         try:
             _SLUG_TEXT.check(key)
         except _Invalid as bad:
             raise EntryError(f"key: {bad.message}", code=bad.code) from None
+    elif kind == "retract":
+        if not _valid_retract_key(key):
+            raise EntryError("key: a retraction's key is <kind>:<key> of the entry it "
+                             f"withdraws, one of {', '.join(RETRACTABLE)}", code="bad_key")
+    elif kind == "admit":
+        node = body.get("node")
+        if not isinstance(node, bytes) or key != admit_key(node):
+            raise EntryError("key: an admission's key is the admitted node's id in hex",
+                             code="bad_key")
+        if node == author:
+            raise EntryError("body.node: a node cannot admit itself", code="self_admission")
     elif kind == "credit":
         to, practice = body.get("to"), body.get("practice")
         if not isinstance(to, bytes) or not isinstance(practice, str) or \

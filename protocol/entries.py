@@ -4,12 +4,15 @@ An entry's **payload** is the canonical msgpack (:mod:`protocol.wire`) of the
 map::
 
     {"author": <32-byte node id>, "body": {...}, "key": <text>,
-     "kind": "profile" | "practice" | "credit" | "retract",
+     "kind": "genesis" | "admit" | "profile" | "practice" | "credit" | "retract",
      "network": <32-byte network id>, "version": <int, ms>}
 
 Its **signature** is Ed25519 by ``author`` over::
 
-    b"hedgerow/entry/v1\\x00" + network id + payload
+    b"hedgerow/entry/v2\\x00" + network id + payload
+
+A ``genesis`` entry must found the network it is signed for: its network id
+is :func:`protocol.bodies.network_id_of` its author and nonce.
 
 The prefix separates entry signatures from every other thing a node key signs
 (HTTP messages); the network id is mixed in so that an entry signed for one
@@ -41,7 +44,7 @@ from typing import Annotated, Any, Final
 import msgspec
 from cryptography.exceptions import InvalidSignature
 
-from .bodies import KINDS, check_decoded_body
+from .bodies import KINDS, check_decoded_body, network_id_of
 from .errors import DecodeError, EntryError, InvalidArgument, SignatureError, WrongNetwork
 from .ids import short_id
 from .keys import SIGNATURE_LENGTH, NodeKey, public_key
@@ -63,7 +66,7 @@ __all__ = [
 
 #: Largest signed entry (payload + signature), DESIGN.md / issue: ≤ 16 KiB.
 MAX_ENTRY_BYTES = 16 * 1024
-SIGNATURE_PREFIX = b"hedgerow/entry/v1\x00"
+SIGNATURE_PREFIX = b"hedgerow/entry/v2\x00"
 _MAX_VERSION = 2**63 - 1
 _MAX_KEY = 160
 _ENVELOPE_FIELDS = ("author", "body", "key", "kind", "network", "version")
@@ -239,7 +242,17 @@ def _check_payload(quick: _Payload | None, payload: bytes, network: bytes | None
         # (ext types, floats, ...): the strict path words what is wrong. A
         # fault in the checks themselves is raised again there.
         return _read_strictly(payload, network)
+    if quick.kind == "genesis":
+        _check_genesis(quick.author, quick.body, quick.network)
     return Entry(quick.network, quick.author, quick.kind, quick.key, quick.version, quick.body)
+
+
+def _check_genesis(author: bytes, body: dict[str, Any], network: bytes) -> None:
+    # DESIGN.md "Membership": the network id is derived from the founder's
+    # signed genesis entry, so a genesis founds exactly one network.
+    if network_id_of(author, body["nonce"]) != network:
+        raise EntryError("genesis: this entry does not found the network it is signed for",
+                         code="bad_genesis")
 
 
 def _read_strictly(payload: bytes, network: bytes | None) -> Entry:
@@ -276,6 +289,8 @@ def _read_decoded(value: Any, network: bytes | None) -> Entry:
     if not 1 <= version <= _MAX_VERSION:
         raise EntryError("version: must be a positive 63-bit integer", code="bad_version")
     check_decoded_body(kind, key, body, author)
+    if kind == "genesis":
+        _check_genesis(author, body, entry_network)
     return Entry(entry_network, author, kind, key, version, body)
 
 

@@ -102,6 +102,7 @@ __all__ = [
     "NonceCache",
     "NonceCheck",
     "VerifiedSignature",
+    "claimed_keyid",
     "combine_fields",
     "content_digest",
     "network_tag",
@@ -131,7 +132,7 @@ _DERIVED: Final = frozenset(
     | {"@path", "@query", "@status"}
 )
 _DIGESTS: Final = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
-_TAG_DOMAIN: Final = b"hedgerow/httpsig/network-tag/v1\x00"
+_TAG_DOMAIN: Final = b"hedgerow/httpsig/network-tag/v2\x00"
 
 
 _FIELD_NAME_RE: Final = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]+")
@@ -600,6 +601,21 @@ def _parse_input(member: Member, is_request: bool) -> _SigParams:
     return _SigParams(comps, tuple(params))
 
 
+def claimed_keyid(headers: Mapping[str, str], *, label: str = LABEL) -> str | None:
+    """The ``keyid`` a request's signature claims, read without verifying anything.
+
+    For a server's cheapest refusal: a request from a key that could never
+    be accepted (not a member, blocked) is refused on its headers alone,
+    before its body is read or any signature checked. None if the
+    Signature-Input field does not parse or names no keyid.
+    """
+    try:
+        member = _label_member(headers, "Signature-Input", label, "missing_signature_input")
+        return _parse_input(member, True).str_param("keyid")
+    except FieldFailure:
+        return None
+
+
 def verify_message(
     msg: HttpMessage,
     *,
@@ -717,7 +733,7 @@ REQUIRED_COMPONENTS: Final[Mapping[str, tuple[Component, ...]]] = MappingProxyTy
 
 
 def network_tag(network_id: bytes) -> str:
-    """The signature ``tag`` for a network: ``hedgerow-v1-`` + 32 hex digits.
+    """The signature ``tag`` for a network: ``hedgerow-v2-`` + 32 hex digits.
 
     The digits are the first 16 bytes of SHA-256 over a fixed domain prefix
     and the 32-byte network id: short, fixed-length, and never equal to a
@@ -725,7 +741,7 @@ def network_tag(network_id: bytes) -> str:
     """
     if not isinstance(network_id, bytes) or len(network_id) != 32:
         raise InvalidArgument("network id must be 32 bytes")
-    return "hedgerow-v1-" + hashlib.sha256(_TAG_DOMAIN + network_id).digest()[:16].hex()
+    return "hedgerow-v2-" + hashlib.sha256(_TAG_DOMAIN + network_id).digest()[:16].hex()
 
 
 def sign_hedgerow(

@@ -1,18 +1,32 @@
-"""Sync messages (wire protocol version 1): the bodies of ``/sync/v1/…`` requests.
+"""Sync messages (wire protocol version 2): the bodies of ``/sync/v2/…`` requests.
 
 Every body is one canonical msgpack map (:mod:`protocol.wire`). Each endpoint
 has a request and a reply; both directions are parsed with the same strict
 rules, because a client is as hostile to a server as a server to a client.
 
-=============  =====================================  ==========================================
-endpoint       request                                reply
-=============  =====================================  ==========================================
-``reconcile``  ``{"neg": <Negentropy V1 message>}``   ``{"neg": <Negentropy V1 message>}``
-``fetch``      ``{"ids": [<32-byte id>, …]}``          ``{"entries": [[payload, sig], …],
-                                                        "more": [<id>, …]}``
-``push``       ``{"entries": [[payload, sig], …]}``   ``{"results": [<outcome> |
-                                                        [<outcome>, <reason>], …]}``
-=============  =====================================  ==========================================
+=============  ======================================  =========================================
+endpoint       request                                 reply
+=============  ======================================  =========================================
+``reconcile``  ``{"sets": {<set>: <Negentropy V1      ``{"sets": {<set>: <Negentropy V1
+               message>, …}}``                         message>, …}}``
+``fetch``      ``{"ids": [<32-byte id>, …]}``           ``{"entries": [[payload, sig], …],
+                                                         "more": [<id>, …]}``
+``push``       ``{"entries": [[payload, sig], …]}``    ``{"results": [<outcome> |
+                                                         [<outcome>, <reason>], …]}``
+``join``       ``{"invitation": <8-byte id>,           ``{"entries": [[payload, sig], …]}``
+               "proof": <32 bytes>}``
+=============  ======================================  =========================================
+
+``reconcile`` runs over one or both of two sets of the server's current
+entries, each its own Negentropy exchange: ``all`` of them, and the
+``members`` set (the genesis, admissions and withdrawn admissions), whose
+missing entries a session fetches first so that it knows who the members
+are before it takes in their entries (DESIGN.md "Membership"). A request
+names the sets still being reconciled; the reply answers each. Two nodes
+that agree learn it for both sets in one round trip.
+``join`` is the one request a node that is not yet a member may make: it
+proves it holds an invitation (:func:`protocol.invitations.join_proof`), and
+the reply holds the network's genesis and the admission the inviter signed.
 
 ``fetch`` returns the requested entries it still holds, in any order, up to a
 byte budget; ids left out for lack of room are listed in ``more`` so the
@@ -23,34 +37,51 @@ result per entry, in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from .entries import MAX_ENTRY_BYTES, SignedEntry
 from .errors import DecodeError, SessionError
+from .invitations import INVITATION_ID_BYTES, JOIN_PROOF_BYTES
 from .wire import decode, encode
 
 __all__ = [
+    "ENDPOINTS",
     "MAX_FETCH_IDS",
     "MAX_FETCH_REPLY_BYTES",
     "MAX_NEG_MESSAGE_BYTES",
     "MAX_PUSH_BYTES",
     "MAX_PUSH_ENTRIES",
     "OUTCOMES",
+    "PROTOCOL_VERSION",
+    "RECONCILE_SETS",
     "PushResult",
     "decode_fetch_reply",
     "decode_fetch_request",
+    "decode_join_reply",
+    "decode_join_request",
     "decode_push_reply",
     "decode_push_request",
     "decode_reconcile",
     "encode_fetch_reply",
     "encode_fetch_request",
+    "encode_join_reply",
+    "encode_join_request",
     "encode_push_reply",
     "encode_push_request",
     "encode_reconcile",
 ]
 
+#: The version of the wire protocol and entry format (docs/protocol.md). Nodes of
+#: different versions do not sync: each refuses the other, naming both versions.
+PROTOCOL_VERSION: Final = 2
+#: The sync endpoints, under ``/sync/v<PROTOCOL_VERSION>/``.
+ENDPOINTS: Final = ("reconcile", "fetch", "push", "join")
+#: The sets a reconcile request may name.
+RECONCILE_SETS: Final = ("all", "members")
+#: Entries in a join reply: the genesis and the admission.
+_MAX_JOIN_ENTRIES: Final = 2
 #: Request bodies are capped at 256 KiB (issue: "request body ≤ 256 KiB").
 MAX_REQUEST_BYTES: Final = 256 * 1024
 #: Negentropy frames are bounded well inside a request body.
@@ -61,7 +92,7 @@ MAX_FETCH_REPLY_BYTES: Final = 1024 * 1024
 #: Limits on everything a peer sends: at most 50 entries per push.
 MAX_PUSH_ENTRIES: Final = 50
 MAX_PUSH_BYTES: Final = 200 * 1024
-OUTCOMES: Final = ("accepted", "duplicate", "stale", "fork", "rejected")
+OUTCOMES: Final = ("accepted", "duplicate", "stale", "fork", "pending", "rejected")
 _ID = 32
 
 
@@ -106,16 +137,65 @@ def _entries(value: Any, limit: int, what: str) -> list[SignedEntry]:
     return out
 
 
-def encode_reconcile(neg: bytes) -> bytes:
-    return encode({"neg": neg})
-
-
-def decode_reconcile(body: bytes) -> bytes:
-    neg = _parse(body, MAX_REQUEST_BYTES, ("neg",), "reconcile message")["neg"]
-    if not isinstance(neg, bytes) or not neg or len(neg) > MAX_NEG_MESSAGE_BYTES:
+def _neg(value: Any) -> bytes:
+    if not isinstance(value, bytes) or not value or len(value) > MAX_NEG_MESSAGE_BYTES:
         raise SessionError("reconcile message: neg must be 1 to "
                            f"{MAX_NEG_MESSAGE_BYTES} bytes", code="bad_message")
-    return neg
+    return value
+
+
+def encode_reconcile(messages: Mapping[str, bytes]) -> bytes:
+    """A reconcile request or reply: one Negentropy message per set."""
+    return encode({"sets": dict(messages)})
+
+
+def decode_reconcile(body: bytes, expected: Collection[str] | None = None) -> dict[str, bytes]:
+    """A reconcile request's or reply's message per set.
+
+    A request names one or both sets; a reply (``expected``: the sets the
+    request named) answers exactly those.
+    """
+    value = _parse(body, MAX_REQUEST_BYTES, ("sets",), "reconcile message")["sets"]
+    if not isinstance(value, dict) or not value or \
+            any(name not in RECONCILE_SETS for name in value):
+        raise SessionError("reconcile message: sets maps "
+                           f"{' and/or '.join(RECONCILE_SETS)} to Negentropy messages",
+                           code="bad_message")
+    if expected is not None and set(value) != set(expected):
+        raise SessionError("reconcile reply: it must answer each set asked about, and no other",
+                           code="bad_message")
+    total = 0
+    for message in value.values():
+        total += len(_neg(message))
+    if total > MAX_NEG_MESSAGE_BYTES:
+        raise SessionError(f"reconcile message: more than {MAX_NEG_MESSAGE_BYTES} bytes of "
+                           "Negentropy messages", code="bad_message")
+    return value
+
+
+def encode_join_request(invitation_id: bytes, proof: bytes) -> bytes:
+    return encode({"invitation": invitation_id, "proof": proof})
+
+
+def decode_join_request(body: bytes) -> tuple[bytes, bytes]:
+    """A join request's invitation id and proof."""
+    value = _parse(body, 1024, ("invitation", "proof"), "join request")
+    invitation, proof = value["invitation"], value["proof"]
+    if (not isinstance(invitation, bytes) or len(invitation) != INVITATION_ID_BYTES
+            or not isinstance(proof, bytes) or len(proof) != JOIN_PROOF_BYTES):
+        raise SessionError(f"join request: invitation is {INVITATION_ID_BYTES} bytes and "
+                           f"proof {JOIN_PROOF_BYTES}", code="bad_message")
+    return invitation, proof
+
+
+def encode_join_reply(entries: Sequence[SignedEntry]) -> bytes:
+    return encode({"entries": [e.to_wire() for e in entries]})
+
+
+def decode_join_reply(body: bytes) -> list[SignedEntry]:
+    """The genesis and the admission a join reply carries (verify them before use)."""
+    value = _parse(body, 2 * MAX_ENTRY_BYTES + 1024, ("entries",), "join reply")
+    return _entries(value["entries"], _MAX_JOIN_ENTRIES, "join reply")
 
 
 def encode_fetch_request(ids: Sequence[bytes]) -> bytes:

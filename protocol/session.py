@@ -22,10 +22,15 @@ Actions (frozen dataclasses):
 
 State machine rules:
 
-1. ``RECONCILING`` — :meth:`start` emits the first reconcile request. Each
-   reply goes to the Negentropy client; ``have`` ids queue for pushing, ``need``
-   ids for fetching. A next message means another round; ``None`` moves on.
-   More than :data:`MAX_ROUNDS` rounds is a protocol error (bounded work).
+1. ``RECONCILING`` — :meth:`start` emits the first reconcile request, with
+   one Negentropy exchange per set (:data:`~protocol.messages.RECONCILE_SETS`:
+   the ``members`` set, then ``all``), in the same requests. Each reply's
+   messages go to their set's Negentropy client; ``have`` ids queue for
+   pushing, ``need`` ids for fetching — the members set's first, so that
+   the admissions are stored before the entries of those they admit, and an
+   id needed by both sets once. A set with a next message takes part in the
+   next round; when none has one, the session moves on. More than
+   :data:`MAX_ROUNDS` rounds is a protocol error (bounded work).
 2. ``FETCHING`` — while ids are queued to fetch: request up to
    :data:`~protocol.messages.MAX_FETCH_IDS` at a time; the reply's entries go
    out as :class:`IngestEntries`; ids the server listed in ``more`` go back on
@@ -45,9 +50,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from .entries import SignedEntry
 from .errors import InvalidArgument, PeerError, SessionError
@@ -157,13 +162,28 @@ class _Counters:
 class SyncSession:
     """The client side of one sync session over a sealed storage of our current set."""
 
-    def __init__(self, storage: NegentropyStorage, *, frame_size_limit: int = 0) -> None:
-        self._neg = Negentropy(storage, frame_size_limit)
+    def __init__(self, storages: NegentropyStorage | Mapping[str, NegentropyStorage], *,
+                 frame_size_limit: int = 0, skip: frozenset[bytes] = frozenset()) -> None:
+        """``storages``: this node's storage of each set to reconcile, in the
+        order their missing entries are fetched (a single storage is the
+        ``all`` set). ``skip``: ids the driver already holds outside them
+        (entries waiting for their author's admission): never fetched again."""
+        if isinstance(storages, NegentropyStorage):
+            storages = {"all": storages}
+        self._negs = {name: Negentropy(storage, frame_size_limit)
+                      for name, storage in storages.items()}
+        self._skip = skip
         self._state = SessionState.IDLE
+        # Ids to fetch, per set in priority order, and every id queued so far.
+        self._needs: dict[str, deque[bytes]] = {name: deque() for name in self._negs}
+        self._queued: set[bytes] = set()
+        self._pushing: set[bytes] = set()
         self._to_fetch: deque[bytes] = deque()
         self._to_push: deque[bytes] = deque()
         self._loaded: deque[SignedEntry] = deque()
-        self._awaiting: tuple[str, tuple[bytes, ...]] | None = None
+        # The request awaiting its reply: its endpoint, and the ids it asked
+        # for (fetch, push, load) or the sets it named (reconcile).
+        self._awaiting: tuple[str, tuple[Any, ...]] | None = None
         self._n = _Counters()
 
     @property
@@ -180,7 +200,8 @@ class SyncSession:
             raise InvalidArgument("a session starts once")
         self._state = SessionState.RECONCILING
         self._n.rounds = 1
-        return self._send("reconcile", encode_reconcile(self._neg.initiate()), ())
+        messages = {name: neg.initiate() for name, neg in self._negs.items()}
+        return self._send("reconcile", encode_reconcile(messages), tuple(messages))
 
     def receive(self, body: bytes) -> Action:
         """Feed the reply body of the last :class:`SendRequest`."""
@@ -191,7 +212,7 @@ class SyncSession:
         self._n.bytes_down += len(body)
         try:
             if endpoint == "reconcile":
-                return self._on_reconcile(body)
+                return self._on_reconcile(body, sent)
             if endpoint == "fetch":
                 return self._on_fetch(body, sent)
             return self._on_push(body, sent)
@@ -221,24 +242,42 @@ class SyncSession:
 
     # -- internals ---------------------------------------------------------
 
-    def _send(self, endpoint: str, body: bytes, sent: tuple[bytes, ...]) -> SendRequest:
+    def _send(self, endpoint: str, body: bytes, sent: tuple[Any, ...]) -> SendRequest:
         self._awaiting = (endpoint, sent)
         self._n.requests += 1
         self._n.bytes_up += len(body)
         return SendRequest(endpoint, body)
 
-    def _on_reconcile(self, body: bytes) -> Action:
-        message, have, need = self._neg.reconcile_client(decode_reconcile(body))
-        self._to_push.extend(have)
-        self._to_fetch.extend(need)
-        self._n.have += len(have)
-        self._n.need += len(need)
-        if message is not None:
+    def _on_reconcile(self, body: bytes, sets: tuple[str, ...]) -> Action:
+        replies = decode_reconcile(body, sets)
+        following: dict[str, bytes] = {}
+        for name in sets:
+            message, have, need = self._negs[name].reconcile_client(replies[name])
+            # Every entry of the members set is in the all set too: each id
+            # is pushed or fetched once, the members set's first.
+            pushing = self._pushing
+            for id_ in have:
+                if id_ not in pushing:
+                    pushing.add(id_)
+                    self._to_push.append(id_)
+                    self._n.have += 1
+            queue, queued, skip = self._needs[name], self._queued, self._skip
+            for id_ in need:
+                if id_ not in queued and id_ not in skip:
+                    queued.add(id_)
+                    queue.append(id_)
+            if message is not None:
+                following[name] = message
+        if following:
             if self._n.rounds >= MAX_ROUNDS:
                 raise SessionError(f"reconciliation did not settle in {MAX_ROUNDS} rounds",
                                    code="too_many_rounds")
             self._n.rounds += 1
-            return self._send("reconcile", encode_reconcile(message), ())
+            return self._send("reconcile", encode_reconcile(following), tuple(following))
+        for queue in self._needs.values():
+            self._n.need += len(queue)
+            self._to_fetch.extend(queue)
+            queue.clear()
         return self._next()
 
     def _on_fetch(self, body: bytes, requested: tuple[bytes, ...]) -> Action:
@@ -292,12 +331,16 @@ class SyncSession:
 
 
 def answer_reconcile(
-    storage: NegentropyStorage, body: bytes, *, frame_size_limit: int = 0
+    storages: Mapping[str, NegentropyStorage], messages: Mapping[str, bytes], *,
+    frame_size_limit: int = 0
 ) -> bytes:
-    """The server's side of one reconcile request: body in, reply body out.
+    """The server's side of one reconcile request: its Negentropy message per
+    set (:func:`~protocol.messages.decode_reconcile`) and this node's storage
+    of each of those sets in, the reply body out.
 
     Negentropy servers keep no state between messages (each message is
     self-contained), so a server needs no session object at all.
     """
-    reply = Negentropy(storage, frame_size_limit).reconcile_server(decode_reconcile(body))
-    return encode_reconcile(reply)
+    return encode_reconcile({
+        name: Negentropy(storages[name], frame_size_limit).reconcile_server(message)
+        for name, message in messages.items()})

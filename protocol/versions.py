@@ -6,14 +6,19 @@ Rules (DESIGN.md "Entry identity and versions"):
    time, but always greater than any version the author has used or seen of
    itself (:func:`next_version`). It only ever increases, even on a Pi whose
    clock is wrong.
-2. Entries occupy **slots** ``(author, family, key)``. ``practice`` and
-   ``retract`` share the ``practice`` family, so a retraction replaces the
-   practice it withdraws (and a later republish replaces the retraction).
+2. Entries occupy **slots** ``(author, family, key)``. A ``retract`` takes
+   the slot of the entry it withdraws (its key is ``<kind>:<key>``), so a
+   retraction replaces that entry (and a later republish replaces the
+   retraction).
 3. In a slot the highest version is current; an older one is deleted.
 4. Versions are unique per author across all slots. Two *different* entries
    by one author with the same version are a **fork**: both are kept as
    proof, both spread, and the author is flagged.
 5. The same entry again is a duplicate: receiving is idempotent.
+6. A version more than :data:`MAX_AHEAD_MS` (an hour) ahead of the
+   receiver's clock is refused (DESIGN.md "Limits"): one far-future version
+   would otherwise hold its slot against every honest later one. It is not
+   stored, so it is fetched again once it is no longer in the future.
 
 :func:`judge` applies rules 3–5 to one incoming entry given what the store
 holds; the store carries out the verdict.
@@ -23,8 +28,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["Slot", "Verdict", "judge", "next_version", "slot_of"]
+from .bodies import retract_target
+
+__all__ = ["MAX_AHEAD_MS", "Slot", "Verdict", "judge", "next_version", "slot_of",
+           "too_far_ahead"]
+
+#: How far ahead of the receiver's clock a version may be (rule 6).
+MAX_AHEAD_MS: Final = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +47,16 @@ class Slot:
 
 
 def slot_of(author: bytes, kind: str, key: str) -> Slot:
-    """The slot an entry occupies (rule 2)."""
-    return Slot(author, "practice" if kind == "retract" else kind, key)
+    """The slot an entry occupies (rule 2); a retraction the slot it withdraws."""
+    if kind == "retract":
+        target_kind, target_key = retract_target(key)
+        return Slot(author, target_kind, target_key)
+    return Slot(author, kind, key)
+
+
+def too_far_ahead(version: int, now_ms: int) -> bool:
+    """Whether a version is too far in the receiver's future to accept (rule 6)."""
+    return version > now_ms + MAX_AHEAD_MS
 
 
 def next_version(now_ms: int, highest_seen: int) -> int:

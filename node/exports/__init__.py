@@ -28,7 +28,7 @@ import sqlite_utils
 from ..errors import InvalidInput
 from ..views import compute_view, prepare_for, refresh, verifiable_export
 from ..views.params import Filters
-from .graph import Graph, attribution_graph, to_graphml, to_kumu
+from .graph import Graph, attribution_graph, members_graph, to_graphml, to_kumu
 from .openreferral import openreferral_uk
 from .tabular import to_csv, to_json, to_xlsx
 
@@ -41,6 +41,7 @@ __all__ = [
     "attribution_graph",
     "export_bytes",
     "export_view",
+    "members_graph",
     "openreferral_uk",
     "to_csv",
     "to_graphml",
@@ -61,10 +62,11 @@ def _check(fmt: str, view: str | None, evidence: bool) -> str:
         raise InvalidInput("evidence: only a json export can carry its evidence",
                            field="evidence")
     if fmt in ("graphml", "kumu"):
-        if view not in (None, "spread"):
-            raise InvalidInput(f"view: {fmt} exports the attribution graph; use --view spread "
-                               "with a practice, or no view", field="view")
-        return "spread"
+        if view not in (None, "spread", "members"):
+            raise InvalidInput(f"view: {fmt} exports the attribution graph (--view spread with "
+                               "a practice, or no view) or who admitted whom (--view members)",
+                               field="view")
+        return view or "spread"
     if fmt == "openreferral":
         if view not in (None, "directory"):
             raise InvalidInput("view: openreferral exports the directory", field="view")
@@ -76,8 +78,11 @@ def export_bytes(db: sqlite_utils.Database, fmt: str, view: str,
                  params: dict[str, Any], *, evidence: bool = False) -> bytes:
     """The export of a prepared view (see :func:`node.views.prepare`)."""
     if fmt in ("graphml", "kumu"):
-        practice = (params["node"], params["key"]) if "node" in params else None
-        graph = attribution_graph(db, practice)
+        if view == "members":
+            graph = members_graph(db)
+        else:
+            practice = (params["node"], params["key"]) if "node" in params else None
+            graph = attribution_graph(db, practice)
         return to_graphml(graph) if fmt == "graphml" else to_kumu(graph)
     if fmt == "openreferral":
         return to_json(openreferral_uk(db, q=params.get("q"),

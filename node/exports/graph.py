@@ -15,6 +15,10 @@ applies as in every view: no forked author's entries, no retracted
 practice, no self-credit. With a practice given (``--view spread --node …
 --key …``) the graph is that practice's lineage tree only.
 
+With ``--view members`` the graph is the network's own lineage instead:
+every member an organisation element, and an ``admitted`` connection from
+each admitter to the member it admitted (:mod:`node.views.members`).
+
 The Kumu workbook has the two sheets Kumu imports: ``Elements`` (``ID``,
 ``Label``, ``Type``, ``Tags`` and fields) and ``Connections`` (``From``,
 ``To``, ``Type``), connections naming elements by ID.
@@ -31,10 +35,11 @@ import sqlite_utils
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from ..views.common import day_of_ms, forked_nodes, node_info, not_forked, practice_rows
+from ..views.members import members
 from ..views.spread import spread
 from .tabular import cell, write_sheet
 
-__all__ = ["Graph", "attribution_graph", "to_graphml", "to_kumu"]
+__all__ = ["Graph", "attribution_graph", "members_graph", "to_graphml", "to_kumu"]
 
 GRAPHML_NS: Final = "http://graphml.graphdrawing.org/xmlns"
 _ELEMENT_FIELDS: Final = ("type", "label", "node", "organisation", "key", "title", "area",
@@ -122,6 +127,21 @@ def attribution_graph(db: sqlite_utils.Database,
     ordered = sorted(elements.values(), key=lambda e: (e["type"], e["id"]))
     connections.sort(key=lambda c: (c["type"], c["from"], c["to"]))
     return Graph(ordered, connections)
+
+
+def members_graph(db: sqlite_utils.Database) -> Graph:
+    """Who admitted whom: members as organisation elements, admissions as connections."""
+    result = members(db)
+    elements = [{"id": m["node"], "type": "organisation", "label": m["name"] or m["node"],
+                 "node": m["node"], "organisation": m["name"], "key": None, "title": None,
+                 "area": m["area"], "level": None, "date": m["admitted"], "themes": []}
+                for m in result["members"]]
+    connections = [{"from": m["admitted_by"], "to": m["node"], "type": "admitted",
+                    "date": m["admitted"]}
+                   for m in result["members"] if m["admitted_by"] is not None]
+    elements.sort(key=lambda e: e["id"])
+    connections.sort(key=lambda c: (c["from"], c["to"]))
+    return Graph(elements, connections)
 
 
 def _text(value: Any) -> str:

@@ -39,6 +39,7 @@ from .connection import (
 from .datadir import database_path, key_path
 from .ingest import entries_generation
 from .keyfile import load_key_file
+from .membership import membership_generation
 from .node_state import NodeState, mark_needs_catch_up, read_node_state
 from .schema import MIGRATIONS
 
@@ -111,6 +112,7 @@ def restore_from(db: sqlite_utils.Database, source: Path, *, now_ms: int) -> Non
     current = read_node_state(db)
     check_backup(source, node_id=current.node_id, network=current.network)
     generation = entries_generation(db)
+    member_generation = membership_generation(db)
     backup = sqlite3.connect(Path(source).resolve().as_uri() + "?mode=ro", uri=True)
     try:
         backup.backup(db.conn)
@@ -119,9 +121,12 @@ def restore_from(db: sqlite_utils.Database, source: Path, *, now_ms: int) -> Non
     MIGRATIONS.apply(db)  # the backup may come from an older version of the node
     mark_needs_catch_up(db, highest_known=current.highest_own_version, now_ms=now_ms)
     # The restored set differs from what a running node has cached: move the
-    # change counter past both databases' values (node/syncset.py).
+    # change counter past both databases' values (node/store/reconciliation.py).
     with write_transaction(db) as conn:
         conn.execute("UPDATE entries_generation SET value = max(value, ?) + 1", (generation,))
+        # Likewise the members every process has cached (node/store/membership.py).
+        conn.execute("UPDATE membership_state SET generation = max(generation, ?) + 1",
+                     (member_generation,))
 
 
 def restore_offline(data_dir: Path, source: Path, *, now_ms: int) -> None:

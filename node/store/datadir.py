@@ -16,10 +16,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from protocol import NodeKey
+from protocol import NodeKey, network_id_of
 
 from ..errors import AlreadyInitialised, InvalidInput, NotInitialised, WrongNode
 from .connection import open_database
+from .feed import publish_genesis
 from .keyfile import create_key_file, load_key_file
 from .node_state import NodeState, create_node_state, read_node_state
 
@@ -38,12 +39,18 @@ def database_path(data_dir: Path) -> Path:
     return Path(data_dir) / DATABASE_FILE
 
 
-def init_node(data_dir: Path, *, network: bytes, seed: bytes, now_ms: int) -> NodeKey:
+def init_node(data_dir: Path, *, seed: bytes, now_ms: int, network: bytes | None = None,
+              nonce: bytes | None = None) -> NodeKey:
     """Create a new node in ``data_dir``: key file (from ``seed``) and database.
 
+    Either found a new network (``nonce``: 16 random bytes; the node signs
+    the genesis entry, and the network id derives from it) or make a node
+    that will join ``network`` (it holds nothing until it is admitted).
     The caller passes ``seed = os.urandom(32)`` (or a fixed seed in tests).
     """
-    if not isinstance(network, bytes) or len(network) != 32:
+    if (network is None) == (nonce is None):
+        raise InvalidInput("either found a network or name the one to join", field="network")
+    if network is not None and (not isinstance(network, bytes) or len(network) != 32):
         raise InvalidInput("network: must be a 32-byte network id", field="network")
     data_dir = Path(data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -52,7 +59,13 @@ def init_node(data_dir: Path, *, network: bytes, seed: bytes, now_ms: int) -> No
     key = create_key_file(key_path(data_dir), seed)
     db = open_database(database_path(data_dir))
     try:
-        create_node_state(db, node_id=key.public, network=network, now_ms=now_ms)
+        if nonce is not None:
+            create_node_state(db, node_id=key.public, network=network_id_of(key.public, nonce),
+                              now_ms=now_ms)
+            publish_genesis(db, key, nonce=nonce, now_ms=now_ms)
+        else:
+            assert network is not None
+            create_node_state(db, node_id=key.public, network=network, now_ms=now_ms)
     finally:
         db.close()
     return key

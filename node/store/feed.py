@@ -1,4 +1,4 @@
-"""The node's own signed feed: preview, publish, retract, credit, profile.
+"""The node's own signed feed: preview, publish, retract, credit, profile, admit.
 
 Publishing turns a record and its share policy (:mod:`node.store.sharing`), or
 the organisation's details (:mod:`node.store.organisation`), into a signed entry
@@ -6,7 +6,9 @@ and stores it like any received entry (:func:`node.store.ingest.store_checked`),
 so one set of rules decides what is current. Every publication:
 
 1. refuses while the node ``needs_catch_up`` after a restore
-   (:class:`NeedsCatchUp`; DESIGN.md "Entry identity and versions");
+   (:class:`NeedsCatchUp`; DESIGN.md "Entry identity and versions"), and
+   while the node is not a member of its network (:class:`NotMember`): its
+   peers would not store what it signed;
 2. takes its version from the hybrid logical clock,
    ``next_version(now_ms, highest own version used or seen)``, so a slow
    clock or a republish in the same millisecond never reuses a version;
@@ -35,14 +37,22 @@ from protocol import (
     NodeKey,
     SignedEntry,
     VerifiedEntry,
+    admit_key,
     credit_key,
+    id_to_text,
+    members_of,
+    network_id_of,
     next_version,
+    retract_key,
     short_id,
     sign_entry,
+    withdrawal_preview,
 )
+from protocol.bodies import GENESIS_NONCE_BYTES
 from protocol.keys import SIGNATURE_LENGTH
 
-from ..errors import InvalidInput, NotFound, WrongNode
+from ..errors import InvalidInput, NotFound, NotMember, WrongNode
+from . import membership
 from .connection import read_snapshot, write_transaction
 from .ingest import IngestStatus, current_entry, store_checked
 from .input_checks import (
@@ -56,14 +66,24 @@ from .organisation import get_organisation, profile_body
 from .sharing import practice_body
 
 __all__ = [
+    "LEAVING_KINDS",
     "UNSEEN_PRACTICE",
+    "accept_join",
+    "dependants_of",
+    "leave_preview",
     "own_highest_version",
     "preview_practice",
     "preview_profile",
+    "publish_admission",
     "publish_credit",
+    "publish_genesis",
     "publish_practice",
     "publish_profile",
+    "refuse_unless_member",
     "retract_practice",
+    "withdraw",
+    "withdraw_admission",
+    "withdrawal_preview_of",
 ]
 
 
@@ -89,12 +109,26 @@ def _entry(db: sqlite_utils.Database, key: NodeKey, kind: str, entry_key: str,
     return entry
 
 
+def refuse_unless_member(db: sqlite_utils.Database, node: bytes) -> None:
+    """Raise :class:`NotMember`, saying why and what to do, unless ``node`` is a member."""
+    if node not in membership.membership_for(db):
+        if membership.joining(db) is not None:
+            raise NotMember("this node is not a member of its network yet: it joins in its "
+                            "first sync with the node that invited it (`hedgerow up` or "
+                            "`hedgerow sync`), and publishes after that")
+        raise NotMember("this node is not a member of its network (its admission may have been "
+                        "withdrawn): a member must admit it again with "
+                        f"`hedgerow admit {id_to_text(node)}`")
+
+
 def _publish(db: sqlite_utils.Database, key: NodeKey, kind: str, entry_key: str,
              make_body: Callable[[], dict[str, Any]], now_ms: int) -> SignedEntry:
     with write_transaction(db):
         # First, so a restored node hears why it cannot publish before
         # anything else about the entry.
         refuse_if_needs_catch_up(read_node_state(db))
+        if kind != "genesis":
+            refuse_unless_member(db, key.public)
         entry = _entry(db, key, kind, entry_key, make_body(), now_ms)
         try:
             signed = sign_entry(key, entry)
@@ -125,21 +159,35 @@ def publish_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str,
                     lambda: practice_body(db, practice_key), now_ms)
 
 
-def retract_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,
-                     reason: str = "", now_ms: int) -> SignedEntry:
-    """Withdraw a published practice: a signed tombstone that replaces its summary."""
+_WITHDRAWN_WHAT = {"practice": "published practice", "credit": "credit",
+                   "profile": "published profile", "admit": "admission"}
+
+
+def withdraw(db: sqlite_utils.Database, key: NodeKey, kind: str, entry_key: str, *,
+             reason: str = "", now_ms: int) -> SignedEntry:
+    """Withdraw one of this node's entries: a signed ``retract`` that takes its slot.
+
+    It spreads like any entry and replaces the withdrawn one everywhere
+    (protocol.versions rule 2); publishing the slot again replaces it in turn.
+    """
     body: dict[str, Any] = {}
     if reason:
         body["reason"] = check_text(reason, "reason", max_len=500)
 
     def tombstone() -> dict[str, Any]:
-        current = current_entry(db, key.public, "practice", practice_key)
-        if current is None or current.entry.kind != "practice":
-            raise NotFound(f"this node has no published practice {practice_key[:64]!r} to "
-                           "retract")
+        current = current_entry(db, key.public, kind, entry_key)
+        if current is None or current.entry.kind != kind:
+            raise NotFound(f"this node has no {_WITHDRAWN_WHAT.get(kind, kind)} "
+                           f"{entry_key[:64]!r} to withdraw")
         return body
 
-    return _publish(db, key, "retract", practice_key, tombstone, now_ms)
+    return _publish(db, key, "retract", retract_key(kind, entry_key), tombstone, now_ms)
+
+
+def retract_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,
+                     reason: str = "", now_ms: int) -> SignedEntry:
+    """Withdraw a published practice: a signed tombstone that replaces its summary."""
+    return withdraw(db, key, "practice", practice_key, reason=reason, now_ms=now_ms)
 
 
 #: The code of the refusal to credit a practice this node has not seen.
@@ -192,3 +240,94 @@ def preview_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> 
 def publish_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> SignedEntry:
     """Sign and store the organisation's profile."""
     return _publish(db, key, "profile", "profile", lambda: _profile_body(db), now_ms)
+
+
+def publish_genesis(db: sqlite_utils.Database, key: NodeKey, *, nonce: bytes,
+                    now_ms: int) -> SignedEntry:
+    """Found the network: the genesis entry whose nonce and author derive its id.
+
+    Called once, when ``hedgerow init --new-network`` creates the node (the
+    node's network id was derived from the same nonce).
+    """
+    if len(nonce) != GENESIS_NONCE_BYTES:
+        raise InvalidInput(f"a genesis nonce is {GENESIS_NONCE_BYTES} bytes", field="nonce")
+    if network_id_of(key.public, nonce) != read_node_state(db).network:
+        raise WrongNode("this node's network was not founded with this nonce")
+    return _publish(db, key, "genesis", "genesis", lambda: {"nonce": nonce}, now_ms)
+
+
+def publish_admission(db: sqlite_utils.Database, key: NodeKey, node: bytes, *,
+                      note: str = "", now_ms: int) -> SignedEntry:
+    """Admit ``node`` to the network: a signed ``admit`` entry that spreads like any other."""
+    if not isinstance(node, bytes) or len(node) != 32:
+        raise InvalidInput("node: must be a 32-byte node id", field="node", code="wrong_type")
+    if node == key.public:
+        raise InvalidInput("a node cannot admit itself", field="node", code="self_admission")
+    body: dict[str, Any] = {"node": node}
+    if note:
+        body["note"] = check_text(note, "note", max_len=200)
+    return _publish(db, key, "admit", admit_key(node), lambda: body, now_ms)
+
+
+def withdrawal_preview_of(db: sqlite_utils.Database, admitter: bytes, node: bytes) -> set[bytes]:
+    """The nodes whose membership would end if ``admitter`` withdrew its admission of ``node``."""
+    with read_snapshot(db):
+        held = membership.membership_for(db)
+        return withdrawal_preview(held.founder, held.admissions(), admitter, node)
+
+
+def withdraw_admission(db: sqlite_utils.Database, key: NodeKey, node: bytes, *,
+                       reason: str = "", now_ms: int) -> SignedEntry:
+    """Withdraw this node's own admission of ``node`` (never anyone else's)."""
+    return withdraw(db, key, "admit", admit_key(node), reason=reason, now_ms=now_ms)
+
+
+#: What a group's leaving withdraws (DESIGN.md "Membership"): its admissions
+#: of others stay valid.
+LEAVING_KINDS = ("profile", "practice", "credit")
+
+
+def leave_preview(db: sqlite_utils.Database, key: NodeKey) -> list[tuple[str, str]]:
+    """The (kind, key) of every entry ``hedgerow leave`` would withdraw."""
+    marks = ",".join("?" * len(LEAVING_KINDS))
+    return [(kind, entry_key) for kind, entry_key in db.conn.execute(
+        f"SELECT kind, key FROM entries WHERE author = ? AND kind IN ({marks}) "
+        "ORDER BY kind, key", (key.public, *LEAVING_KINDS))]
+
+
+def accept_join(db: sqlite_utils.Database, key: NodeKey, *, invitation: bytes, node: bytes,
+                proof: bytes, now_ms: int) -> list[SignedEntry]:
+    """A node proved it holds one of this node's invitations: admit it.
+
+    In one transaction: the proof is checked and a use of the invitation
+    spent (:func:`node.store.membership.check_invitation_use`, which raises
+    :class:`~node.store.membership.JoinRefused` saying what is wrong), then
+    this node signs an ``admit`` entry naming the joining node, unless it
+    admitted it already. Returns the network's genesis and that admission,
+    for the join reply.
+    """
+    with write_transaction(db) as conn:
+        state = read_node_state(db)
+        membership.check_invitation_use(conn, network=state.network, invitation=invitation,
+                                        node=node, proof=proof, now_ms=now_ms)
+        held = current_entry(db, key.public, "admit", admit_key(node))
+        if held is None or held.entry.kind != "admit":
+            admission = publish_admission(db, key, node, now_ms=now_ms)
+        else:
+            admission = held.signed
+        genesis = conn.execute("SELECT payload, sig FROM entries WHERE kind = 'genesis'"
+                               ).fetchone()
+        if genesis is None:
+            raise NotMember("this node does not hold its network's genesis yet, so it cannot "
+                            "admit anyone; it will once it has synced with a member")
+        return [SignedEntry(genesis[0], genesis[1]), admission]
+
+
+def dependants_of(db: sqlite_utils.Database, node: bytes) -> set[bytes]:
+    """The members whose membership runs only through ``node``'s admissions (and ``node``)."""
+    with read_snapshot(db):
+        held = membership.membership_for(db)
+        before = set(members_of(held.founder, held.admissions()))
+        after = set(members_of(held.founder,
+                               [a for a in held.admissions() if a.admitter != node]))
+        return (before - after) - {node}

@@ -22,6 +22,20 @@ A batch from a peer goes through two steps:
    * **rejected** — failed verification; the outcome carries the protocol's
      error code and message (which never quote private data).
 
+   * **pending** — its author is not a member (yet): it waits in
+     ``pending_entries`` and is stored when the admission arrives
+     (:mod:`node.store.membership`, DESIGN.md "Membership");
+   * **rejected** — failed verification, or over a limit: a version more
+     than an hour ahead of this node's clock (protocol.versions rule 6), an
+     author over :data:`MAX_AUTHOR_ENTRIES` entries or
+     :data:`MAX_AUTHOR_BYTES` bytes, a full pending table.
+
+Membership changes as admissions are stored: waiting entries of new members
+are stored in the same transaction, and the entries of nodes that stopped
+being members are deleted (rules in :mod:`node.store.membership`). A fork is
+resolved once its author holds a newer version in every slot it forked: the
+proofs then leave the current set for ``fork_history``.
+
 Own entries go through the same path (:mod:`node.store.feed` stores what it
 publishes with :func:`store_checked`), and any own entry seen — published
 here or received back from a peer — raises the node's clock memory.
@@ -36,12 +50,13 @@ import json
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
 
 from protocol import (
+    Admission,
     Entry,
     EntryError,
     SignedEntry,
@@ -50,15 +65,20 @@ from protocol import (
     decode,
     judge,
     short_id,
+    slot_of,
+    too_far_ahead,
     verify_entries,
 )
 
 from ..errors import InvalidInput
+from . import membership as members
 from .connection import write_transaction
 from .node_state import raise_highest_own_version
 from .search import summary_of
 
 __all__ = [
+    "MAX_AUTHOR_BYTES",
+    "MAX_AUTHOR_ENTRIES",
     "MAX_BATCH_ENTRIES",
     "MAX_FETCH_IDS",
     "Checked",
@@ -86,6 +106,14 @@ log = logging.getLogger(__name__)
 
 #: Most entries one ingest call (one transaction) takes.
 MAX_BATCH_ENTRIES = 1000
+#: Most current entries, and bytes of them, one author may hold on a node
+#: (DESIGN.md "Limits"): enough for any group many times over, and bounded,
+#: so that no member can fill every node's disk.
+MAX_AUTHOR_ENTRIES = 10_000
+MAX_AUTHOR_BYTES = 16 * 1024 * 1024
+#: Rejection codes that say nothing bad of the peer that sent the entry: an
+#: honest peer relays what it holds (a clock ahead, a full pending table).
+HONEST_REJECTIONS = frozenset({"future_version", "pending_full", "author_quota"})
 #: Most ids one :func:`get_entries` call looks up.
 MAX_FETCH_IDS = 10_000
 _IN_CHUNK = 500
@@ -96,6 +124,7 @@ class IngestStatus(enum.Enum):
     DUPLICATE = "duplicate"
     STALE = "stale"
     FORK = "fork"
+    PENDING = "pending"
     REJECTED = "rejected"
 
 
@@ -176,7 +205,7 @@ _OLDER_SUMMARIES = (
 _UNINDEX = ("INSERT INTO summaries_fts (summaries_fts, rowid, title, text) "
             "VALUES ('delete', ?, ?, ?)")
 # Deleting an entry cascades to its summaries row.
-_DELETE_OLDER = f"DELETE FROM entries WHERE {_OLDER}"
+_DELETE_OLDER = f"DELETE FROM entries WHERE {_OLDER} RETURNING length(payload) + length(sig)"
 # ``seq`` is given, not left to SQLite, so that one statement inserts a chunk
 # and its summary rows can still refer to it: the max(seq) + 1 SQLite would
 # pick for each row in turn (_Batch.next_seq). OR FAIL rather than the default ABORT: a row that
@@ -192,10 +221,12 @@ _INDEX_SUMMARIES = ("INSERT INTO summaries_fts (rowid, title, text) "
                     "SELECT entry_seq, title, text FROM summaries WHERE entry_seq >= ?")
 _NEXT_SEQ = "SELECT coalesce(max(seq), 0) + 1 FROM entries"
 _MARK_FORK = "UPDATE entries SET fork_proof = 1 WHERE +author = ? AND version = ?"
-_RECORD_FORK = "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?)"
+_RECORD_FORK = ("INSERT OR IGNORE INTO forks (author, version, first_id, second_id, detected_ms) "
+                "VALUES (?, ?, ?, ?, ?)")
 
-_ACCEPTED, _DUPLICATE, _STALE, _FORK = (IngestStatus.ACCEPTED, IngestStatus.DUPLICATE,
-                                        IngestStatus.STALE, IngestStatus.FORK)
+_ACCEPTED, _DUPLICATE, _STALE, _FORK, _PENDING = (
+    IngestStatus.ACCEPTED, IngestStatus.DUPLICATE, IngestStatus.STALE, IngestStatus.FORK,
+    IngestStatus.PENDING)
 _NOT_HELD: tuple[int | None, int | None, bytes | None] = (None, None, None)
 
 
@@ -221,6 +252,15 @@ def _chunked(checked: Iterable[Checked]) -> Iterator[Sequence[Checked]]:
         yield chunk
 
 
+class _Usage:
+    """An author's current entries and bytes (``author_usage``) as this batch changes them."""
+
+    __slots__ = ("bytes", "changed", "entries")
+
+    def __init__(self, entries: int, size: int) -> None:
+        self.entries, self.bytes, self.changed = entries, size, False
+
+
 class _Batch:
     """One batch being stored, inside its transaction, a chunk at a time.
 
@@ -231,37 +271,81 @@ class _Batch:
     of the same author: only then is the entry looked up again, after the
     rows so far are written. So the outcomes are those of judging the
     entries one by one, in order.
+
+    Membership is asked of one :class:`protocol.Membership` for the whole
+    batch, changed in place as admissions are stored, so an entry sees the
+    admissions stored before it; what changed is settled in :meth:`finish`.
     """
 
-    def __init__(self, conn: sqlite3.Connection, now_ms: int,
+    def __init__(self, db: sqlite_utils.Database, now_ms: int,
                  refuse_authors: frozenset[bytes]) -> None:
+        conn = db.conn
+        self.db = db
         self.conn = conn
         self.now_ms = now_ms
         self.refuse_authors = refuse_authors
         self.me: bytes = conn.execute("SELECT node_id FROM node_state").fetchone()[0]
+        self.membership = members.membership_for(db)
+        # The members before this batch changed them (copied at the first change).
+        self.members_before: set[bytes] | None = None
         # What SQLite would give the next row; counted on from there.
         self.next_seq: int = conn.execute(_NEXT_SEQ).fetchone()[0]
         self.outcomes: list[Outcome] = []
         self.own_highest = 0
+        self.changed_entries = False
         # Rows of the current chunk not yet inserted; their seqs are above
         # every seq held, so their summaries are found by seq (_INDEX_SUMMARIES).
         self.rows: list[tuple[int, *tuple[object, ...]]] = []
         # Their summary rows, in the same order.
         self.summaries: list[tuple[int, bytes, str, str, str, str]] = []
+        self.usage: dict[bytes, _Usage] = {}
+        # Authors with an unresolved fork, and those of them whose slots moved on.
+        self.forked: set[bytes] = {r[0] for r in conn.execute(
+            "SELECT DISTINCT author FROM forks WHERE resolved_ms IS NULL")}
+        self.moved_on: set[bytes] = set()
 
-    def _look_up(self, entries: Sequence[VerifiedEntry], families: Sequence[str]
+    def _look_up(self, entries: Sequence[VerifiedEntry], slots: Sequence[tuple[str, str]]
                  ) -> dict[int, tuple[int | None, int | None, bytes | None]]:
         if not entries:
             return {}
         params: list[object] = []
-        for i, (item, family) in enumerate(zip(entries, families, strict=True)):
+        for i, (item, (family, key)) in enumerate(zip(entries, slots, strict=True)):
             entry = item.entry
-            params += (i, entry.author, family, entry.key, entry.version, item.id)
+            params += (i, entry.author, family, key, entry.version, item.id)
         (found,) = self.conn.execute(_rows_sql(_LOOKUP_CHUNK, 6, len(entries)),
                                      params).fetchone()
         # hex(NULL) is ''; an id is never empty.
         return {i: (current, held, bytes.fromhex(other) if other else None)
                 for i, current, held, other in json.loads(found)}
+
+    def _load_usage(self, authors: Iterable[bytes]) -> None:
+        wanted = [a for a in set(authors) if a not in self.usage]
+        if not wanted:
+            return
+        marks = ",".join("?" * len(wanted))
+        held = {author: (n, size) for author, n, size in self.conn.execute(
+            f"SELECT author, entries, bytes FROM author_usage WHERE author IN ({marks})",
+            wanted)}
+        for author in wanted:
+            self.usage[author] = _Usage(*held.get(author, (0, 0)))
+
+    def _over_quota(self, author: bytes, family: str, key: str, size: int,
+                    supersedes: bool) -> str:
+        """Why storing this entry would put its author over a limit ("" if it would not)."""
+        use = self.usage[author]
+        if not supersedes and use.entries + 1 > MAX_AUTHOR_ENTRIES:
+            return (f"this node holds {MAX_AUTHOR_ENTRIES:,} entries by that node already, the "
+                    "most it keeps for one node")
+        if use.bytes + size > MAX_AUTHOR_BYTES:
+            # Rare: only near the limit is the older version's size looked up.
+            freed = self.conn.execute(
+                f"SELECT coalesce(sum(length(payload) + length(sig)), 0) FROM entries "
+                f"WHERE {_OLDER}", (author, family, key, 2**63 - 1)).fetchone()[0] \
+                if supersedes else 0
+            if use.bytes - freed + size > MAX_AUTHOR_BYTES:
+                return (f"this node holds {MAX_AUTHOR_BYTES // (1024 * 1024)} MiB of entries by "
+                        "that node already, the most it keeps for one node")
+        return ""
 
     def _write_rows(self) -> None:
         """Insert the rows so far, with their summaries, and index those."""
@@ -277,17 +361,35 @@ class _Batch:
             summaries.clear()
         rows.clear()
 
-    def add(self, chunk: Sequence[Checked]) -> None:
+    def _membership_changes(self) -> None:
+        if self.members_before is None:
+            self.members_before = set(self.membership.members)
+
+    def _admitted(self, item: VerifiedEntry, family: str, key: str) -> None:
+        """Follow what a stored genesis, admission or withdrawal does to membership."""
+        entry = item.entry
+        if entry.kind == "genesis":
+            self._membership_changes()
+            self.membership.found(entry.author)
+        elif entry.kind == "admit":
+            self._membership_changes()
+            self.membership.admit(Admission(entry.author, entry.body["node"], entry.version))
+        elif family == "admit":  # a retraction of an admission
+            self._membership_changes()
+            self.membership.withdraw(entry.author, bytes.fromhex(key))
+
+    def add(self, chunk: Sequence[Checked], append: Callable[[Outcome], None]) -> None:
         """Judge and store a chunk (at most _STORE_CHUNK items), in order."""
         refuse, me, conn, now_ms = self.refuse_authors, self.me, self.conn, self.now_ms
-        append, rows, summaries = self.outcomes.append, self.rows, self.summaries
+        rows, summaries, membership = self.rows, self.summaries, self.membership
         entries = [item for item in chunk
                    if not isinstance(item, Outcome) and item.entry.author not in refuse]
-        families = ["practice" if item.entry.kind == "retract" else item.entry.kind
-                    for item in entries]
-        found = self._look_up(entries, families)
+        slots = [(item.entry.kind, item.entry.key) if item.entry.kind != "retract" else
+                 _retract_slot(item.entry) for item in entries]
+        found = self._look_up(entries, slots)
+        self._load_usage(item.entry.author for item in entries)
         # What earlier entries of this chunk changed (see the class doc).
-        slots: set[tuple[bytes, str, str]] = set()
+        seen_slots: set[tuple[bytes, str, str]] = set()
         versions: set[tuple[bytes, int]] = set()
         changed: set[bytes] = set()
         n = -1
@@ -296,22 +398,37 @@ class _Batch:
                 append(item)
                 continue
             entry, eid = item.entry, item.id
-            author, version, kind, key = entry.author, entry.version, entry.kind, entry.key
+            author, version, kind = entry.author, entry.version, entry.kind
             if author in refuse:
                 append(Outcome(eid, IngestStatus.REJECTED, "blocked",
                                "entries by this node are blocked here"))
                 continue
             n += 1
-            family = families[n]
+            family, key = slots[n]
             own = author == me
+            if too_far_ahead(version, now_ms) and not own:
+                # protocol.versions rule 6: not stored, so fetched again later.
+                # Not for this node's own entries: its clock's memory is the
+                # authority on its versions, which may be ahead of its clock.
+                append(Outcome(eid, IngestStatus.REJECTED, "future_version",
+                               "its version is more than an hour ahead of this node's clock",
+                               own=own))
+                continue
+            if kind != "genesis" and author not in membership:
+                # DESIGN.md "Membership": only members' entries are stored;
+                # this one waits for its author's admission.
+                why = members.pend(conn, item, now_ms)
+                append(Outcome(eid, IngestStatus.REJECTED, "pending_full", why, own=own)
+                       if why else Outcome(eid, _PENDING, own=own))
+                continue
             if own and version > self.own_highest:
                 self.own_highest = version
             slot = (author, family, key)
-            if slot in slots or (author, version) in versions or author in changed:
+            if slot in seen_slots or (author, version) in versions or author in changed:
                 # An earlier entry of this chunk may have changed the answer:
                 # write the rows so far and ask again for this entry alone.
                 self._write_rows()
-                current, held, other = self._look_up([item], [family]).get(0, _NOT_HELD)
+                current, held, other = self._look_up([item], [(family, key)]).get(0, _NOT_HELD)
             else:
                 current, held, other = found.get(n, _NOT_HELD)
             verdict = judge(eid, version, same_version_id=eid if held else other,
@@ -322,17 +439,31 @@ class _Batch:
             if verdict is Verdict.STALE:
                 append(Outcome(eid, _STALE, own=own))
                 continue
-            slots.add(slot)
+            size = item.signed.size
+            supersedes = current is not None and current < version
+            over = self._over_quota(author, family, key, size, supersedes)
+            if over:
+                append(Outcome(eid, IngestStatus.REJECTED, "author_quota", over, own=own))
+                continue
+            seen_slots.add(slot)
             versions.add((author, version))
             fork = verdict is Verdict.FORK
-            if current is not None and current < version:
+            use = self.usage[author]
+            use.entries += 1
+            use.bytes += size
+            use.changed = True
+            if supersedes:
                 # Only entries of this slot go, and none of this chunk's
                 # unwritten rows is in it (else this entry was looked up again).
                 changed.add(author)
                 older = (author, family, key, version)
                 for row in conn.execute(_OLDER_SUMMARIES, older).fetchall():
                     conn.execute(_UNINDEX, row)
-                conn.execute(_DELETE_OLDER, older)
+                for (freed,) in conn.execute(_DELETE_OLDER, older).fetchall():
+                    use.entries -= 1
+                    use.bytes -= freed
+                if author in self.forked:
+                    self.moved_on.add(author)
                 # SQLite would now give the next row max(seq) + 1, the seq of
                 # a row just deleted if it was the highest; node.views counts
                 # on no more than that, and neither do we.
@@ -342,13 +473,17 @@ class _Batch:
             self.next_seq += 1
             rows.append((seq, eid, version, author, kind, family, key, item.signed.payload,
                          item.signed.sig, now_ms, int(fork)))
+            self.changed_entries = True
             summary = summary_of(kind, entry.body)
             if summary is not None:
                 summaries.append((seq, author, kind, key, summary[0], summary[1]))
+            if family in ("genesis", "admit"):
+                self._admitted(item, family, key)
             if fork:
                 # Rule 4: both entries are proof; neither may be superseded
                 # away. The new one is written as proof already.
                 changed.add(author)
+                self.forked.add(author)
                 conn.execute(_MARK_FORK, (author, version))
                 conn.execute(_RECORD_FORK, (author, version, other, eid, now_ms))
                 log.warning("fork: node %s signed two entries with version %d; both kept "
@@ -358,14 +493,95 @@ class _Batch:
                 append(Outcome(eid, _ACCEPTED, own=own))
         self._write_rows()
 
-    def finish(self) -> None:
-        """Note what changed."""
+    def _settle_membership(self) -> None:
+        """Store the waiting entries of new members; drop those of former ones."""
+        before = self.members_before
+        if before is None:
+            return
+        membership, conn = self.membership, self.conn
+        promoted: list[Outcome] = []
+        done: set[bytes] = set()
+        while fresh := set(membership.members) - before - done:
+            done |= fresh
+            waiting = members.take_pending(conn, sorted(fresh))
+            for start in range(0, len(waiting), _STORE_CHUNK):
+                self.add(waiting[start:start + _STORE_CHUNK], promoted.append)
+        for node in sorted(before - set(membership.members)):
+            # Rule 3 of node.store.membership: only members' entries are
+            # stored. This node keeps its own (it may be admitted again).
+            if node != self.me:
+                _delete_author_rows(conn, node)
+                self.usage.pop(node, None)
+                self.changed_entries = True
+            membership.forget(node)
+        members.save_members(self.db, membership)
+
+    def _resolve_forks(self) -> None:
+        """Resolve the forks whose every slot now holds a newer version (DESIGN.md)."""
         conn = self.conn
-        if any(o.stored for o in self.outcomes):
-            # The reconciliation set changed (node/syncset.py caches it by this counter).
+        for author in sorted(self.moved_on):
+            for (version,) in conn.execute(
+                    "SELECT DISTINCT version FROM forks WHERE author = ? AND resolved_ms IS NULL",
+                    (author,)).fetchall():
+                proofs = conn.execute(
+                    "SELECT seq, id, family, key, payload, sig FROM entries "
+                    "WHERE +author = ? AND version = ? AND fork_proof = 1",
+                    (author, version)).fetchall()
+                if any(conn.execute("SELECT max(version) FROM entries WHERE author = ? AND "
+                                    "family = ? AND key = ?", (author, family, key)
+                                    ).fetchone()[0] <= version
+                       for _, _, family, key, _, _ in proofs):
+                    continue
+                for seq, eid, _, _, payload, sig in proofs:
+                    for row in conn.execute("SELECT entry_seq, title, text FROM summaries "
+                                            "WHERE entry_seq = ?", (seq,)).fetchall():
+                        conn.execute(_UNINDEX, row)
+                    conn.execute("INSERT OR IGNORE INTO fork_history VALUES (?, ?, ?, ?, ?, ?)",
+                                 (eid, author, version, payload, sig, self.now_ms))
+                    conn.execute("DELETE FROM entries WHERE seq = ?", (seq,))
+                    use = self.usage.get(author)
+                    if use is not None:
+                        use.entries -= 1
+                        use.bytes -= len(payload) + len(sig)
+                        use.changed = True
+                conn.execute("UPDATE forks SET resolved_ms = ? WHERE author = ? AND version = ? "
+                             "AND resolved_ms IS NULL", (self.now_ms, author, version))
+                self.changed_entries = True
+                log.info("fork resolved: node %s published newer versions of what it had "
+                         "forked at version %d", short_id(author), version)
+
+    def finish(self) -> None:
+        """Settle membership and forks, and note what changed."""
+        conn = self.conn
+        self._settle_membership()
+        if self.moved_on:
+            self._resolve_forks()
+        changed_usage = [(a, u.entries, u.bytes) for a, u in self.usage.items() if u.changed]
+        if changed_usage:
+            conn.executemany("INSERT OR REPLACE INTO author_usage VALUES (?, ?, ?)",
+                             changed_usage)
+        if self.changed_entries:
+            # The reconciliation set changed (node/store/reconciliation.py
+            # caches it by this counter).
             bump_entries_generation(conn)
         if self.own_highest:
             raise_highest_own_version(conn, self.own_highest)
+
+
+def _retract_slot(entry: Entry) -> tuple[str, str]:
+    slot = slot_of(entry.author, entry.kind, entry.key)
+    return slot.family, slot.key
+
+
+def _delete_author_rows(conn: sqlite3.Connection, author: bytes) -> int:
+    """Delete every entry by ``author`` (with its search text); returns how many."""
+    for seq, title, text in conn.execute(
+            "SELECT s.entry_seq, s.title, s.text FROM summaries AS s "
+            "JOIN entries AS e ON e.seq = s.entry_seq WHERE e.author = ?",
+            (author,)).fetchall():
+        conn.execute(_UNINDEX, (seq, title, text))
+    conn.execute("DELETE FROM author_usage WHERE author = ?", (author,))
+    return conn.execute("DELETE FROM entries WHERE author = ?", (author,)).rowcount
 
 
 def store_checked(db: sqlite_utils.Database, checked: Iterable[Checked], *,
@@ -397,17 +613,22 @@ def store_chunks(db: sqlite_utils.Database, chunks: Iterable[Sequence[Checked]],
     """
     if checkpoint_first and not db.conn.in_transaction:
         db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    with write_transaction(db) as conn:
-        batch = _Batch(conn, now_ms, refuse_authors)
-        count = 0
-        parts = iter(chunks)
-        for chunk in parts:
-            count += len(chunk)
-            if count > MAX_BATCH_ENTRIES:
-                raise _too_many(count + sum(len(rest) for rest in parts))
-            for start in range(0, len(chunk), _STORE_CHUNK):
-                batch.add(chunk[start:start + _STORE_CHUNK])
-        batch.finish()
+    try:
+        with write_transaction(db):
+            batch = _Batch(db, now_ms, refuse_authors)
+            count = 0
+            parts = iter(chunks)
+            for chunk in parts:
+                count += len(chunk)
+                if count > MAX_BATCH_ENTRIES:
+                    raise _too_many(count + sum(len(rest) for rest in parts))
+                for start in range(0, len(chunk), _STORE_CHUNK):
+                    batch.add(chunk[start:start + _STORE_CHUNK], batch.outcomes.append)
+            batch.finish()
+    except BaseException:
+        # The batch may have changed the cached membership before rolling back.
+        members.forget_cached(db)
+        raise
     outcomes = batch.outcomes
     if log.isEnabledFor(logging.DEBUG):
         counts = Counter(o.status.value for o in outcomes)
@@ -473,12 +694,12 @@ _STORED_COLUMNS = "id, payload, sig, received_ms, fork_proof"
 
 def current_entry(db: sqlite_utils.Database, author: bytes, kind: str,
                   key: str) -> StoredEntry | None:
-    """The current entry in the slot of (author, kind, key): for a retracted
-    practice, that is the ``retract`` entry."""
-    family = "practice" if kind == "retract" else kind
+    """The current entry in the slot of (author, kind, key): for a withdrawn
+    entry, that is the ``retract`` entry."""
+    slot = slot_of(author, kind, key)
     row = db.conn.execute(
         f"SELECT {_STORED_COLUMNS} FROM entries WHERE author = ? AND family = ? AND key = ? "
-        "ORDER BY version DESC LIMIT 1", (author, family, key)).fetchone()
+        "ORDER BY version DESC LIMIT 1", (author, slot.family, slot.key)).fetchone()
     return None if row is None else _stored(row)
 
 
@@ -510,32 +731,69 @@ class Fork:
     first_id: bytes
     second_id: bytes
     detected_ms: int
+    resolved_ms: int | None = None
+    #: The slots (kind, key) the forked entries are in: what the author must
+    #: publish again to resolve it (empty once resolved).
+    slots: tuple[tuple[str, str], ...] = ()
 
 
 def forks(db: sqlite_utils.Database) -> list[Fork]:
-    rows = db.conn.execute("SELECT author, version, first_id, second_id, detected_ms "
-                           "FROM forks ORDER BY detected_ms, author, version")
-    return [Fork(*row) for row in rows]
+    """Every fork seen, resolved or not (the proofs of resolved ones are history)."""
+    rows = db.conn.execute("SELECT author, version, first_id, second_id, detected_ms, "
+                           "resolved_ms FROM forks ORDER BY detected_ms, author, version")
+    out = []
+    for author, version, first, second, detected, resolved in rows.fetchall():
+        slots = tuple(db.conn.execute(
+            "SELECT DISTINCT family, key FROM entries WHERE +author = ? AND version = ? "
+            "AND fork_proof = 1 ORDER BY family, key", (author, version)).fetchall())
+        out.append(Fork(author, version, first, second, detected, resolved, slots))
+    return out
 
 
 def forked_authors(db: sqlite_utils.Database) -> list[bytes]:
-    """Authors flagged for a fork (derived from ``forks``; views leave them out)."""
-    return [row[0] for row in
-            db.conn.execute("SELECT DISTINCT author FROM forks ORDER BY author")]
+    """Authors flagged for a fork not yet resolved (views leave them out)."""
+    return [row[0] for row in db.conn.execute(
+        "SELECT DISTINCT author FROM forks WHERE resolved_ms IS NULL ORDER BY author")]
 
 
-def delete_author_entries(db: sqlite_utils.Database, author: bytes) -> int:
-    """Drop every entry by ``author`` (a node being blocked); returns how many."""
+def delete_author_entries(db: sqlite_utils.Database, author: bytes, *,
+                          keep_membership: bool = True) -> int:
+    """Drop the entries by ``author`` (a node being blocked); returns how many.
+
+    Blocking is local to each node (DESIGN.md "Membership"), so by default
+    the node's genesis and admissions stay: nobody's membership changes
+    because one node blocked another. With ``keep_membership=False`` they go
+    too, and so does everyone whose membership ran only through them, with
+    their entries (rule 3 of :mod:`node.store.membership`).
+    """
     with write_transaction(db) as conn:
-        for seq, title, text in conn.execute(
-                "SELECT s.entry_seq, s.title, s.text FROM summaries AS s "
-                "JOIN entries AS e ON e.seq = s.entry_seq WHERE e.author = ?",
-                (author,)).fetchall():
-            conn.execute(_UNINDEX, (seq, title, text))
-        deleted = conn.execute("DELETE FROM entries WHERE author = ?", (author,)).rowcount
-        if deleted:
+        if keep_membership:
+            for seq, title, text in conn.execute(
+                    "SELECT s.entry_seq, s.title, s.text FROM summaries AS s "
+                    "JOIN entries AS e ON e.seq = s.entry_seq WHERE e.author = ?",
+                    (author,)).fetchall():
+                conn.execute(_UNINDEX, (seq, title, text))
+            deleted = conn.execute(
+                "DELETE FROM entries WHERE author = ? AND family NOT IN ('genesis', 'admit') "
+                "RETURNING length(payload) + length(sig)", (author,)).fetchall()
+            if deleted:
+                conn.execute("UPDATE author_usage SET entries = entries - ?, bytes = bytes - ? "
+                             "WHERE author = ?",
+                             (len(deleted), sum(r[0] for r in deleted), author))
+            count = len(deleted)
+        else:
+            count = _delete_author_rows(conn, author)
+            membership = members.load_membership(conn)
+            me = conn.execute("SELECT node_id FROM node_state").fetchone()[0]
+            before = {r[0] for r in conn.execute("SELECT node_id FROM members")}
+            for node in sorted(before - set(membership.members)):
+                if node != me:
+                    count += _delete_author_rows(conn, node)
+                membership.forget(node)
+            members.save_members(db, membership)
+        if count:
             bump_entries_generation(conn)
-    return int(deleted)
+    return count
 
 
 def entries_generation(db: sqlite_utils.Database) -> int:

@@ -3,12 +3,12 @@
 People see the short form of a node id (``6ST349B``, the first group) in
 every list, so they type it back. :func:`resolve_node` accepts any
 unambiguous start of the id of a node this node knows (as git does with
-commit prefixes): an author of an entry it holds, a peer whose id it has
-learned, a node it blocks, a node named by a credit or an "adapted from"
-that the views have indexed, or itself. A whole id is read as before, with
-its checksum, whether or not the node is known here (it may not have
-arrived yet). A start that fits no known node, or several, is refused and
-says which.
+commit prefixes): an author of an entry it holds, a member of the network,
+a peer whose id it has learned, a node it blocks, a node named by a credit
+or an "adapted from" that the views have indexed, or itself. A whole id is
+read as before, with its checksum, whether or not the node is known here
+(it may not have arrived yet). A start that fits no known node, or
+several, is refused and says which.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ _LIMIT = 50
 _CANDIDATES = """
     SELECT author FROM (SELECT DISTINCT author FROM entries WHERE author BETWEEN :low AND :high
                         LIMIT :limit)
+    UNION SELECT node_id FROM members WHERE node_id BETWEEN :low AND :high
     UNION SELECT node_id FROM peers WHERE node_id BETWEEN :low AND :high
     UNION SELECT node_id FROM blocked WHERE node_id BETWEEN :low AND :high
     UNION SELECT node_id FROM node_state WHERE node_id BETWEEN :low AND :high

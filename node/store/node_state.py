@@ -107,23 +107,32 @@ def mark_caught_up(db: sqlite_utils.Database) -> None:
 
 
 def adopt_network(db: sqlite_utils.Database, network: bytes) -> None:
-    """Move a node that has never signed nor held an entry into ``network``.
+    """Move a node that has published nothing but its own genesis into ``network``.
 
-    A node belongs to exactly one network, but until it has signed or
-    received anything nothing depends on which: so the first-run page can
-    let a group that made its node with ``--new-network`` join a network
-    by invitation instead. Refused once the node holds any entry.
+    A node belongs to exactly one network, but until it has published or
+    received anything beyond founding its own, nothing depends on which: so
+    the first-run page can let a group that made its node with
+    ``--new-network`` join a network by invitation instead. The unused
+    network it founded is dropped with its genesis (and any invitation to
+    it). Refused once the node holds any other entry.
     """
     if len(network) != 32:
         raise InvalidInput("network: must be a 32-byte network id", field="network")
     with write_transaction(db) as conn:
-        held = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-        used = conn.execute("SELECT highest_own_version FROM node_state").fetchone()[0]
-        if held or used:
+        held = conn.execute(
+            "SELECT count(*) FROM entries WHERE NOT (kind = 'genesis' AND "
+            "author = (SELECT node_id FROM node_state))").fetchone()[0]
+        if held:
             raise InvalidInput(
                 "invitation code: it is for another network than this node's, and this node "
                 "already holds entries of its own network; a node belongs to exactly one "
                 "network. To join that one, create a node for it: run `hedgerow init --join "
                 "CODE` with a new data directory.", field="invitation")
+        conn.execute("DELETE FROM entries")
+        conn.execute("DELETE FROM author_usage")
+        conn.execute("DELETE FROM members")
+        conn.execute("DELETE FROM invitations")
+        conn.execute("UPDATE membership_state SET generation = generation + 1")
+        conn.execute("UPDATE entries_generation SET value = value + 1")
         conn.execute("UPDATE node_state SET network = ?", (network,))
         conn.execute("DELETE FROM peers")

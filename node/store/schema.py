@@ -357,3 +357,96 @@ def _ingest_speed(db: sqlite_utils.Database) -> None:
     # this version, rule 4) now seeks ``entries_by_version`` instead: versions
     # are milliseconds, so only a handful of entries share one.
     db.executescript("DROP INDEX IF EXISTS entries_by_author_version;")
+
+
+@MIGRATIONS(name="m008_membership")
+def _membership(db: sqlite_utils.Database) -> None:
+    # Membership (DESIGN.md "Membership"; node/store/membership.py).
+    #
+    # * ``members`` — who is a member, derived from the genesis and the
+    #   current admissions in ``entries`` (protocol.membership): kept so the
+    #   sync server and the views need not work it out per request; rebuilt
+    #   whenever an admission is withdrawn. ``membership_state.generation``
+    #   changes whenever the set does, so another process (the CLI admitting
+    #   a node while `hedgerow up` runs) is noticed.
+    # * ``pending_entries`` — entries that arrived before their author's
+    #   admission: bounded (node/store/membership.py says how), stored once
+    #   the admission arrives, never fetched twice.
+    # * ``invitations`` and ``invitation_uses`` — the codes this node made
+    #   (the secret is needed to check a joining node's proof); ``joining`` —
+    #   the code this node was given, until it is a member.
+    # * ``author_usage`` — current entries and bytes per author, kept by
+    #   ingest, so the per-author limits cost a lookup, not a scan.
+    # * forks are resolved by a newer version of every slot they touched:
+    #   ``forks.resolved_ms``, and the proofs move to ``fork_history``.
+    # * ``entries_membership`` — a partial index: the set a session
+    #   reconciles first (genesis and admissions), read without a scan and
+    #   costing ingest nothing for other entries.
+    db.executescript("""
+        CREATE TABLE members (
+            node_id BLOB PRIMARY KEY CHECK (length(node_id) = 32),
+            admitted_by BLOB,
+            version INTEGER NOT NULL,
+            depth INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE membership_state (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            generation INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT INTO membership_state VALUES (1, 0);
+        CREATE TABLE pending_entries (
+            id BLOB PRIMARY KEY,
+            author BLOB NOT NULL,
+            version INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            sig BLOB NOT NULL,
+            received_ms INTEGER NOT NULL
+        );
+        CREATE INDEX pending_by_author ON pending_entries (author);
+        CREATE INDEX pending_by_arrival ON pending_entries (received_ms);
+        CREATE TABLE invitations (
+            id BLOB PRIMARY KEY CHECK (length(id) = 8),
+            secret BLOB NOT NULL CHECK (length(secret) = 16),
+            address TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            uses_allowed INTEGER NOT NULL,
+            uses INTEGER NOT NULL DEFAULT 0,
+            withdrawn_ms INTEGER
+        );
+        CREATE TABLE invitation_uses (
+            invitation BLOB NOT NULL REFERENCES invitations (id) ON DELETE CASCADE,
+            node_id BLOB NOT NULL,
+            used_ms INTEGER NOT NULL,
+            PRIMARY KEY (invitation, node_id)
+        );
+        CREATE TABLE joining (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            code TEXT NOT NULL,
+            inviter BLOB NOT NULL,
+            address TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            joined_ms INTEGER,
+            last_error TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE author_usage (
+            author BLOB PRIMARY KEY,
+            entries INTEGER NOT NULL,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO author_usage
+            SELECT author, count(*), sum(length(payload) + length(sig)) FROM entries
+            GROUP BY author;
+        ALTER TABLE forks ADD COLUMN resolved_ms INTEGER;
+        CREATE TABLE fork_history (
+            id BLOB PRIMARY KEY,
+            author BLOB NOT NULL,
+            version INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            sig BLOB NOT NULL,
+            resolved_ms INTEGER NOT NULL
+        );
+        CREATE INDEX entries_membership ON entries (version, id)
+            WHERE family IN ('genesis', 'admit');
+    """)

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from protocol import Entry, NodeKey, SignedEntry
+from protocol import Entry, Invitation, NodeKey, SignedEntry, credit_key
 
 from ..errors import InvalidInput
 from . import (
@@ -35,6 +35,7 @@ from . import (
     feed,
     ingest,
     known_nodes,
+    membership,
     node_state,
     organisation,
     records,
@@ -298,6 +299,96 @@ class Store:
     async def publish_profile(self) -> SignedEntry:
         return await self.db.write(feed.publish_profile, self.key, now_ms=self.now_ms())
 
+    async def withdraw(self, kind: str, key: str, *, reason: str = "") -> SignedEntry:
+        """Withdraw one of this node's entries (a practice, credit, profile or admission)."""
+        return await self.db.write(feed.withdraw, self.key, kind, key, reason=reason,
+                                   now_ms=self.now_ms())
+
+    async def withdraw_credit(self, to: bytes, practice: str, *,
+                              reason: str = "") -> SignedEntry:
+        return await self.withdraw("credit", credit_key(to, practice), reason=reason)
+
+    async def leave_preview(self) -> list[tuple[str, str]]:
+        """What leaving the network withdraws: the (kind, key) of each entry."""
+        return await self.db.read(feed.leave_preview, self.key)
+
+    async def leave(self, *, reason: str = "") -> list[SignedEntry]:
+        """Withdraw this node's profile, practices and credits; its admissions stay valid."""
+        out = []
+        for kind, key in await self.leave_preview():
+            out.append(await self.withdraw(kind, key, reason=reason))
+        return out
+
+    # --- membership ------------------------------------------------------------------
+
+    async def admit(self, node: bytes, *, note: str = "") -> SignedEntry:
+        """Admit ``node`` to the network (a signed ``admit`` entry)."""
+        return await self.db.write(feed.publish_admission, self.key, node, note=note,
+                                   now_ms=self.now_ms())
+
+    async def withdrawal_preview(self, node: bytes) -> set[bytes]:
+        """The nodes whose membership ends if this node withdraws its admission of ``node``."""
+        return await self.db.read(feed.withdrawal_preview_of, self.node_id, node)
+
+    async def withdraw_admission(self, node: bytes, *, reason: str = "") -> SignedEntry:
+        return await self.db.write(feed.withdraw_admission, self.key, node, reason=reason,
+                                   now_ms=self.now_ms())
+
+    async def members(self) -> list[membership.MemberRow]:
+        return await self.db.read(membership.list_members)
+
+    async def member_ids(self) -> tuple[int, frozenset[bytes]]:
+        """The membership generation and the members' ids (for the sync server's door)."""
+        return await self.db.read(membership.member_ids)
+
+    async def membership_generation(self) -> int:
+        return await self.db.read(membership.membership_generation)
+
+    async def is_member(self, node: bytes | None = None) -> bool:
+        """Whether ``node`` (default: this node) is a member of the network."""
+        _, ids = await self.member_ids()
+        return (self.node_id if node is None else node) in ids
+
+    async def pending_ids(self) -> frozenset[bytes]:
+        return await self.db.read(membership.pending_ids)
+
+    async def prune_pending(self) -> int:
+        return await self.db.write(membership.prune_pending, now_ms=self.now_ms())
+
+    async def create_invitation(self, address: str, *, uses: int = 1,
+                                days: float = membership.DEFAULT_INVITATION_DAYS,
+                                note: str = "") -> Invitation:
+        await self._refuse_unless_member()
+        return await self.db.write(membership.create_invitation, network=self.network,
+                                   inviter=self.node_id, address=address, now_ms=self.now_ms(),
+                                   uses=uses, days=days, note=note)
+
+    async def _refuse_unless_member(self) -> None:
+        await self.db.read(feed.refuse_unless_member, self.node_id)
+
+    async def invitations(self) -> list[membership.InvitationRow]:
+        return await self.db.read(membership.list_invitations)
+
+    async def withdraw_invitation(self, text: str) -> bytes:
+        return await self.db.write(membership.withdraw_invitation, text, now_ms=self.now_ms())
+
+    async def accept_join(self, invitation: bytes, node: bytes, proof: bytes
+                          ) -> list[SignedEntry]:
+        """Admit a node that proved it holds one of this node's invitations."""
+        return await self.db.write(feed.accept_join, self.key, invitation=invitation, node=node,
+                                   proof=proof, now_ms=self.now_ms())
+
+    async def joining(self) -> membership.Joining | None:
+        return await self.db.read(membership.joining)
+
+    async def record_joining(self, code: str, inviter: bytes, address: str) -> None:
+        await self.db.write(membership.record_joining, code=code, inviter=inviter,
+                            address=address, now_ms=self.now_ms())
+
+    async def record_joining_error(self, error: str, *, joined: bool = False) -> None:
+        await self.db.write(membership.record_joining_error, error,
+                            joined_ms=self.now_ms() if joined else None)
+
     # --- received entries, and what the sync layer needs ----------------------------
 
     async def ingest(self, batch: Sequence[SignedEntry], *,
@@ -335,12 +426,25 @@ class Store:
                 if part is not None:
                     part.cancel()  # only those never started: the store did not get that far
 
-    async def block_author(self, node_id: bytes, *, note: str = "") -> None:
-        """Block a node: drop its entries and learned addresses; refuse it from now on."""
+    async def block_author(self, node_id: bytes, *, note: str = "",
+                           with_admitted: bool = False) -> list[bytes]:
+        """Block a node: drop its entries and learned addresses; refuse it from now on.
+
+        Its genesis and admissions stay, so blocking changes nobody's
+        membership (blocking is local). ``with_admitted``: also block every
+        node whose membership runs only through it, and drop all of theirs.
+        Returns the nodes blocked.
+        """
         if node_id == self.key.public:
             raise InvalidInput("a node cannot block itself", field="node")
-        await self.db.write(blocklist.block_node, node_id, now_ms=self.now_ms(), note=note)
-        await self.db.write(ingest.delete_author_entries, node_id)
+        blocked = [node_id]
+        if with_admitted:
+            blocked += sorted(await self.db.read(feed.dependants_of, node_id) - {self.node_id})
+        for node in blocked:
+            await self.db.write(blocklist.block_node, node, now_ms=self.now_ms(), note=note)
+        await self.db.write(ingest.delete_author_entries, node_id,
+                            keep_membership=not with_admitted)
+        return blocked
 
     async def current_set(self) -> list[tuple[int, bytes]]:
         """Every current entry as (version, id), sorted for Negentropy."""

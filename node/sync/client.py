@@ -1,11 +1,19 @@
 """The sync client: run one session with a peer, both directions, over signed HTTP.
 
-:meth:`SyncClient.sync_with` drives a :class:`protocol.SyncSession` — the
+:meth:`SyncClient.sync_with` drives :class:`protocol.SyncSession` — the
 pure state machine decides what to send; this module only moves bytes and
-calls the store. Every request is signed (RFC 9421) and every reply must be
-signed by a node of our network and bound to the request it answers; reply
-bodies are read only up to a limit. Connections are reused through one
-:class:`aiohttp.ClientSession` owned by the caller.
+calls the store. A session reconciles the ``members`` set first (the
+genesis and admissions), then ``all`` entries, so that the members are known
+before their entries arrive (DESIGN.md "Membership"). Every request is
+signed (RFC 9421) and every reply must be signed by a node of our network,
+bound to the request it answers, and — when the caller knows whom it meant
+to reach — signed by that node; reply bodies are read only up to a limit.
+Connections are reused through one :class:`aiohttp.ClientSession` owned by
+the caller.
+
+:meth:`SyncClient.join` is a node's first request to the member that invited
+it: it proves it holds the invitation (:func:`protocol.join_proof`) and
+takes in the genesis and its admission.
 
 Failures are :class:`node.errors.SyncFailed` subclasses, carrying what the
 session achieved before it failed.
@@ -22,20 +30,29 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol import (
+    PROTOCOL_VERSION,
     AuthError,
     Finished,
     HttpMessage,
     IngestEntries,
+    Invitation,
     LoadEntries,
     PeerError,
     SendRequest,
     SessionStats,
     SyncSession,
     id_from_text,
+    id_to_text,
+    join_proof,
     verify_hedgerow,
 )
 from protocol.httpsig import combine_fields
-from protocol.messages import MAX_FETCH_REPLY_BYTES, MAX_REQUEST_BYTES
+from protocol.messages import (
+    MAX_FETCH_REPLY_BYTES,
+    MAX_REQUEST_BYTES,
+    decode_join_reply,
+    encode_join_request,
+)
 
 from ..errors import PeerRefused, PeerUnreachable, SyncFailed
 from ..events import EventBus
@@ -55,7 +72,10 @@ __all__ = ["SyncClient", "SyncReport"]
 log = logging.getLogger(__name__)
 
 _REPLY_LIMIT: Final = {"reconcile": MAX_REQUEST_BYTES, "fetch": MAX_FETCH_REPLY_BYTES + 4096,
-                       "push": MAX_REQUEST_BYTES}
+                       "push": MAX_REQUEST_BYTES, "join": 64 * 1024}
+#: The sets a session reconciles, in the order their missing entries are
+#: fetched (protocol/session.py): the members first.
+_SETS: Final = ("members", "all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +96,22 @@ class SyncClient:
         self.timeout_s = timeout_s
         self.blocked = blocked
 
-    async def sync_with(self, address: str) -> SyncReport:
-        """One full session with the node at ``address`` (``http(s)://host:port``)."""
-        session = SyncSession(await self.recset.storage())
-        peer_id: bytes | None = None
+    async def sync_with(self, address: str, *, expect: bytes | None = None) -> SyncReport:
+        """One full session with the node at ``address`` (``http(s)://host:port``).
+
+        ``expect``: the node id that must answer (from an invitation or the
+        peer book); a reply signed by any other node ends the session.
+        """
+        peer_id: bytes | None = expect
         own = 0
+        storages = {name: await self.recset.storage(name) for name in _SETS}
+        session = SyncSession(storages, skip=await self.store.pending_ids())
         action = session.start()
         try:
             while not isinstance(action, Finished):
                 if isinstance(action, SendRequest):
-                    reply, peer_id = await self._post(address, action.endpoint, action.body)
+                    reply, peer_id = await self._post(address, action.endpoint, action.body,
+                                                      expect=peer_id)
                     action = session.receive(reply)
                 elif isinstance(action, IngestEntries):
                     outcomes = await take_in(self.store, self.events, action.entries,
@@ -103,8 +129,30 @@ class SyncClient:
             raise
         return SyncReport(address, peer_id, action.stats, own)
 
-    async def _post(self, address: str, endpoint: str, body: bytes) -> tuple[bytes, bytes]:
-        url = f"{address.rstrip('/')}/sync/v1/{endpoint}"
+    async def join(self, invitation: Invitation) -> int:
+        """Prove to the inviter that this node holds ``invitation``; returns entries accepted.
+
+        The inviter admits this node and replies with the genesis and the
+        admission, which are taken in at once; the node is then a member and
+        its next session with the inviter is an ordinary sync.
+        """
+        proof = join_proof(invitation.secret, invitation.network, invitation.id,
+                           self.store.node_id)
+        try:
+            reply, _ = await self._post(invitation.address, "join",
+                                        encode_join_request(invitation.id, proof),
+                                        expect=invitation.inviter)
+            entries = decode_join_reply(reply)
+        except PeerError as exc:
+            raise SyncFailed(f"{invitation.address} sent something invalid: {exc.message}"
+                             ) from exc
+        outcomes = await take_in(self.store, self.events, entries, peer=invitation.address,
+                                 blocked=self.blocked)
+        return sum(1 for o in outcomes if o.stored)
+
+    async def _post(self, address: str, endpoint: str, body: bytes, *,
+                    expect: bytes | None = None) -> tuple[bytes, bytes]:
+        url = f"{address.rstrip('/')}/sync/v{PROTOCOL_VERSION}/{endpoint}"
         msg = HttpMessage.for_request("POST", url, {"content-type": CONTENT_TYPE}, body)
         fields = sign_message_fields(msg, self.store.key, self.store.network,
                                      self.store.now_ms() // 1000)
@@ -116,6 +164,11 @@ class SyncClient:
             ) as resp:
                 if resp.status != 200:
                     reason = (await resp.content.read(300)).decode("utf-8", "replace").strip()
+                    if resp.status == 404 and endpoint != "join":
+                        # Every node of this version serves every sync endpoint.
+                        reason = (f"it does not speak Hedgerow protocol version "
+                                  f"{PROTOCOL_VERSION} (it may run another version of "
+                                  "Hedgerow, or not be a Hedgerow node)")
                     raise PeerRefused(f"{address} answered {resp.status}: "
                                       f"{reason or resp.reason}", status=resp.status)
                 data = await read_bounded(resp.content, _REPLY_LIMIT[endpoint],
@@ -136,7 +189,15 @@ class SyncClient:
         except AuthError as exc:
             raise SyncFailed(f"{address} sent a reply whose signature is refused: "
                              f"{exc.message}") from exc
-        return data, id_from_text(verified.keyid)
+        signer = id_from_text(verified.keyid)
+        if expect is not None and signer != expect:
+            # The address now answers as another node (moved, or an impostor):
+            # nothing it says is taken in (DESIGN.md: a learned address is a
+            # candidate until the expected node answers there).
+            raise SyncFailed(f"{address} answered as node {id_to_text(signer)[:7]}, not the "
+                             f"node {id_to_text(expect)[:7]} expected there")
+        return data, signer
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
         return node_key_for(keyid, self.blocked)
+

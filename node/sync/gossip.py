@@ -3,9 +3,11 @@
 Three jobs, run by an apscheduler ``AsyncIOScheduler`` that the running node
 owns (started in :meth:`Gossip.start`, shut down in :meth:`Gossip.stop`):
 
-* **anti-entropy** — every ``sync_interval`` seconds (jittered by a quarter,
-  so that nodes drift apart instead of syncing in step) sync with
-  ``sync_fanout`` random live peers (:func:`protocol.choose_peers`);
+* **anti-entropy** — as soon as the node starts, then every
+  ``sync_interval`` seconds (jittered by a quarter, so that nodes drift apart
+  instead of syncing in step) sync with ``sync_fanout`` random live peers
+  (:func:`protocol.choose_peers`). A node that holds an invitation and is
+  not a member yet first joins (:meth:`Gossip.join_if_invited`);
 * **push on publish** — every couple of seconds, look whether this node's own
   feed has a newer version than last time (the CLI may publish from another
   process), and if so sync with ``push_fanout`` peers at once;
@@ -24,14 +26,24 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from protocol import PeerHealth, choose_peers, record_failure, record_success, should_forget
+from protocol import (
+    HedgerowError,
+    PeerHealth,
+    choose_peers,
+    id_to_text,
+    parse_invitation,
+    record_failure,
+    record_success,
+    should_forget,
+)
 
 from ..errors import PeerRefused, SyncFailed
-from ..events import EventBus, PeerSynced, PeerUnreachable, Published
+from ..events import EventBus, Joined, JoinFailed, PeerSynced, PeerUnreachable, Published
 from ..settings import Config
 from ..store.store import Store
 from . import peerbook
@@ -72,16 +84,11 @@ class Gossip:
         if row is None and remember:
             row = (await self.store.db.write(peerbook.add_peer, address, source="manual",
                                              now_ms=self.store.now_ms()))[0]
-        try:
-            report = await self.client.sync_with(address)
-        except SyncFailed as exc:
-            if row is not None:
-                await self._book_failure(row, exc)
-            raise
+        await self.join_if_invited()
         if row is not None:
-            await self._book_success(row, report)
-        else:
-            await self._after_success(report)
+            return await self._sync_row(row)
+        report = await self.client.sync_with(address)
+        await self._after_success(report)
         return report
 
     async def remember_peer(self, report: SyncReport) -> PeerRow:
@@ -92,6 +99,42 @@ class Gossip:
         found = await self.store.db.read(peerbook.peer_by_address, report.address)
         assert found is not None
         return found
+
+    async def join_if_invited(self) -> bool:
+        """Join the network with the invitation this node was made with, if not a member yet.
+
+        True if this node is a member (now or already). A failure is logged
+        once per attempt with what to do, and kept for ``hedgerow status``;
+        the next round tries again while the invitation is valid.
+        """
+        joining = await self.store.joining()
+        if joining is None:
+            return await self.store.is_member()
+        if joining.joined_ms is not None:
+            return True
+        if await self.store.is_member():
+            await self.store.record_joining_error("", joined=True)
+            return True
+        invitation = parse_invitation(joining.code)
+        me = id_to_text(self.store.node_id)
+        if invitation.expired(self.store.now_ms() // 1000):
+            message = ("the invitation this node was made with has expired: ask for a new one "
+                       f"(`hedgerow init` again), or ask any member to run `hedgerow admit {me}`")
+            await self.store.record_joining_error(message)
+            self.events.publish(JoinFailed(message))
+            return False
+        try:
+            await self.client.join(invitation)
+        except SyncFailed as exc:
+            message = (f"could not join through the inviting node: {exc.message}. If it cannot "
+                       f"be reached, any member can admit this node instead: `hedgerow admit "
+                       f"{me}`, then `hedgerow sync <that member's address>`")
+            await self.store.record_joining_error(message)
+            self.events.publish(JoinFailed(message))
+            return False
+        await self.store.record_joining_error("", joined=True)
+        self.events.publish(Joined(id_to_text(invitation.inviter)))
+        return True
 
     async def _record_success(self, row: PeerRow, report: SyncReport) -> None:
         now = self.store.now_ms()
@@ -145,6 +188,8 @@ class Gossip:
         return await self._round(self.config.push_fanout, due_only=False)
 
     async def _round(self, fanout: int, *, due_only: bool) -> list[SyncReport]:
+        with contextlib.suppress(HedgerowError):
+            await self.join_if_invited()
         rows = await self.store.db.read(peerbook.list_peers)
         now = self.store.now_ms()
         health: Sequence[PeerHealth] = [r.health for r in rows]
@@ -166,7 +211,7 @@ class Gossip:
 
     async def _sync_row(self, row: PeerRow) -> SyncReport:
         try:
-            report = await self.client.sync_with(row.address)
+            report = await self.client.sync_with(row.address, expect=row.node_id)
         except SyncFailed as exc:
             await self._book_failure(row, exc)
             raise
@@ -218,15 +263,23 @@ class Gossip:
             result = coro()
             if asyncio.iscoroutine(result):
                 await result
+        except asyncio.CancelledError:
+            # The node is stopping while a job runs (a sync at start, say): the
+            # job ends here. Not re-raised: this coroutine is the top of the
+            # scheduler's task, which would log a cancelled job as a crash.
+            log.debug("gossip job %s stopped with the node", what)
         except Exception:
             log.exception("gossip job %s failed", what)
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler()
         interval = self.config.sync_interval
+        # The first round runs at once: a node that has just joined, or was
+        # down, holds the network within seconds of starting.
         scheduler.add_job(self._job, "interval", args=("anti-entropy", self.anti_entropy_round),
                           seconds=interval, jitter=max(1, interval // 4), max_instances=1,
-                          coalesce=True, id="anti-entropy")
+                          coalesce=True, id="anti-entropy",
+                          next_run_time=datetime.now(UTC))
         scheduler.add_job(self._job, "interval", args=("feed", self.watch_own_feed),
                           seconds=FEED_WATCH_SECONDS, max_instances=1, coalesce=True,
                           id="feed")

@@ -20,13 +20,14 @@ import marshal
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Final, TypeVar
 
 import sqlite_utils
 
 from protocol import id_to_text
 
+from ..timestamps import utc_datetime
 from .index import authors_of
 
 __all__ = [
@@ -123,13 +124,14 @@ def day_of_ms(ms: int) -> str:
     days = ms // _DAY_MS
     if days in _FAST_DAYS:  # ten times faster than strftime; big lineages show thousands
         return date.fromordinal(_EPOCH + days).isoformat()
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    return utc_datetime(ms).strftime("%Y-%m-%d")
 
 
 def forked_nodes(db: sqlite_utils.Database) -> list[int]:
-    """Node numbers of the authors flagged for a fork (``forks``; node/store/ingest.py)."""
+    """Node numbers of the authors flagged for a fork not yet resolved (node/store/ingest.py)."""
     return [row[0] for row in db.conn.execute(
         "SELECT DISTINCT n.node FROM forks AS f JOIN view_nodes AS n ON n.author = f.author "
+        "WHERE f.resolved_ms IS NULL "
         "ORDER BY n.node")]
 
 
@@ -142,7 +144,8 @@ def not_forked(forked: Sequence[int], column: str = "node") -> str:
 
 def excluded(db: sqlite_utils.Database, forked: Sequence[int]) -> dict[str, Any]:
     """What every view leaves out, counted over everything this node holds."""
-    authors = db.conn.execute("SELECT count(DISTINCT author) FROM forks").fetchone()[0]
+    authors = db.conn.execute("SELECT count(DISTINCT author) FROM forks "
+                              "WHERE resolved_ms IS NULL").fetchone()[0]
     entries = 0
     if forked:
         entries = db.conn.execute(

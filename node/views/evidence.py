@@ -137,9 +137,20 @@ def build_store_from_evidence(network: bytes, node_id: bytes,
     db.conn.execute("PRAGMA foreign_keys = ON")
     MIGRATIONS.apply(db)
     create_node_state(db, node_id=node_id, network=network, now_ms=0)
+    # Membership first (genesis, then admissions), so that every member's
+    # entries are stored as they come; and "now" is the newest version, so
+    # no entry counts as one from the future (protocol.versions rule 6).
+    def order(item: tuple[VerifiedEntry, int]) -> tuple[int, int]:
+        entry = item[0].entry
+        rank = 0 if entry.kind == "genesis" else 1 if entry.kind == "admit" or (
+            entry.kind == "retract" and entry.key.startswith("admit:")) else 2
+        return rank, entry.version
+
+    entries = sorted(entries, key=order)
+    now_ms = max((verified.entry.version for verified, _ in entries), default=0)
     for start in range(0, len(entries), MAX_BATCH_ENTRIES):
         chunk = entries[start:start + MAX_BATCH_ENTRIES]
-        store_checked(db, [verified for verified, _ in chunk], now_ms=0)
+        store_checked(db, [verified for verified, _ in chunk], now_ms=now_ms)
         with db.conn:
             db.conn.executemany("UPDATE entries SET received_ms = ? WHERE id = ?",
                                 [(received, verified.id) for verified, received in chunk])

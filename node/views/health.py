@@ -2,7 +2,9 @@
 
 Figures (all over the entries this node holds, forked authors left out):
 
-* ``nodes_known`` — nodes with at least one entry held;
+* ``nodes_known`` — nodes with at least one summary held (profile,
+  practice, credit or retraction: the genesis and admissions are the
+  network's membership, counted in ``entries_held`` only);
 * ``heard_from_last_day`` / ``heard_from_last_week`` — nodes that signed an
   entry held here within a day / a week before ``at`` (by the entry's
   version, the author's hybrid-logical-clock time, which its signature
@@ -10,7 +12,8 @@ Figures (all over the entries this node holds, forked authors left out):
 * ``coverage`` — ``profiles_held`` against ``nodes_referenced`` (authors,
   credited nodes and nodes named in ``adapted_from``): how many of the nodes
   this node has heard *of* it can also describe;
-* ``forks_flagged`` — nodes flagged for a fork, and fork proofs held;
+* ``forks_flagged`` — nodes flagged for a fork not yet resolved, and its
+  proofs;
 * ``entries_held`` — by kind;
 * ``freshness`` — for entries received from others (this node's own are
   not arrivals), the delay between an entry's version time and its arrival
@@ -37,6 +40,8 @@ from .precomputed import cached
 __all__ = ["DAY_MS", "health"]
 
 DAY_MS: Final = 86_400_000
+#: Summaries, as against the membership entries (genesis, admissions, withdrawals).
+_SUMMARIES: Final = " AND kind IN ('profile', 'practice', 'credit', 'retract')"
 
 
 def _percentile(db: sqlite_utils.Database, where: str, args: tuple[Any, ...], count: int,
@@ -61,7 +66,8 @@ def base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
     # Grouped by (kind, node): a stream over the covering index view_entries_by_kind.
     latest: dict[int, int] = {}
     for node, version in conn.execute(
-            f"SELECT node, max(version) FROM view_entries WHERE 1{nf} GROUP BY kind, node"):
+            f"SELECT node, max(version) FROM view_entries WHERE 1{nf}{_SUMMARIES} "
+            "GROUP BY kind, node"):
         if version > latest.get(node, 0):
             latest[node] = version
     newest = tuple(sorted(latest.values()))
@@ -74,8 +80,8 @@ def base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
     ).fetchone()[0]
     by_kind = dict(conn.execute(
         f"SELECT kind, count(*) FROM view_entries WHERE 1{nf} GROUP BY kind").fetchall())
-    fork_rows = conn.execute("SELECT count(*) FROM forks").fetchone()[0]
-    where = f"node != ?{nf}"
+    fork_rows = conn.execute("SELECT count(*) FROM forks WHERE resolved_ms IS NULL").fetchone()[0]
+    where = f"node != ?{nf}{_SUMMARIES}"
     arrivals = conn.execute(f"SELECT count(*) FROM view_entries WHERE {where}",
                             (me_node,)).fetchone()[0]
     ahead = conn.execute(f"SELECT count(*) FROM view_entries WHERE {where} "
@@ -90,7 +96,7 @@ def base(db: sqlite_utils.Database) -> tuple[tuple[int, ...], dict[str, Any]]:
         "forked_nodes": len(forked),
         "fork_proofs": fork_rows,
         "entries_held": {"total": sum(by_kind.values()),
-                         **{kind: by_kind.get(kind, 0) for kind in KINDS}},
+                         **{kind: by_kind.get(kind, 0) for kind in (*KINDS, "withdrawal")}},
         "freshness": {
             "entries_received": arrivals,
             "median_delay_ms": _percentile(db, where, (me_node,), arrivals, 50),

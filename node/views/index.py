@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlite_utils
@@ -46,6 +45,7 @@ import sqlite_utils
 from protocol import decode
 
 from ..store.connection import write_transaction
+from ..timestamps import utc_datetime
 from . import precomputed
 
 __all__ = [
@@ -64,9 +64,10 @@ __all__ = [
 
 #: Version of what the derived rows mean. Bump it when the derivation
 #: changes (say, the area grain rules): :func:`catch_up` then rebuilds.
-#: 2: two-digit districts (M14, LS11) are no longer read as a district and
+#: 2: retractions index the slot they withdraw (any kind).
+#: 3: two-digit districts (M14, LS11) are no longer read as a district and
 #: a sector (M1 4).
-INDEX_FORMAT: Final = 2
+INDEX_FORMAT: Final = 3
 _CHUNK = 5000
 
 # A UK postcode: outward code (the district: A9, A99, A9A, AA9, AA99, AA9A)
@@ -112,7 +113,7 @@ def principle_key(text: str) -> str:
 
 def month_of_ms(ms: int) -> str:
     """``YYYY-MM`` (UTC) of a version or arrival time in milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")
+    return utc_datetime(ms).strftime("%Y-%m")
 
 
 def _since_month(since: str | None) -> str | None:
@@ -160,8 +161,8 @@ def catch_up(db: sqlite_utils.Database) -> int:
         with write_transaction(db) as conn:
             high = conn.execute("SELECT coalesce(max(seq), 0) FROM view_entries").fetchone()[0]
             rows = conn.execute(
-                "SELECT seq, author, kind, key, version, received_ms, payload FROM entries "
-                "WHERE seq > ? ORDER BY seq LIMIT ?", (high, _CHUNK)).fetchall()
+                "SELECT seq, author, kind, family, key, version, received_ms, payload "
+                "FROM entries WHERE seq > ? ORDER BY seq LIMIT ?", (high, _CHUNK)).fetchall()
             if not rows:
                 # Then the views that take no parameters, once for this state.
                 current = precomputed.stamp(conn, INDEX_FORMAT)
@@ -206,10 +207,16 @@ _PROFILE_OF = ("SELECT level, area FROM view_entries WHERE node = ? AND kind = '
 
 
 def _index(conn: sqlite3.Connection,
-           rows: Sequence[tuple[int, bytes, str, str, int, int, bytes]]) -> None:
+           rows: Sequence[tuple[int, bytes, str, str, str, int, int, bytes]]) -> None:
     nodes = _Nodes(conn)
-    decoded = [(seq, nodes(author), kind, key, version, received, decode(payload)["body"])
-               for seq, author, kind, key, version, received, payload in rows]
+    # A retraction's key is the slot it withdraws (node/store/ingest.py): the
+    # views' "retract" rows are withdrawn practices; other withdrawals (of a
+    # credit, a profile, an admission) take their slot's place as a
+    # "withdrawal", which no view shows.
+    decoded = [(seq, nodes(author),
+                kind if kind != "retract" or family == "practice" else "withdrawal",
+                key, version, received, decode(payload)["body"])
+               for seq, author, kind, family, key, version, received, payload in rows]
     entries: list[tuple[Any, ...]] = []
     tags: list[tuple[Any, ...]] = []
     edges: list[tuple[Any, ...]] = []
@@ -257,6 +264,10 @@ def _index(conn: sqlite3.Connection,
         elif kind == "retract":
             entries.append((seq, node, kind, key, version, received, "", None, None, "", None,
                             month_of_ms(version), None, "", ""))
+        elif kind in ("withdrawal", "admit", "genesis"):
+            # Indexed so that every entry is (see catch_up); no view lists them.
+            entries.append((seq, node, kind, key, version, received, "", None, None, "", None,
+                            None, None, "", ""))
         elif kind == "credit":
             entries.append((seq, node, kind, key, version, received, body["practice"], None,
                             None, "", None, None, None, "", ""))

@@ -22,6 +22,7 @@ from typing import Any, Final
 from protocol import LEVELS, PRACTICE_STATUSES, HedgerowError, id_from_text, id_to_text
 
 from ..errors import InvalidInput
+from ..timestamps import utc_datetime
 from .index import area_key, principle_key
 
 __all__ = [
@@ -88,7 +89,7 @@ FILTER_NAMES: Final = ("theme", "level", "area", "principle", "status", "since",
 
 def format_ms(ms: int) -> str:
     """An ISO 8601 UTC time with milliseconds, e.g. ``2023-11-14T22:13:20.000Z``."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    moment = utc_datetime(ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 

@@ -47,7 +47,8 @@ def stamp(conn: sqlite3.Connection, index_format: int) -> str:
     generation, fmt, forked = conn.execute(
         "SELECT (SELECT value FROM entries_generation), (SELECT format FROM view_state), "
         "(SELECT group_concat(node) FROM (SELECT DISTINCT n.node FROM forks AS f "
-        "JOIN view_nodes AS n ON n.author = f.author ORDER BY n.node))").fetchone()
+        "JOIN view_nodes AS n ON n.author = f.author WHERE f.resolved_ms IS NULL "
+        "ORDER BY n.node))").fetchone()
     return f"{index_format}:{fmt}:{generation}:{forked or ''}"
 
 

@@ -24,7 +24,7 @@ import sqlite_utils
 from protocol import id_to_text
 
 from ..errors import InvalidInput, NotFound
-from . import counts, directory, health, spread
+from . import counts, directory, health, members, spread
 from .common import memo
 from .index import catch_up, is_stale
 from .params import Filters, echo, parse_params
@@ -151,6 +151,11 @@ VIEWS: Final[dict[str, ViewSpec]] = {spec.name: spec for spec in (
              lambda db, p: spread.lineage(db, p["node"]), _lineage_table),
     ViewSpec("health", "Nodes known and heard from, coverage, forks, entries held, freshness.",
              ("at",), lambda db, p: health.health(db, at_ms=p["at"]), _health_table),
+    ViewSpec("members", "The network's own lineage: who admitted whom, and when.", (),
+             lambda db, p: members.members(db),
+             lambda result: _cell_rows(result["members"], [
+                 "node", "name", "area", "admitted_by", "admitted_by_name", "admitted",
+                 "depth"])),
 )}
 
 

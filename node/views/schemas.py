@@ -38,6 +38,9 @@ _PRACTICE_FIELDS: Final[dict[str, Schema]] = {
     "version": _INT,
 }
 _NODE: Final[Schema] = _object({"node": _STR, "name": _NSTR, "level": _NSTR, "area": _NSTR})
+_MEMBER_FIELDS: Final[dict[str, Schema]] = {
+    "node": _STR, "name": _NSTR, "area": _NSTR, "admitted_by": _NSTR,
+    "admitted_by_name": _NSTR, "admitted": _NSTR, "depth": _INT}
 
 
 def common_schemas() -> dict[str, Schema]:
@@ -56,6 +59,9 @@ def common_schemas() -> dict[str, Schema]:
             "via": {"enum": ["root", "adapted_from", "credit"]}, "credited": _BOOL,
             "children": {"type": "array", "items": _ref("Vertex")}}),
         "Error": _object({"error": _STR, "field": _NSTR, "code": _STR}),
+        "Member": _object(_MEMBER_FIELDS),
+        "MemberVertex": _object({**_MEMBER_FIELDS,
+                                 "children": {"type": "array", "items": _ref("MemberVertex")}}),
     }
 
 
@@ -121,9 +127,14 @@ VIEW_SCHEMAS: Final[dict[str, Schema]] = {
             "profiles_held": _INT, "nodes_referenced": _INT,
             "coverage": {"type": ["number", "null"]}, "forked_nodes": _INT,
             "fork_proofs": _INT,
-            "entries_held": _object({"total": _INT, "credit": _INT, "practice": _INT,
-                                     "profile": _INT, "retract": _INT}),
+            "entries_held": _object({"total": _INT, "admit": _INT, "credit": _INT,
+                                     "genesis": _INT, "practice": _INT, "profile": _INT,
+                                     "retract": _INT, "withdrawal": _INT}),
             "freshness": _object({"entries_received": _INT, "median_delay_ms": _NINT,
                                   "p90_delay_ms": _NINT, "signed_after_arrival": _INT})}),
         "notes": _STRS}),
+    "members": _envelope("members", {
+        "count": _INT, "founder": _NSTR,
+        "tree": {"oneOf": [_ref("MemberVertex"), {"type": "null"}]},
+        "members": {"type": "array", "items": _ref("Member")}}),
 }

@@ -1,13 +1,21 @@
-"""Peers: whom this node syncs with, how that goes, invitations, and blocking.
+"""Peers and members: whom this node syncs with, invitations, admissions, blocking.
 
 The list shows each peer's last sync, bytes and entries each way, and
-since when it has been unreachable; nodes flagged for a fork are listed
-apart (their entries are left out of every view until it is resolved).
-A peer is added by address or by invitation code (whose network must be
-this node's: a node belongs to exactly one network); adding one starts a
-first sync in the background. An invitation is made for an address other
-nodes can reach. Blocking a node deletes what it wrote here and refuses it
-from then on.
+since when it has been unreachable; forks are listed apart (a forked node's
+entries are left out of every view until it publishes the forked entries
+again). A peer is added by address or by invitation code (whose network
+must be this node's: a node belongs to exactly one network); adding one
+starts a first sync in the background.
+
+Membership (DESIGN.md "Membership"): an invitation (made for an address
+other nodes can reach, used once and valid for a week unless the group
+says otherwise) holds a secret and is shown once; the list of invitations
+says which are open, used, expired or withdrawn, and who joined. A node
+that cannot reach its inviter is admitted by its id. Withdrawing this
+node's admission of another is previewed first, with every node whose
+membership would end. The members are shown as the tree of who admitted
+whom. Blocking a node deletes what it wrote here and refuses it from then
+on; it stays local to this node.
 """
 
 from __future__ import annotations
@@ -21,16 +29,18 @@ from aiohttp import web
 
 from protocol import (
     HedgerowError,
-    Invitation,
     format_invitation,
     id_to_text,
     parse_invitation,
 )
 from protocol.invitations import INVITATION_PREFIX
 
-from ..errors import InvalidInput, NotFound, SyncFailed
+from ..errors import InvalidInput, NotFound, NotMember, SyncFailed
 from ..store import blocklist
+from ..store.membership import DEFAULT_INVITATION_DAYS, MAX_INVITATION_USES
 from ..sync import peerbook
+from ..views import refresh
+from ..views.members import members as members_view
 from .forms import read_form
 from .practices import store_of
 from .render import access_of, redirect, render
@@ -65,9 +75,15 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
     rows = await store.db.read(peerbook.list_peers)
     blocked = await store.db.read(blocklist.blocked_nodes)
     forks = await store.forks()
+    logged_in = access_of(request).logged_in
+    await refresh(store)
     return await render(request, "peers.html", {
         "peers": rows, "blocked": blocked, "forks": forks, "error": error,
         "error_field": error_field, "values": values or {}, "invitation": invitation,
+        "me": id_to_text(store.node_id),
+        "members": await store.db.read(members_view),
+        "invitations": await store.invitations() if logged_in else [],
+        "default_days": DEFAULT_INVITATION_DAYS, "max_uses": MAX_INVITATION_USES,
         "suggested_address": _suggested_address(request),
         "lan_addresses": _lan_addresses(request) if access_of(request).logged_in else [],
         "now_ms": store.now_ms(),
@@ -116,6 +132,11 @@ async def peer_add(request: web.Request) -> web.StreamResponse:
             row, new = await store.db.write(peerbook.add_peer, invitation.address,
                                             source="invitation", now_ms=store.now_ms(),
                                             node_id=invitation.inviter)
+            if not await store.is_member():
+                # Not a member yet: the code is this node's way in. It joins
+                # in the first sync with the inviter (node/sync/gossip.py).
+                await store.record_joining(text.strip(), invitation.inviter, row.address)
+                new = True
         else:
             row, new = await store.db.write(peerbook.add_peer, text, source="manual",
                                             now_ms=store.now_ms())
@@ -133,22 +154,77 @@ async def peer_add(request: web.Request) -> web.StreamResponse:
 async def invite(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
+    values = form.values(("address", "uses", "days", "note"))
     address = form.text("address", max_len=200) or _suggested_address(request)
     try:
-        code = format_invitation(Invitation(store.network, store.node_id,
-                                            address.rstrip("/")))
-    except HedgerowError as exc:
-        return await _peers_page(request, status=400, error=f"address: {exc.message}",
-                                 error_field="address", values={"address": address})
-    return await _peers_page(request, invitation=code, values={"address": address})
+        uses = form.integer("uses", minimum=1, maximum=MAX_INVITATION_USES,
+                            required=False) or 1
+        days = form.integer("days", minimum=1, maximum=365,
+                            required=False) or DEFAULT_INVITATION_DAYS
+        invitation = await store.create_invitation(
+            address.rstrip("/"), uses=uses, days=days, note=form.text("note", max_len=200))
+    except (HedgerowError, NotMember) as exc:
+        field = getattr(exc, "field", None) or "address"
+        return await _peers_page(request, status=400, error=f"{field}: {exc.message}",
+                                 error_field=field, values=values)
+    # Shown once: the code holds a secret, and this node keeps only what it
+    # needs to check a joining node's proof.
+    return await _peers_page(request, invitation=format_invitation(invitation),
+                             values={"address": address})
 
 
-async def _node_of(request: web.Request, text: str) -> bytes:
+async def invitation_withdraw(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    try:
+        invitation = await store_of(request).withdraw_invitation(
+            form.text("invitation", required=True, max_len=40))
+    except (InvalidInput, NotFound) as exc:
+        return await _peers_page(request, status=400, error=exc.message)
+    access_of(request).session.flash(f"Withdrew invitation {invitation.hex()}: it admits no "
+                                     "one now.")
+    return redirect("/peers")
+
+
+async def admit(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    values = form.values(("admit_node", "admit_note"))
+    try:
+        node_id = await _node_of(request, form.text("admit_node", required=True, max_len=200),
+                                 field="admit_node")
+        await store_of(request).admit(node_id, note=form.text("admit_note", max_len=200))
+    except (InvalidInput, NotMember) as exc:
+        return await _peers_page(request, status=400, error=exc.message,
+                                 error_field="admit_node", values=values)
+    access_of(request).session.flash(f"Admitted {id_to_text(node_id)[:7]}; the admission "
+                                     "spreads with the next syncs.")
+    return redirect("/peers")
+
+
+async def withdraw_admission(request: web.Request) -> web.StreamResponse:
+    """Step one shows who would stop being a member; step two (``confirm``) withdraws."""
+    store = store_of(request)
+    form = await read_form(request)
+    try:
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
+        if not form.checked("confirm"):
+            ending = sorted(await store.withdrawal_preview(node_id))
+            return await render(request, "withdraw_admission.html", {
+                "node": id_to_text(node_id), "ending": [id_to_text(n) for n in ending]},
+                title="Withdraw an admission")
+        await store.withdraw_admission(node_id, reason=form.text("reason", max_len=500))
+    except (InvalidInput, NotFound, NotMember) as exc:
+        return await _peers_page(request, status=400, error=exc.message)
+    access_of(request).session.flash(f"Withdrew this node's admission of "
+                                     f"{id_to_text(node_id)[:7]}.")
+    return redirect("/peers")
+
+
+async def _node_of(request: web.Request, text: str, *, field: str = "node") -> bytes:
     """A node id as typed: whole, or the start of one this node knows (its short form)."""
     try:
         return await store_of(request).resolve_node(text, field="node id")
     except NotFound as exc:
-        raise InvalidInput(exc.message, field="node") from None
+        raise InvalidInput(exc.message, field=field) from None
 
 
 async def block(request: web.Request) -> web.StreamResponse:
@@ -156,7 +232,8 @@ async def block(request: web.Request) -> web.StreamResponse:
     values = form.values(("node", "note"))
     try:
         node_id = await _node_of(request, form.text("node", required=True, max_len=200))
-        await request.app[PAGES].service.block(node_id, note=form.text("note", max_len=200))
+        await request.app[PAGES].service.block(node_id, note=form.text("note", max_len=200),
+                                               with_admitted=form.checked("with_admitted"))
     except InvalidInput as exc:
         return await _peers_page(request, status=400, error=exc.message, error_field="node",
                                  values=values)
@@ -210,6 +287,10 @@ def routes() -> list[web.RouteDef]:
         web.get("/peers", peers_page, name="peers.list"),
         web.post("/peers/add", peer_add, name="private.peer_add"),
         web.post("/peers/invite", invite, name="private.invite"),
+        web.post("/peers/invitations/withdraw", invitation_withdraw,
+                 name="private.invitation_withdraw"),
+        web.post("/peers/admit", admit, name="private.admit"),
+        web.post("/peers/admit/withdraw", withdraw_admission, name="private.admit_withdraw"),
         web.post("/peers/block", block, name="private.block"),
         web.post("/peers/unblock", unblock, name="private.unblock"),
         web.post("/peers/remove", remove, name="private.peer_remove"),

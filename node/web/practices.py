@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import LEVELS, MEASURE_DEFINERS, PRACTICE_STATUSES
+from protocol import LEVELS, MEASURE_DEFINERS, PRACTICE_STATUSES, slot_of
 
 from .. import Store
 from ..errors import InvalidInput, NotFound
@@ -84,8 +84,9 @@ async def practice_list(request: web.Request) -> web.StreamResponse:
             practices, error = await store.list_practices(), exc.message
     else:
         practices = await store.list_practices()
-    published = {e.entry.key: e for e in await store.current_entries(
-        author=store.node_id, limit=10_000) if e.entry.kind in ("practice", "retract")}
+    published = {slot.key: e for e in await store.current_entries(
+        author=store.node_id, limit=10_000) if e.entry.kind in ("practice", "retract")
+        and (slot := slot_of(e.entry.author, e.entry.kind, e.entry.key)).family == "practice"}
     return await render(request, "practices.html",
                         {"practices": practices, "query": query, "published": published,
                          "error": error}, title="Our practices",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp_jinja2
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from protocol import id_to_text, short_id
 
+from ..timestamps import utc_datetime
 from .auth import Access, safe_next
 from .state import JINJA, PAGES
 
@@ -66,7 +66,7 @@ def when(ms: int | None) -> str:
     """A moment for people: ``2024-05-01 14:03 UTC``; a dash for never."""
     if not ms:
         return "never"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc_datetime(ms).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def node_text(node_id: bytes | str | None) -> str:

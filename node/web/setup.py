@@ -9,8 +9,9 @@ node joins the network:
 * **keep** — use the node as ``hedgerow init`` made it: the first node of
   its network (invite others from the Peers page), or already joined;
 * **join** — with an invitation code: the inviter becomes the first peer
-  and a first sync starts. A node belongs to exactly one network; a node
-  that has never signed nor held an entry (fresh from ``hedgerow init``)
+  and a first sync starts, in which the node proves it holds the code and
+  is admitted. A node belongs to exactly one network; a node that has
+  published nothing but its own genesis (fresh from ``hedgerow init``)
   moves into the invitation's network, any other is refused with a
   message saying how to create a node for that network instead;
 * **restore** — a backup of this node, uploaded; the node then catches up
@@ -130,6 +131,9 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
             row, _ = await store.db.write(peerbook.add_peer, invitation.address,
                                           source="invitation", now_ms=store.now_ms(),
                                           node_id=invitation.inviter)
+            # The node joins in its first session with the inviter (gossip).
+            await store.record_joining(form.text("invitation", max_len=700).strip(),
+                                       invitation.inviter, row.address)
             start_first_sync(request.app, row.address)
         state = pages.admin.set_password(await asyncio.to_thread(hash_password, password))
     except (InvalidInput, LocalProblem) as exc:

@@ -93,6 +93,18 @@ def node_dir(tmp_path: Path) -> Path:
     return path
 
 
+def join_with_invitation(inviter: Path, new: Path) -> dict[str, str]:
+    """A second node made with an invitation from ``inviter``, as the README says.
+
+    It joins (and is admitted) on its first sync; until then it is a node of
+    the network that holds nothing.
+    """
+    code = json.loads(ok("invite", "--json", "--address", "http://127.0.0.1:9",
+                         "--data-dir", str(inviter)))["invitation"]
+    ok("init", "--data-dir", str(new), "--join", code)
+    return node_info(new)
+
+
 def node_info(data_dir: Path) -> dict[str, str]:
     info: dict[str, str] = json.loads(ok("keys", "show", "--json", "--data-dir", str(data_dir)))
     return info

@@ -26,7 +26,11 @@ def test_init_new_network_creates_key_database_and_settings(tmp_path: Path) -> N
     assert stat.S_IMODE(os.stat(home / "node.key").st_mode) == 0o600
     info = node_info(home)
     assert info["node_id"] in out and info["network"] in out
-    assert "(new)" in out and "invite" in out  # next steps
+    assert "(new: this node founded it)" in out and "invite" in out  # next steps
+    # The founder is the network's first member: it holds the genesis.
+    status = json.loads(ok("status", "--json", "--data-dir", str(home)))
+    assert status["membership"]["member"] and status["membership"]["members"] == 1
+    assert status["own_entries"] == {"genesis": 1}
     profile = json.loads(ok("profile", "show", "--json", "--data-dir", str(home)))
     assert (profile["name"], profile["area"], profile["level"]) == \
         ("Easton Community Fridge", "BS5", "neighbourhood")
@@ -44,10 +48,12 @@ def test_init_json_and_the_default_data_dir(tmp_path: Path) -> None:
     assert node_info(tmp_path / "default-node")["node_id"] == data["node_id"]
 
 
-def test_init_with_a_network_id_joins_that_network(tmp_path: Path, node_dir: Path) -> None:
+def test_init_with_a_network_id_is_gone_and_says_what_to_do(tmp_path: Path,
+                                                            node_dir: Path) -> None:
     network = node_info(node_dir)["network"]
-    ok("init", "--data-dir", str(tmp_path / "b"), "--network", network.lower())
-    assert node_info(tmp_path / "b")["network"] == network
+    err = fails("init", "--data-dir", str(tmp_path / "b"), "--network", network.lower())
+    assert "invitation code" in err and "hedgerow init --join CODE" in err
+    assert not (tmp_path / "b").exists()
 
 
 def test_init_with_an_invitation_adds_the_inviter_as_a_peer(tmp_path: Path,
@@ -55,8 +61,16 @@ def test_init_with_an_invitation_adds_the_inviter_as_a_peer(tmp_path: Path,
     code = ok("invite", "--data-dir", str(node_dir), "--address", "http://192.168.1.20:8470")
     code = code.strip()
     out = ok("init", "--data-dir", str(tmp_path / "b"), "--join", code, "--name", "Splott")
-    assert "http://192.168.1.20:8470 (from the invitation)" in out
+    assert "through http://192.168.1.20:8470, the node that invited it" in out
+    assert f"hedgerow admit {node_info(tmp_path / 'b')['node_id']}" in out
     assert node_info(tmp_path / "b")["network"] == node_info(node_dir)["network"]
+    # Not a member until it has joined: it says so, and does not publish.
+    status = json.loads(ok("status", "--json", "--data-dir", str(tmp_path / "b")))
+    assert not status["membership"]["member"]
+    assert "joining through http://192.168.1.20:8470" in status["membership"]["joining"]
+    ok("profile", "set", "--level", "local", "--data-dir", str(tmp_path / "b"))
+    assert "not a member of its network yet" in fails(
+        "profile", "publish", "--data-dir", str(tmp_path / "b"))
     peers = json.loads(ok("peer", "list", "--json", "--data-dir", str(tmp_path / "b")))
     assert [(p["address"], p["source"], p["node_id"]) for p in peers["peers"]] == \
         [("http://192.168.1.20:8470", "invitation", node_info(node_dir)["node_id"])]
@@ -64,24 +78,24 @@ def test_init_with_an_invitation_adds_the_inviter_as_a_peer(tmp_path: Path,
 
 def test_init_needs_exactly_one_way_to_choose_a_network(tmp_path: Path) -> None:
     err = fails("init", "--data-dir", str(tmp_path / "x"), code=2)
-    assert "choose one of --new-network, --network ID or --join CODE" in err
-    err = fails("init", "--data-dir", str(tmp_path / "x"), "--new-network", "--join", "HR1-X",
+    assert "choose one of --new-network or --join CODE" in err
+    err = fails("init", "--data-dir", str(tmp_path / "x"), "--new-network", "--join", "HR2-X",
                 code=2)
-    assert "not --new-network and --join" in err
+    assert "(not both)" in err
     assert not (tmp_path / "x").exists()
 
 
 def test_init_failures_say_what_to_do_and_leave_nothing_behind(tmp_path: Path,
                                                                node_dir: Path) -> None:
     target = tmp_path / "new"
-    network = node_info(node_dir)["network"]
-    typo = network[:3] + ("A" if network[3] != "A" else "B") + network[4:]
-    assert "character 4" in fails("init", "--data-dir", str(target), "--network", typo)
-    assert "node id" in fails("init", "--data-dir", str(target), "--network",
-                              node_info(node_dir)["node_id"])
     assert "does not check out" in fails("init", "--data-dir", str(target), "--join",
-                                         "HR1-AAAAAAAA-BBBBBBBB")
-    assert "starts with HR1-" in fails("init", "--data-dir", str(target), "--join", "hello")
+                                         "HR2-AAAAAAAA-BBBBBBBB")
+    assert "older version" in fails("init", "--data-dir", str(target), "--join",
+                                    "HR1-AAAAAAAA-BBBBBBBB")
+    assert "starts with HR2-" in fails("init", "--data-dir", str(target), "--join", "hello")
+    expired = format_invitation(Invitation(bytes(32), bytes(range(32)), "http://a.example:1",
+                                           b"\1" * 8, b"\2" * 16, 1))
+    assert "expired" in fails("init", "--data-dir", str(target), "--join", expired)
     # A name the profile schema refuses: nothing is left half-made.
     assert "name" in fails("init", "--data-dir", str(target), "--new-network", "--name",
                            "x" * 500)
@@ -102,12 +116,18 @@ def test_init_keeps_an_existing_settings_file(tmp_path: Path) -> None:
     assert (home / "hedgerow.toml").read_text() == "port = 9000\n"
 
 
-def test_invite_encodes_network_node_and_address(node_dir: Path) -> None:
+def test_invite_encodes_network_node_address_and_a_secret(node_dir: Path) -> None:
     info = node_info(node_dir)
     code = ok("invite", "--data-dir", str(node_dir), "--address", "https://fridge.example.org/")
     invitation = parse_invitation(code.strip())
-    assert invitation == Invitation(id_from_text(info["network"], "network"),
-                                    id_from_text(info["node_id"]), "https://fridge.example.org")
+    assert (invitation.network, invitation.inviter, invitation.address) == (
+        id_from_text(info["network"], "network"), id_from_text(info["node_id"]),
+        "https://fridge.example.org")
+    assert len(invitation.secret) == 16 and invitation.secret != bytes(16)
+    # Every code is new: another id and another secret.
+    again = parse_invitation(ok("invite", "--data-dir", str(node_dir), "--address",
+                                "https://fridge.example.org").strip())
+    assert again.id != invitation.id and again.secret != invitation.secret
     # Without --address: the public_url setting, else a LAN address with the port setting.
     (node_dir / "hedgerow.toml").write_text('public_url = "https://pi.example.org"\n')
     data = json.loads(ok("invite", "--json", "--data-dir", str(node_dir)))
@@ -175,7 +195,7 @@ def test_profile_set_preview_publish(node_dir: Path) -> None:
     assert "published the profile of Headingley Repair Café" in ok(
         "profile", "publish", "--data-dir", str(node_dir))
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"profile": 1}
+    assert status["own_entries"] == {"genesis": 1, "profile": 1}
 
 
 def test_profile_failures(tmp_path: Path, node_dir: Path) -> None:
@@ -218,5 +238,6 @@ def test_a_database_of_another_node_is_refused(tmp_path: Path, node_dir: Path) -
 
 def test_invitation_codes_round_trip_ids() -> None:
     # The invitation the CLI prints is the protocol's: checked here once, by value.
-    code = format_invitation(Invitation(bytes(32), bytes(range(32)), "http://a.example:1"))
+    code = format_invitation(Invitation(bytes(32), bytes(range(32)), "http://a.example:1",
+                                        b"\1" * 8, b"\2" * 16, 2_000_000_000))
     assert id_to_text(parse_invitation(code).inviter) == id_to_text(bytes(range(32)))

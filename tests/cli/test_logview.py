@@ -14,7 +14,7 @@ from node.events import (
     Published,
 )
 from node.logview import EventLog, describe, failure_text, format_duration
-from protocol import credit_key, short_id
+from protocol import credit_key, retract_key, short_id
 
 PEER = "http://192.168.1.20:8470"
 NODE = "54TXMKB-6N0TVH4-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX"
@@ -55,8 +55,12 @@ def test_publications_read_as_what_they_are() -> None:
     assert describe(Published("credit", credit_key(to, "play-street"), 9))[1] == \
         f"published a credit to {short_id(to)} for play-street (version 9)"
     assert to.hex() not in describe(Published("credit", credit_key(to, "x"), 9))[1]
-    assert describe(Published("retract", "repair-cafe", 10))[1] == \
-        "published a retraction of repair-cafe (version 10)"
+    assert describe(Published("retract", retract_key("practice", "repair-cafe"), 10))[1] == \
+        "published the withdrawal of practice repair-cafe (version 10)"
+    assert describe(Published("retract", retract_key("credit", credit_key(to, "x")), 11))[1] \
+        == f"published the withdrawal of a credit to {short_id(to)} for x (version 11)"
+    assert describe(Published("admit", to.hex(), 12))[1] == \
+        f"published the admission of node {short_id(to)} (version 12)"
 
 
 def test_failure_text() -> None:

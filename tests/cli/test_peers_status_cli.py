@@ -11,7 +11,7 @@ from node.home import run_lock
 from node.store.node_state import CATCH_UP_MESSAGE
 from protocol import id_to_text
 
-from .conftest import fails, invoke, node_info, ok
+from .conftest import fails, invoke, join_with_invitation, node_info, ok
 
 
 def closed_port() -> int:
@@ -41,7 +41,7 @@ def test_peer_add_list_remove(node_dir: Path) -> None:
 
 def test_peer_block_and_unblock(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
+    join_with_invitation(node_dir, other)
     them = node_info(other)["node_id"]
     assert ok("peer", "block", them, "--note", "spam", "--data-dir", str(node_dir)) \
         .startswith(f"blocked {them[:7]}")
@@ -96,6 +96,7 @@ def test_status_text(node_dir: Path) -> None:
     assert f"node          {info['node_id']}  ({info['short_id']})" in out
     assert "organisation  Headingley Repair Café  (neighbourhood, LS6)" in out
     assert f"network       {info['network']}" in out
+    assert "membership    member of 1 (this node founded the network)" in out
     assert "running       no" in out
     assert "records       1 practice (private)" in out
     assert "published     1 practice" in out

@@ -104,9 +104,12 @@ def test_two_nodes_joined_by_an_invitation_sync_a_practice(tmp_path: Path, node_
        "--data-dir", str(node_dir))
     ok("share", "publish", "repair-cafe", "--fields", "themes", "--data-dir", str(node_dir))
     # The second node's anti-entropy rounds (every second or so) fetch it.
+    second.wait_for("joined the network", timeout=20)
     second.wait_for("received 1 entry", timeout=20)
     status = json.loads(ok("status", "--json", "--data-dir", str(second_dir)))
-    assert status["entries"] == {"practice": 1}
+    # It joined with the invitation: the genesis and its admission came first.
+    assert status["entries"] == {"genesis": 1, "admit": 1, "practice": 1}
+    assert status["membership"]["member"] and status["membership"]["members"] == 2
     assert status["peers"][0]["node_id"] == node_info(node_dir)["node_id"]
     # And the other way, with `hedgerow sync` while both run: the second's profile.
     ok("profile", "publish", "--data-dir", str(second_dir))
@@ -155,4 +158,4 @@ def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) ->
     assert demo.signal(signal.SIGINT, timeout=10) == 0
     assert f"removed {root}" in demo.rest()
     assert not root.exists()
-    assert "Traceback" not in "".join(demo.errors)
+    assert "Traceback" not in "".join(demo.errors), "".join(demo.errors)

@@ -16,7 +16,7 @@ benchmarks (``tests/bench``: run by hand, for minutes).
   The demo's own "try it" lines are run too, from another directory.
 * Other commands run on a pseudo-terminal, as typed by a person with
   ``$EDITOR`` set (an editor that fills in a title), and must exit 0.
-* Placeholders: ``HR1-…`` is the invitation code printed last; a short node
+* Placeholders: ``HR1-…`` (any version) is the invitation code printed last; a short node
   id of the form ``54TXMKB`` is another machine's. A credit names a practice
   of that machine: it publishes one by that key first, and this machine syncs.
 """
@@ -44,7 +44,8 @@ from .conftest import ROOT, Process, in_terminal
 pytestmark = pytest.mark.slow
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_INVITATION = re.compile(r"HR1-[0-9A-Z-]{8,}")
+_INVITATION = re.compile(r"HR[0-9]+-[0-9A-Z-]{8,}")
+_INVITATION_PLACEHOLDER = re.compile(r"HR[0-9]+-…")
 _SHORT_ID = re.compile(r"[0-9A-Z]{7}")
 #: Fills in the title of the record template, as a person would in their editor.
 EDITOR = "sed -i -e 's/^title = \"\"/title = \"Community fridge\"/'"
@@ -201,7 +202,7 @@ def prepare_credit(run: Run, argv: list[str]) -> None:
 def fill_placeholders(run: Run, argv: list[str]) -> list[str]:
     out = []
     for word in argv:
-        if word.startswith("HR1-") and "…" in word:
+        if _INVITATION_PLACEHOLDER.fullmatch(word):
             codes = _INVITATION.findall("\n".join(run.printed))
             assert codes, "the README uses an invitation code before any was printed"
             word = codes[-1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import fails, hedgerow_in_terminal, invoke, node_info, ok
+from .conftest import fails, hedgerow_in_terminal, invoke, join_with_invitation, node_info, ok
 
 
 def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None) -> Path:
@@ -56,7 +56,7 @@ def test_add_with_flags_list_and_show(node_dir: Path) -> None:
 
 def test_add_with_an_explicit_key_and_a_source(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
+    join_with_invitation(node_dir, other)
     source = node_info(other)["node_id"]
     ok("record", "add", "--data-dir", str(node_dir), "--key", "fixing", "--title", "Fixing",
        "--adapted-from", f"{source}/repair-cafe")

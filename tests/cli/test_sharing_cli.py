@@ -11,7 +11,7 @@ import pytest
 
 from node import Store
 
-from .conftest import fails, node_info, ok
+from .conftest import fails, join_with_invitation, node_info, ok
 
 CANARY = "CANARY-private-do-not-share"
 
@@ -127,7 +127,7 @@ def test_retract(node_dir: Path, practice: str) -> None:
     listing = json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))
     assert listing[0]["summary"] == "retracted"
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"retract": 1}
+    assert status["own_entries"] == {"genesis": 1, "retract": 1}
 
 
 def _deliver(source: Path, target: Path) -> None:
@@ -141,10 +141,17 @@ def _deliver(source: Path, target: Path) -> None:
     asyncio.run(copy())
 
 
+def _member(node_dir: Path, other: Path) -> str:
+    """A second node, admitted by the first and knowing it: it may publish."""
+    them = join_with_invitation(node_dir, other)["node_id"]
+    ok("admit", them, "--data-dir", str(node_dir))
+    _deliver(node_dir, other)
+    return them
+
+
 def test_credit(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
-    them = node_info(other)["node_id"]
+    them = _member(node_dir, other)
     ok("record", "add", "--title", "Play street", "--data-dir", str(other))
     ok("share", "publish", "play-street", "--data-dir", str(other))
     # Not arrived here yet: refused, saying why and what to do.
@@ -156,13 +163,13 @@ def test_credit(node_dir: Path, tmp_path: Path) -> None:
              "--data-dir", str(node_dir))
     assert out.startswith(f"credited {them[:7]} for play-street")
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"credit": 1}
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 1}
     # A mistyped practice key is refused; --anyway credits it all the same.
     assert "not seen a practice 'play-streets'" in fails("credit", them, "play-streets",
                                                           "--data-dir", str(node_dir))
     ok("credit", them, "not-here-yet", "--anyway", "--data-dir", str(node_dir))
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"credit": 2}
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 2}
     assert "cannot credit itself" in fails("credit", node_info(node_dir)["node_id"],
                                            "play-street", "--data-dir", str(node_dir))
     assert "character" in fails("credit", them.replace(them[2], "U", 1), "play-street",
@@ -173,8 +180,7 @@ def test_credit(node_dir: Path, tmp_path: Path) -> None:
 
 def test_credit_takes_the_short_id_that_lists_show(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    ok("init", "--data-dir", str(other), "--network", node_info(node_dir)["network"])
-    them = node_info(other)["node_id"]
+    them = _member(node_dir, other)
     ok("record", "add", "--title", "Play street", "--data-dir", str(other))
     ok("share", "publish", "play-street", "--data-dir", str(other))
     _deliver(other, node_dir)
@@ -191,3 +197,4 @@ def test_credit_takes_the_short_id_that_lists_show(node_dir: Path, tmp_path: Pat
     assert f"no node known here has an id starting {unknown}" in line
     assert "at least 4" in fails("credit", them[:3], "play-street", "--data-dir",
                                  str(node_dir))
+

@@ -10,13 +10,35 @@ import pytest
 import sqlite_utils
 
 from node import Store, init_node, open_node
-from protocol import NodeKey
+from node.store.ingest import ingest_batch
+from protocol import NodeKey, SignedEntry
 
-from .peer_entries import NETWORK
+from ..members import TEST_NETWORK
+from .peer_entries import NETWORK, ROSTER
 
 #: Where the injected clock starts: 2023-11-14, in milliseconds.
 START_MS = 1_700_000_000_000
 NODE_SEED = hashlib.sha256(b"the node under test").digest()
+_MEMBERSHIP: list[SignedEntry] = []
+
+
+def membership() -> list[SignedEntry]:
+    """The genesis and the admissions of the node under test and of the roster (signed once)."""
+    if not _MEMBERSHIP:
+        _MEMBERSHIP.extend(TEST_NETWORK.membership([NodeKey.from_seed(NODE_SEED), *ROSTER]))
+    return _MEMBERSHIP
+
+
+def make_member_node(path: Path, *, seed: bytes = NODE_SEED, now_ms: int = 0) -> None:
+    """A node of the test network that holds its genesis and the roster's admissions."""
+    init_node(path, network=NETWORK, seed=seed, now_ms=now_ms or START_MS)
+    _, db = open_node(path)
+    try:
+        entries = membership() if seed == NODE_SEED else [
+            *membership(), *TEST_NETWORK.admissions(NodeKey.from_seed(seed))]
+        ingest_batch(db, entries, now_ms=now_ms or START_MS)
+    finally:
+        db.close()
 
 
 class FakeClock:
@@ -41,7 +63,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "node"
-    init_node(path, network=NETWORK, seed=NODE_SEED, now_ms=START_MS)
+    make_member_node(path)
     return path
 
 
@@ -63,3 +85,13 @@ async def store(data_dir: Path, clock: FakeClock) -> AsyncIterator[Store]:
     node_store = await Store.open(data_dir, clock=clock)
     yield node_store
     await node_store.close()
+
+
+def _summaries_held(db: sqlite_utils.Database) -> list[tuple[int, bytes]]:
+    return db.conn.execute("SELECT version, id FROM entries WHERE family NOT IN "
+                           "('genesis', 'admit') ORDER BY version, id").fetchall()
+
+
+async def held(store: Store) -> list[tuple[int, bytes]]:
+    """The current set without the membership entries every test store starts with."""
+    return await store.db.read(_summaries_held)

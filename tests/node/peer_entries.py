@@ -1,19 +1,38 @@
-"""Signed entries as peers would send them, made with deterministic keys."""
+"""Signed entries as peers would send them, made with deterministic keys.
+
+Every node here belongs to :data:`tests.members.TEST_NETWORK`; :data:`ROSTER`
+are the peers a test store has admitted from the start (``tests/node/conftest.py``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from protocol import Entry, NodeKey, SignedEntry, credit_key, sign_entry
+from protocol import Entry, NodeKey, SignedEntry, credit_key, retract_key, sign_entry
+
+from ..members import TEST_NETWORK, MemberNetwork
 
 #: The network every test node belongs to.
-NETWORK = hashlib.sha256(b"hedgerow test network").digest()
-OTHER_NETWORK = hashlib.sha256(b"another network").digest()
+NETWORK = TEST_NETWORK.network
+OTHER_NETWORK = MemberNetwork("another network").network
 
 
 def peer_key(name: str | int) -> NodeKey:
     return NodeKey.from_seed(hashlib.sha256(f"peer {name}".encode()).digest())
+
+
+#: Peers every test store has admitted: numbered ones and the names tests use.
+ROSTER: tuple[NodeKey, ...] = tuple(peer_key(n) for n in (
+    *range(64), "alice", "bob", "mallory", "clumsy", "x", "victim", "rogue", "playing out",
+    "pest", "one more", "old", "late", "intruder", "held", "friend", "f", "chatty", "alien",
+    "a", "views alice", "views bob", "pre alice", "pre bob", "pre carol", "equivalence 0",
+    "equivalence 1", "equivalence 2"))
+
+
+def admitted(*keys: NodeKey) -> list[SignedEntry]:
+    """The founder's admissions of ``keys``, to ingest before their entries."""
+    return TEST_NETWORK.admissions(*keys)
 
 
 def practice(key: NodeKey, practice_key: str, version: int, *, title: str = "Play street",
@@ -25,7 +44,8 @@ def practice(key: NodeKey, practice_key: str, version: int, *, title: str = "Pla
 def retract(key: NodeKey, practice_key: str, version: int, *, reason: str = "",
             network: bytes = NETWORK) -> SignedEntry:
     body = {"reason": reason} if reason else {}
-    return sign_entry(key, Entry(network, key.public, "retract", practice_key, version, body))
+    return sign_entry(key, Entry(network, key.public, "retract",
+                                 retract_key("practice", practice_key), version, body))
 
 
 def profile(key: NodeKey, version: int, *, name: str = "Tenants", level: str = "local",

@@ -20,10 +20,12 @@ from protocol import (
     SignatureError,
     SignedEntry,
     WrongNetwork,
+    admit_key,
     credit_key,
     decode,
     decode_signed,
     encode_signed,
+    network_id_of,
     sign_entry,
     suppress_count,
     verify_entry,
@@ -148,8 +150,33 @@ def test_credit_and_profile_and_retract() -> None:
                     {"name": "Alder St", "level": "local", "org_id": "GB-COH-01234567",
                      "addresses": ["http://192.0.2.1:8470"]})
     verify_entry(sign_entry(ALICE, profile), NET)
-    retract = Entry(NET, ALICE.public, "retract", "repair-cafe", V0 + 1, {})
-    verify_entry(sign_entry(ALICE, retract), NET)
+    for target in ("practice:repair-cafe", "profile:profile", f"admit:{BOB.public.hex()}",
+                   f"credit:{credit_key(BOB.public, 'play')}"):
+        retract = Entry(NET, ALICE.public, "retract", target, V0 + 1, {})
+        verify_entry(sign_entry(ALICE, retract), NET)
+    for target in ("repair-cafe", "genesis:genesis", "practice:Repair Cafe", "profile:me",
+                   "admit:xyz", f"credit:{BOB.public.hex()}"):
+        with pytest.raises(EntryError) as info:
+            sign_entry(ALICE, Entry(NET, ALICE.public, "retract", target, V0 + 1, {}))
+        assert info.value.code == "bad_key"
+
+
+def test_admissions_and_genesis() -> None:
+    admit = Entry(NET, ALICE.public, "admit", admit_key(BOB.public), V0, {"node": BOB.public})
+    verify_entry(sign_entry(ALICE, admit), NET)
+    nonce = bytes(range(16))
+    network = network_id_of(ALICE.public, nonce)
+    genesis = Entry(network, ALICE.public, "genesis", "genesis", V0, {"nonce": nonce})
+    assert verify_entry(sign_entry(ALICE, genesis), network).entry == genesis
+    # The same nonce under another founder founds another network.
+    forged = Entry(network, BOB.public, "genesis", "genesis", V0, {"nonce": nonce})
+    with pytest.raises(EntryError) as info:
+        sign_entry(BOB, forged)
+    assert info.value.code == "bad_genesis"
+    with pytest.raises(EntryError) as info:
+        sign_entry(ALICE, Entry(NET, ALICE.public, "admit", admit_key(ALICE.public), V0,
+                                {"node": ALICE.public}))
+    assert info.value.code == "self_admission"
 
 
 # The fast yes/no test and the explaining walk come from one declaration of
@@ -161,14 +188,17 @@ _leaf = st.one_of(_text, st.integers(-10, 10**13), st.booleans(), st.none(),
 _field_names = st.sampled_from(["title", "status", "description", "themes", "level", "area",
                                 "since", "measures", "lessons", "adapted_from", "name", "value",
                                 "author", "key", "to", "practice", "note", "reason", "unit",
-                                "org_id", "addresses", "principles", "defined_by", "period"])
+                                "org_id", "addresses", "principles", "defined_by", "period",
+                                "node", "nonce"])
 _values = st.recursive(_leaf, lambda kids: st.lists(kids, max_size=4)
                        | st.dictionaries(_field_names, kids, max_size=5), max_leaves=12)
 
 
 _AUTHOR = bytes(range(32))
-_keys = st.sampled_from(["profile", "play", "x" * 70, "Bad Key",
-                         f"{bytes(32).hex()}/play", f"{bytes(33).hex()}/play"])
+_keys = st.sampled_from(["profile", "play", "x" * 70, "Bad Key", "genesis",
+                         f"{bytes(32).hex()}/play", f"{bytes(33).hex()}/play", bytes(32).hex(),
+                         _AUTHOR.hex(), "practice:play", "profile:profile", "genesis:genesis",
+                         f"admit:{bytes(32).hex()}", f"credit:{bytes(32).hex()}/play"])
 # Valid bodies of every kind (and their entries' keys), so that agreement is
 # also checked where the fast test says yes.
 _VALID = [(e["kind"], e["key"], decode(bytes.fromhex(e["payload"]))["body"],
@@ -185,7 +215,7 @@ _VALID += [
 ]
 
 
-@given(st.sampled_from(["profile", "practice", "credit", "retract"]),
+@given(st.sampled_from(["profile", "practice", "credit", "retract", "admit", "genesis"]),
        st.dictionaries(_field_names, _values, max_size=8), _keys,
        st.sampled_from([_AUTHOR, bytes(32)]))
 @settings(max_examples=400)

@@ -592,7 +592,7 @@ def test_signature_params_cannot_be_covered() -> None:
 
 def test_network_tag() -> None:
     tag = hs.network_tag(NET)
-    assert re.fullmatch(r"hedgerow-v1-[0-9a-f]{32}", tag)
+    assert re.fullmatch(r"hedgerow-v2-[0-9a-f]{32}", tag)
     assert tag == hs.network_tag(bytes(NET))
     assert tag != hs.network_tag(OTHER_NET)
 

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import InvalidInvitation
-from protocol.invitations import Invitation, format_invitation, parse_invitation
+from protocol.invitations import (
+    Invitation,
+    check_join_proof,
+    format_invitation,
+    join_proof,
+    parse_invitation,
+)
 from protocol.peers import (
     BACKOFF_BASE_MS,
     BACKOFF_CAP_MS,
@@ -61,25 +67,52 @@ def test_choose_prefers_live_due_peers() -> None:
     assert everyone[-1].address == "http://retry"
 
 
+def invitation(network: bytes = b"n" * 32, inviter: bytes = b"i" * 32,
+               address: str = "http://198.51.100.7:8470", *, expires_s: int = 1_800_000_000
+               ) -> Invitation:
+    return Invitation(network, inviter, address, b"\x07" * 8, b"\x09" * 16, expires_s)
+
+
 @given(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32),
-       st.integers(1, 65535))
-def test_invitation_round_trip(network: bytes, inviter: bytes, port: int) -> None:
-    inv = Invitation(network, inviter, f"http://node-{port}.example:{port}")
+       st.integers(1, 65535), st.binary(min_size=8, max_size=8),
+       st.binary(min_size=16, max_size=16), st.integers(1, 2**40 - 1))
+def test_invitation_round_trip(network: bytes, inviter: bytes, port: int, id_: bytes,
+                               secret: bytes, expires: int) -> None:
+    inv = Invitation(network, inviter, f"http://node-{port}.example:{port}", id_, secret,
+                     expires)
     text = format_invitation(inv)
     assert parse_invitation(text) == inv
     assert parse_invitation(" " + text.lower() + "\n") == inv
 
 
-@given(st.integers(4, 150), st.sampled_from("0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
+@given(st.integers(4, 200), st.sampled_from("0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
 def test_a_mistyped_invitation_is_caught(index: int, ch: str) -> None:
-    text = format_invitation(Invitation(b"n" * 32, b"i" * 32, "http://198.51.100.7:8470"))
+    text = format_invitation(invitation())
     if index >= len(text) or text[index] in ("-", ch):
         return
     with pytest.raises(InvalidInvitation):
         parse_invitation(text[:index] + ch + text[index + 1 :])
 
 
-@pytest.mark.parametrize("text", ["", "hello", "HR1-", "HR1-!!!", "HR1-" + "0" * 700])
-def test_garbage_invitations(text: str) -> None:
-    with pytest.raises(InvalidInvitation):
-        parse_invitation(text)
+def test_old_codes_and_bad_fields_are_refused_with_reasons() -> None:
+    with pytest.raises(InvalidInvitation, match="older version"):
+        parse_invitation("HR1-AAAAAAAA")
+    with pytest.raises(InvalidInvitation, match="starts with HR2-"):
+        parse_invitation("HX2-AAAA")
+    with pytest.raises(InvalidInvitation, match="expiry"):
+        invitation(expires_s=0)
+    assert invitation(expires_s=100).expired(100) and not invitation(expires_s=100).expired(99)
+
+
+def test_the_join_proof_binds_the_joining_node_and_network() -> None:
+    inv = invitation()
+    me, eve = b"m" * 32, b"e" * 32
+    proof = join_proof(inv.secret, inv.network, inv.id, me)
+    assert check_join_proof(inv.secret, inv.network, inv.id, me, proof)
+    # Useless to anyone else, in another network, or for another invitation.
+    assert not check_join_proof(inv.secret, inv.network, inv.id, eve, proof)
+    assert not check_join_proof(inv.secret, b"o" * 32, inv.id, me, proof)
+    assert not check_join_proof(inv.secret, inv.network, b"\x08" * 8, me, proof)
+    assert not check_join_proof(b"\x00" * 16, inv.network, inv.id, me, proof)
+    # Nothing of the secret travels: the proof is a digest, not the secret.
+    assert inv.secret not in proof

@@ -16,6 +16,7 @@ from protocol.messages import (
     PushResult,
     decode_fetch_request,
     decode_push_request,
+    decode_reconcile,
     encode_fetch_reply,
     encode_push_reply,
     encode_reconcile,
@@ -50,12 +51,17 @@ def storage_of(held: dict[bytes, SignedEntry]) -> NegentropyStorage:
 class Server:
     """A server that answers from a dict, as node/ does from its store."""
 
-    def __init__(self, held: dict[bytes, SignedEntry]) -> None:
+    def __init__(self, held: dict[bytes, SignedEntry],
+                 members: dict[bytes, SignedEntry] | None = None) -> None:
         self.held = held
+        self.members = members or {}
 
     def handle(self, request: SendRequest) -> bytes:
         if request.endpoint == "reconcile":
-            return answer_reconcile(storage_of(self.held), request.body)
+            messages = decode_reconcile(request.body)
+            return answer_reconcile({name: storage_of(self.held if name == "all" else
+                                                      self.members)
+                                     for name in messages}, messages)
         if request.endpoint == "fetch":
             ids = decode_fetch_request(request.body)
             return encode_fetch_reply(ids, [self.held[i] for i in ids if i in self.held])
@@ -132,9 +138,37 @@ def test_garbage_reply_is_a_peer_error() -> None:
 def test_out_of_turn_calls_are_local_errors() -> None:
     session = SyncSession(storage_of({}))
     with pytest.raises(InvalidArgument):
-        session.receive(encode_reconcile(b"a"))
+        session.receive(encode_reconcile({"all": b"a"}))
     session.start()
     with pytest.raises(InvalidArgument):
         session.start()
     with pytest.raises(InvalidArgument):
         session.ingested([])
+
+
+def test_the_members_set_is_fetched_first_and_nothing_twice() -> None:
+    """With two sets, the members set's missing entries are fetched first; an
+    entry in both sets, or one the client already holds elsewhere, is not
+    fetched twice; converged peers learn it for both sets in one round trip."""
+    held = {e.id: e for e in ENTRIES[:120]}
+    members = {e.id: e for e in ENTRIES[100:120]}
+    server = Server(held, members)
+    skip = frozenset({ENTRIES[0].id})
+    session = SyncSession({"members": storage_of({}), "all": storage_of({})}, skip=skip)
+    action = session.start()
+    fetched: list[bytes] = []
+    while not isinstance(action, Finished):
+        if isinstance(action, SendRequest):
+            if action.endpoint == "fetch":
+                fetched += decode_fetch_request(action.body)
+            action = session.receive(server.handle(action))
+        elif isinstance(action, IngestEntries):
+            action = session.ingested(["accepted"] * len(action.entries))
+        else:
+            action = session.loaded([])
+    assert sorted(fetched) == sorted(set(held) - skip) and len(fetched) == len(set(fetched))
+    assert set(fetched[:20]) == set(members)
+    converged = SyncSession({"members": storage_of(members), "all": storage_of(held)})
+    action = converged.start()
+    action = converged.receive(server.handle(action))
+    assert isinstance(action, Finished) and action.stats.rounds == 1

@@ -18,9 +18,13 @@ from protocol import (
     decode,
     encode,
     encode_signed,
+    format_invitation,
     id_from_text,
     id_to_text,
+    join_proof,
+    network_id_of,
     next_version,
+    parse_invitation,
     sign_entry,
     verify_entry,
 )
@@ -57,6 +61,8 @@ def test_keys(vector: dict[str, str]) -> None:
 
 def test_network_ids() -> None:
     for v in VECTORS["networks"]:
+        network = network_id_of(bytes.fromhex(v["founder"]), bytes.fromhex(v["nonce"]))
+        assert network.hex() == v["network"]
         assert id_to_text(bytes.fromhex(v["network"]), "network") == v["text"]
         assert id_from_text(v["text"], "network").hex() == v["network"]
 
@@ -119,3 +125,17 @@ def test_invalid_entries(vector: dict[str, str]) -> None:
 def test_hybrid_logical_clock() -> None:
     for v in VECTORS["hlc"]:
         assert next_version(v["now_ms"], v["highest_seen"]) == v["next"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["invitations"], ids=lambda v: v["id"])
+def test_invitations_and_join_proofs(vector: dict[str, Any]) -> None:
+    invitation = parse_invitation(vector["code"])
+    assert invitation.network.hex() == vector["network"]
+    assert invitation.inviter.hex() == vector["inviter"]
+    assert invitation.address == vector["address"]
+    assert invitation.id.hex() == vector["id"] and invitation.secret.hex() == vector["secret"]
+    assert invitation.expires_s == vector["expires_s"]
+    assert format_invitation(invitation) == vector["code"]
+    proof = join_proof(invitation.secret, invitation.network, invitation.id,
+                       bytes.fromhex(vector["joining_node"]))
+    assert proof.hex() == vector["join_proof"]

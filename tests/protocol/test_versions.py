@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import Verdict, judge, next_version, slot_of
+from protocol import MAX_AHEAD_MS, Verdict, judge, next_version, slot_of, too_far_ahead
 
 A = b"a" * 32
 
@@ -20,9 +20,19 @@ def test_versions_only_increase_whatever_the_clock_does(clock_readings: list[int
         highest = version
 
 
-def test_retract_shares_the_practice_slot() -> None:
-    assert slot_of(A, "retract", "x") == slot_of(A, "practice", "x")
+def test_a_retraction_takes_the_slot_it_withdraws() -> None:
+    assert slot_of(A, "retract", "practice:x") == slot_of(A, "practice", "x")
+    assert slot_of(A, "retract", "credit:x") == slot_of(A, "credit", "x")
+    assert slot_of(A, "retract", "profile:profile") == slot_of(A, "profile", "profile")
+    assert slot_of(A, "retract", "admit:ab") == slot_of(A, "admit", "ab")
     assert slot_of(A, "credit", "x") != slot_of(A, "practice", "x")
+
+
+def test_versions_far_in_the_future_are_refused() -> None:
+    now = 1_767_225_600_000
+    assert not too_far_ahead(now + MAX_AHEAD_MS, now)
+    assert too_far_ahead(now + MAX_AHEAD_MS + 1, now)
+    assert too_far_ahead(2**63 - 1, now)
 
 
 def test_judge() -> None:

@@ -26,15 +26,21 @@ sys.path.insert(0, str(ROOT))
 from protocol import (  # noqa: E402
     Entry,
     HedgerowError,
+    Invitation,
     NodeKey,
     SignedEntry,
+    admit_key,
     credit_key,
     decode,
     encode,
     encode_signed,
+    format_invitation,
     id_from_text,
     id_to_text,
+    join_proof,
+    network_id_of,
     next_version,
+    retract_key,
     sign_entry,
     verify_entry,
 )
@@ -68,14 +74,18 @@ def error_of(fn: Any) -> dict[str, str]:
 
 def build() -> dict[str, Any]:
     alice, bob = NodeKey.from_seed(seed("alice")), NodeKey.from_seed(seed("bob"))
-    net = hashlib.sha256(b"hedgerow test network").digest()
-    other_net = hashlib.sha256(b"another network").digest()
+    # The network alice founds: its id derives from her genesis entry.
+    nonce = seed("genesis nonce")[:16]
+    net = network_id_of(alice.public, nonce)
+    other_net = network_id_of(bob.public, nonce)
 
     keys = [
         {"seed": k.seed.hex(), "public": k.public.hex(), "node_id": k.node_id}
         for k in (alice, bob)
     ]
-    networks = [{"network": n.hex(), "text": id_to_text(n, "network")} for n in (net, other_net)]
+    networks = [{"founder": founder.hex(), "nonce": nonce.hex(), "network": n.hex(),
+                 "text": id_to_text(n, "network")}
+                for founder, n in ((alice.public, net), (bob.public, other_net))]
 
     good_id = alice.node_id
     bad_ids = []
@@ -126,6 +136,9 @@ def build() -> dict[str, Any]:
 
     v0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
     entries_in = [
+        Entry(net, alice.public, "genesis", "genesis", v0 - 10, {"nonce": nonce}),
+        Entry(net, alice.public, "admit", admit_key(bob.public), v0 - 5,
+              {"node": bob.public, "note": "Met at the Leeds gathering."}),
         Entry(net, alice.public, "profile", "profile", v0, {
             "name": "Alder Street Tenants", "level": "neighbourhood", "area": "M14",
             "principles": ["led by residents", "open to all"],
@@ -148,7 +161,10 @@ def build() -> dict[str, Any]:
             "to": alice.public, "practice": "play-street",
             "note": "Thank you for the door-knocking script.",
         }),
-        Entry(net, alice.public, "retract", "play-street", v0 + 9, {"reason": "paused"}),
+        Entry(net, alice.public, "retract", retract_key("practice", "play-street"), v0 + 9,
+              {"reason": "paused"}),
+        Entry(net, bob.public, "retract",
+              retract_key("credit", credit_key(alice.public, "play-street")), v0 + 10, {}),
     ]
     signers = {alice.public: alice, bob.public: bob}
     entries = []
@@ -161,7 +177,7 @@ def build() -> dict[str, Any]:
             "wire": encode_signed(s).hex(),
         })
 
-    good = sign_entry(alice, entries_in[1])
+    good = sign_entry(alice, entries_in[3])
 
     def resign(entry: Entry) -> SignedEntry:
         payload = entry.payload()
@@ -169,7 +185,7 @@ def build() -> dict[str, Any]:
 
     def tweak(**changes: Any) -> Entry:
         fields = {"network": net, "author": alice.public, "kind": "practice",
-                  "key": "play-street", "version": v0 + 1, "body": dict(entries_in[1].body)}
+                  "key": "play-street", "version": v0 + 1, "body": dict(entries_in[3].body)}
         body_changes = changes.pop("body_changes", {})
         fields.update(changes)
         fields["body"] = {**fields["body"], **body_changes}
@@ -210,6 +226,19 @@ def build() -> dict[str, Any]:
         ("version zero", resign(tweak(version=0)), net),
         ("non-canonical payload", SignedEntry(
             unsorted_payload, alice.sign(SIGNATURE_PREFIX + net + unsorted_payload)), net),
+        ("genesis of another network", resign(Entry(net, alice.public, "genesis", "genesis", v0,
+                                                    {"nonce": seed("other")[:16]})), net),
+        ("genesis signed by a node that did not found the network", SignedEntry(
+            (e := Entry(net, bob.public, "genesis", "genesis", v0, {"nonce": nonce})).payload(),
+            bob.sign(SIGNATURE_PREFIX + net + e.payload())), net),
+        ("node admits itself", resign(Entry(net, alice.public, "admit", admit_key(alice.public),
+                                            v0, {"node": alice.public})), net),
+        ("admission key does not name the admitted node", resign(Entry(
+            net, alice.public, "admit", admit_key(alice.public), v0, {"node": bob.public})), net),
+        ("retraction of a genesis", resign(Entry(net, alice.public, "retract",
+                                                 "genesis:genesis", v0, {})), net),
+        ("retraction key without a kind", resign(Entry(net, alice.public, "retract",
+                                                       "play-street", v0, {})), net),
     ]
     invalid = []
     for label, signed, network in invalid_cases:
@@ -223,8 +252,18 @@ def build() -> dict[str, Any]:
         {"now_ms": now, "highest_seen": seen, "next": next_version(now, seen)}
         for now, seen in [(v0, 0), (v0, v0), (v0, v0 + 500), (v0 - 86_400_000, v0), (v0 + 1, v0)]
     ]
+    invitation = Invitation(net, alice.public, "https://alder.example.org:8470",
+                            seed("invitation id")[:8], seed("invitation secret")[:16],
+                            1_767_830_400)
+    invitations = [{
+        "network": net.hex(), "inviter": alice.public.hex(), "address": invitation.address,
+        "id": invitation.id.hex(), "secret": invitation.secret.hex(),
+        "expires_s": invitation.expires_s, "code": format_invitation(invitation),
+        "joining_node": bob.public.hex(),
+        "join_proof": join_proof(invitation.secret, net, invitation.id, bob.public).hex(),
+    }]
     return {
-        "about": "Hedgerow protocol v1 test vectors; see tests/vectors/make_vectors.py",
+        "about": "Hedgerow protocol v2 test vectors; see tests/vectors/make_vectors.py",
         "signature_prefix": SIGNATURE_PREFIX.hex(),
         "keys": keys,
         "networks": networks,
@@ -235,6 +274,7 @@ def build() -> dict[str, Any]:
         "entries": entries,
         "entries_invalid": invalid,
         "hlc": hlc,
+        "invitations": invitations,
     }
 
 

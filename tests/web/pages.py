@@ -18,8 +18,20 @@ from node.service import NodeService
 from node.settings import Config
 from node.web import setup_pages
 from node.web.admin import AdminFile, PasswordHash, hash_password
+from protocol import Invitation, NodeKey, format_invitation, network_id_of
 
-NETWORK = hashlib.sha256(b"the pages' test network").digest()
+
+def _nonce(name: str) -> bytes:
+    return hashlib.sha256(f"the pages' test network of {name}".encode()).digest()[:16]
+
+
+def network_of(name: str) -> bytes:
+    """The network the node ``make_data_dir(root, name)`` founds."""
+    return network_id_of(NodeKey.from_seed(hashlib.sha256(name.encode()).digest()).public,
+                         _nonce(name))
+
+
+NETWORK = network_of("node")
 PASSWORD = "correct horse battery"
 CONFIG = Config(mdns=False, sync_interval=3600, push_fanout=3, rate_limit_per_peer=1000,
                 rate_limit_per_ip=1000)
@@ -35,12 +47,20 @@ class PagesService(NodeService):
         return app
 
 
-def make_data_dir(root: Path, name: str, *, network: bytes = NETWORK,
+def make_data_dir(root: Path, name: str, *, network: bytes | None = None,
                   now_ms: int = 1_700_000_000_000) -> Path:
+    """A node as `hedgerow init` makes it: the founder of a network of its own
+    (:func:`network_of`), or, given ``network``, a node waiting to join it."""
     data_dir = root / name
-    init_node(data_dir, network=network, seed=hashlib.sha256(name.encode()).digest(),
-              now_ms=now_ms)
+    init_node(data_dir, network=network, nonce=None if network else _nonce(name),
+              seed=hashlib.sha256(name.encode()).digest(), now_ms=now_ms)
     return data_dir
+
+
+def invitation_code(network: bytes, inviter: bytes, address: str) -> str:
+    """An invitation code as another node would make it (its secret unknown here)."""
+    return format_invitation(Invitation(network, inviter, address, b"\x05" * 8, b"\x06" * 16,
+                                        2_000_000_000))
 
 
 async def open_service(data_dir: Path, *, config: Config = CONFIG,

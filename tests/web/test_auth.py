@@ -16,10 +16,17 @@ from click.testing import CliRunner
 from node.sync import peerbook
 from node.web.admin import AdminFile, normalise_setup_code, reset_password
 from node.web.api import VIEWS_STORE, api_routes
-from protocol import Invitation, format_invitation
 
 from .conftest import AiohttpClient
-from .pages import NETWORK, PASSWORD, PageClient, PagesService, claim, text_of
+from .pages import (
+    NETWORK,
+    PASSWORD,
+    PageClient,
+    PagesService,
+    claim,
+    invitation_code,
+    text_of,
+)
 
 OTHER_NETWORK = bytes(32)
 
@@ -96,10 +103,11 @@ async def test_setup_with_an_invitation_for_another_network_explains(
     # A node that already holds entries cannot change networks.
     from tests.node.peer_entries import peer_key, practice
 
+    await service.store.admit(peer_key("held").public)
     outcomes = await service.store.ingest([practice(peer_key("held"), "held",
                                                     1_700_000_000_000, network=NETWORK)])
     assert outcomes[0].stored
-    other = format_invitation(Invitation(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9"))
+    other = invitation_code(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9")
     await fresh.get("/setup")
     html = await fresh.post("/setup", setup_fields(code_of(service), network="join",
                                                    invitation=other), status=400)
@@ -110,8 +118,9 @@ async def test_setup_with_an_invitation_for_another_network_explains(
 
 async def test_a_fresh_node_joins_the_network_of_its_invitation(
         fresh: PageClient, service: PagesService) -> None:
-    # Nothing signed or held yet: the node moves into the invitation's network.
-    other = format_invitation(Invitation(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9"))
+    # Nothing published or held but its own genesis: the node moves into the
+    # invitation's network, leaving the one it founded unused.
+    other = invitation_code(OTHER_NETWORK, b"\x01" * 32, "http://127.0.0.1:9")
     await fresh.get("/setup")
     await fresh.post("/setup", setup_fields(code_of(service), network="join",
                                             invitation=other))
@@ -124,7 +133,7 @@ async def test_setup_claims_the_node_and_logs_in(fresh: PageClient,
                                                  service: PagesService) -> None:
     await fresh.get("/setup")
     code = code_of(service)
-    invitation = format_invitation(Invitation(NETWORK, b"\x02" * 32, "http://127.0.0.1:9"))
+    invitation = invitation_code(NETWORK, b"\x02" * 32, "http://127.0.0.1:9")
     # The code is forgiving about case, spaces and look-alike letters.
     typed = code.lower().replace("-", " ").replace("1", "l")
     response = await fresh.client.post("/setup", data=[

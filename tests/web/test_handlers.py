@@ -18,10 +18,18 @@ import pytest
 from node.events import EntriesReceived, Event, Published
 from node.sync import peerbook
 from node.sync.gossip import Gossip
-from protocol import Invitation, format_invitation, id_to_text
+from protocol import id_to_text
 
 from .conftest import AiohttpClient
-from .pages import NETWORK, PASSWORD, PageClient, PagesService, claim, text_of
+from .pages import (
+    NETWORK,
+    PASSWORD,
+    PageClient,
+    PagesService,
+    claim,
+    invitation_code,
+    text_of,
+)
 
 OTHER = bytes(range(32))
 
@@ -195,6 +203,7 @@ async def _other_practice(service: PagesService, title: str) -> bytes:
     key = title.lower().replace(" ", "-")
     entry = Entry(NETWORK, other.public, "practice", key, service.store.now_ms() - 1000,
                   {"title": title, "status": "active", "themes": ["food"]})
+    await service.store.admit(other.public)  # the node founded the network: it admits
     await service.store.ingest([sign_entry(other, entry)])
     return other.public
 
@@ -364,14 +373,14 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
     html = await pages.get("/peers")
     assert "knows no peers yet" in html
     await pages.post("/peers/add", {"peer": "127.0.0.1:9"})
-    invitation = format_invitation(Invitation(NETWORK, OTHER, "http://127.0.0.1:7"))
+    invitation = invitation_code(NETWORK, OTHER, "http://127.0.0.1:7")
     await pages.post("/peers/add", {"peer": invitation})
     rows = await service.store.db.read(peerbook.list_peers)
     assert [(r.address, r.source, r.node_id) for r in rows] == [
         ("http://127.0.0.1:9", "manual", None), ("http://127.0.0.1:7", "invitation", OTHER)]
     html = await pages.post("/peers/invite", {"address": "http://192.0.2.10:8470"})
     code = html.split('data-testid="invitation">')[1].split("<")[0]
-    assert code.startswith("HR1-")
+    assert code.startswith("HR2-")
     await pages.post("/peers/block", {"node": id_to_text(OTHER), "note": "spam"})
     assert OTHER in service.server.blocked
     # The short id the page lists is enough for a node this one knows.
@@ -385,7 +394,7 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
 @pytest.mark.parametrize(("path", "fields", "words"), [
     ("/peers/add", {"peer": ""}, "peer: please fill this in"),
     ("/peers/add", {"peer": "ftp://example.org/x"}, "a peer address looks like"),
-    ("/peers/add", {"peer": "HR1-ABCDEFGH"}, "invitation code:"),
+    ("/peers/add", {"peer": "HR2-ABCDEFGH"}, "invitation code:"),
     ("/peers/add", {"peer": "{other_network}"}, "another network"),
     ("/peers/add", {"peer": "{own}"}, "this node's own invitation"),
     ("/peers/invite", {"address": "not a url"}, "address:"),
@@ -398,8 +407,8 @@ async def test_peers_forms_refuse_bad_input(pages: PageClient, service: PagesSer
                                             words: str) -> None:
     me = service.store.key
     values = {
-        "other_network": format_invitation(Invitation(OTHER, OTHER, "http://127.0.0.1:7")),
-        "own": format_invitation(Invitation(NETWORK, me.public, "http://127.0.0.1:7")),
+        "other_network": invitation_code(OTHER, OTHER, "http://127.0.0.1:7"),
+        "own": invitation_code(NETWORK, me.public, "http://127.0.0.1:7"),
         "me": me.node_id}
     data = {k: v.format(**values) for k, v in fields.items()}
     html = await pages.post(path, data, status=400)

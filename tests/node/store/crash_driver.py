@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from node import NotFound, Outcome, Store
-from protocol import SignedEntry, decode
+from protocol import SignedEntry, decode, slot_of
 
-from ..peer_entries import peer_key, practice, retract
+from ..peer_entries import admitted, peer_key, practice, retract
 
 PEERS = [peer_key(f"crash peer {i}") for i in range(6)]
 SLOTS = [f"slot-{i}" for i in range(4)]
@@ -36,15 +36,17 @@ def report(entries: list[SignedEntry], outcomes: list[Outcome]) -> None:
 
 def report_entry(signed: SignedEntry) -> None:
     v = decode(signed.payload)
-    family = "practice" if v["kind"] == "retract" else v["kind"]
-    print(f"stored {signed.id.hex()} {v['author'].hex()} {family} {v['key']} {v['version']}",
-          flush=True)
+    slot = slot_of(v["author"], v["kind"], v["key"])
+    print(f"stored {signed.id.hex()} {v['author'].hex()} {slot.family} {slot.key} "
+          f"{v['version']}", flush=True)
 
 
 async def run(data_dir: Path, seed: int) -> None:
     rng = random.Random(seed)
     sent: list[SignedEntry] = []
+    last = 0
     async with await Store.open(data_dir) as store:
+        await store.ingest(admitted(*PEERS))
         for key in OWN_PRACTICES:
             try:
                 await store.get_practice(key)
@@ -56,7 +58,8 @@ async def run(data_dir: Path, seed: int) -> None:
             if roll < 0.6:
                 # Peers' entries: new versions of a few slots (superseding older
                 # ones), retractions, and some entries sent again.
-                base = time.time_ns()
+                # Milliseconds, as versions are, and never one used before.
+                base = last = max(time.time_ns() // 1_000_000, last + 12)
                 batch = []
                 for i in range(rng.randint(1, 12)):
                     peer, slot = rng.choice(PEERS), rng.choice(SLOTS)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from node import Store
 
-from ..conftest import FakeClock
-from ..peer_entries import peer_key, practice
+from ..conftest import FakeClock, held
+from ..peer_entries import admitted, peer_key, practice
 
 
 async def test_many_concurrent_writers_never_see_a_locked_database(
@@ -30,12 +30,13 @@ async def test_many_concurrent_writers_never_see_a_locked_database(
                 if choice == 0:
                     await store.add_lesson(key, f"lesson {step}")
                 elif choice == 1:
-                    await store.ingest([practice(peer_key(f"{n}/{step}/{i}"), key, 10 + step)
-                                        for i in range(5)])
+                    keys = [peer_key(f"{n}/{step}/{i}") for i in range(5)]
+                    await store.ingest([*admitted(*keys),
+                                        *(practice(k, key, 10 + step) for k in keys)])
                 elif choice == 2:
                     await store.publish_practice(key)
                 elif choice == 3:
-                    await store.current_set()
+                    await held(store)
                 else:
                     await store.update_practice(key, {"description": f"step {step}"})
         except BaseException as exc:  # collected: every failure is reported below
@@ -50,5 +51,5 @@ async def test_many_concurrent_writers_never_see_a_locked_database(
     assert errors == []
     async with await Store.open(data_dir, clock=clock) as store:
         assert len(await store.list_practices()) == 120
-        items = await store.current_set()
+        items = await held(store)
         assert items == sorted(items)

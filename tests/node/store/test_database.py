@@ -76,7 +76,8 @@ def test_garbage_file_is_a_clear_corruption_error(data_dir: Path) -> None:
 async def test_damaged_pages_are_found_at_start(data_dir: Path) -> None:
     _, db = open_node(data_dir)
     for i in range(300):
-        db.conn.execute("INSERT INTO forks VALUES (?, ?, ?, ?, ?)",
+        db.conn.execute("INSERT INTO forks (author, version, first_id, second_id, detected_ms) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         (bytes([i % 256]) * 32, i, bytes(32), bytes(32), i))
     db.conn.commit()
     db.close()  # the last connection checkpoints the WAL into the file

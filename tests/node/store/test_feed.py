@@ -18,7 +18,7 @@ from node.store.feed import UNSEEN_PRACTICE
 from node.store.node_state import mark_needs_catch_up
 from protocol import credit_key, decode, verify_entry
 
-from ..conftest import FakeClock
+from ..conftest import FakeClock, held
 from ..peer_entries import NETWORK, peer_key, practice, retract
 
 
@@ -50,7 +50,7 @@ async def test_preview_is_exactly_what_is_signed(store: Store) -> None:
     assert signed.payload == preview.payload()
     verified = verify_entry(signed, NETWORK)
     assert verified.entry == preview
-    assert await store.current_set() == [(preview.version, signed.id)]
+    assert await held(store) == [(preview.version, signed.id)]
 
 
 async def test_republishing_supersedes_and_versions_only_increase(
@@ -63,7 +63,7 @@ async def test_republishing_supersedes_and_versions_only_increase(
     third = await store.publish_practice("play-street")
     versions = [decode(s.payload)["version"] for s in (first, second, third)]
     assert versions == [clock.now_ms + 3_600_000 + i for i in range(3)]
-    assert await store.current_set() == [(versions[2], third.id)]
+    assert await held(store) == [(versions[2], third.id)]
     assert body_of(third.payload)["status"] == "ended"
     assert await store.own_highest_version() == versions[2]
 
@@ -158,7 +158,7 @@ async def test_too_large_a_summary_is_refused_and_changes_nothing(store: Store) 
         await store.preview_practice("big")
     with pytest.raises(InvalidInput, match="limit"):
         await store.publish_practice("big")
-    assert await store.current_set() == []
+    assert await held(store) == []
     assert await store.own_highest_version() == 0
 
 
@@ -169,24 +169,24 @@ async def test_retract(store: Store) -> None:
     published = await store.publish_practice("play-street")
     tombstone = await store.retract_practice("play-street", reason="the road is a bus route now")
     assert decode(tombstone.payload)["kind"] == "retract"
-    assert [eid for _, eid in await store.current_set()] == [tombstone.id]
+    assert [eid for _, eid in await held(store)] == [tombstone.id]
     assert await store.get_entries([published.id]) == []
     with pytest.raises(NotFound):
         await store.retract_practice("play-street")
     republished = await store.publish_practice("play-street")
-    assert [eid for _, eid in await store.current_set()] == [republished.id]
+    assert [eid for _, eid in await held(store)] == [republished.id]
 
 
 async def test_credit(store: Store) -> None:
     friend = peer_key("friend")
-    [held] = await store.ingest([practice(friend, "repair-cafe", 5, title="Repair café")])
+    [held_entry] = await store.ingest([practice(friend, "repair-cafe", 5, title="Repair café")])
     signed = await store.publish_credit(friend.public, "repair-cafe", note="You showed us how")
     entry = verify_entry(signed, NETWORK).entry
     assert (entry.kind, entry.key) == ("credit", credit_key(friend.public, "repair-cafe"))
     assert entry.body == {"note": "You showed us how", "practice": "repair-cafe",
                           "to": friend.public}
     again = await store.publish_credit(friend.public, "repair-cafe", note="Thanks again")
-    assert sorted(eid for _, eid in await store.current_set()) == sorted([held.entry_id, again.id])
+    assert [eid for _, eid in await held(store)] == [held_entry.entry_id, again.id]
     with pytest.raises(InvalidInput, match="itself"):
         await store.publish_credit(store.node_id, "repair-cafe")
     with pytest.raises(InvalidInput):

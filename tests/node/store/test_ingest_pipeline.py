@@ -13,10 +13,10 @@ import sqlite_utils
 from node import InvalidInput, Store
 from node.store import store as store_module
 from node.store.ingest import MAX_BATCH_ENTRIES, Outcome, current_set, store_checked, verify_batch
-from protocol import SignedEntry, Verdict, judge
+from protocol import SignedEntry, Verdict, judge, slot_of
 
-from ..conftest import FakeClock
-from ..peer_entries import NETWORK, peer_key, practice, profile, retract
+from ..conftest import FakeClock, held
+from ..peer_entries import NETWORK, admitted, peer_key, practice, profile, retract
 
 ALICE = peer_key("alice")
 
@@ -24,6 +24,7 @@ ALICE = peer_key("alice")
 async def test_a_chunked_batch_keeps_order_and_rules_across_chunks(store: Store) -> None:
     size = store_module._VERIFY_CHUNK
     batch = [practice(peer_key(i), "play-street", 10 + i) for i in range(3 * size)]
+    await store.ingest(admitted(*(peer_key(i) for i in range(3 * size))))
     older = practice(ALICE, "repair-cafe", 5)
     newer = practice(ALICE, "repair-cafe", 7)
     fork = practice(ALICE, "tool-library", 7)
@@ -42,16 +43,17 @@ async def test_a_chunked_batch_keeps_order_and_rules_across_chunks(store: Store)
     assert status[size + 2] == "rejected" and outcomes[size + 2].code == "bad_signature"
     assert status[2 * size + 5] == "fork" and status[2 * size + 6] == "duplicate"
     assert status[len(batch) - 1] == "stale"
-    held = {eid for _, eid in await store.current_set()}
-    assert older.id not in held and {newer.id, fork.id} <= held
+    kept = {eid for _, eid in await held(store)}
+    assert older.id not in kept and {newer.id, fork.id} <= kept
     # Every stored entry is held, except ``older``: superseded later in the batch.
-    assert sum(o.stored for o in outcomes) == len(held) + 1
+    assert sum(o.stored for o in outcomes) == len(kept) + 1
 
 
 async def test_a_failure_while_verifying_rolls_the_whole_batch_back(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     size = store_module._VERIFY_CHUNK
     batch = [practice(peer_key(i), "play-street", 10 + i) for i in range(3 * size)]
+    await store.ingest(admitted(*(peer_key(i) for i in range(3 * size))))
     real = store_module.ingest.verify_batch
     calls = 0
 
@@ -65,7 +67,7 @@ async def test_a_failure_while_verifying_rolls_the_whole_batch_back(
     monkeypatch.setattr(store_module.ingest, "verify_batch", fail_on_the_third_chunk)
     with pytest.raises(MemoryError):
         await store.ingest(batch)
-    assert await store.current_set() == []
+    assert await held(store) == []
     monkeypatch.setattr(store_module.ingest, "verify_batch", real)
     assert all(o.status.value == "accepted" for o in await store.ingest(batch))
 
@@ -74,9 +76,10 @@ def test_an_iterator_longer_than_a_batch_is_refused_and_rolled_back(
         db: sqlite_utils.Database) -> None:
     entries = [practice(peer_key(i % 50), f"p{i}", 10 + i) for i in range(MAX_BATCH_ENTRIES + 1)]
     checked = verify_batch(entries, NETWORK)
+    before = current_set(db)
     with pytest.raises(InvalidInput, match=str(MAX_BATCH_ENTRIES + 1)):
         store_checked(db, iter(checked), now_ms=1)
-    assert current_set(db) == []
+    assert current_set(db) == before
     assert len(store_checked(db, iter(checked[:MAX_BATCH_ENTRIES]), now_ms=1)) == \
         MAX_BATCH_ENTRIES
 
@@ -84,11 +87,12 @@ def test_an_iterator_longer_than_a_batch_is_refused_and_rolled_back(
 ForkRow = tuple[bytes, int, bytes, bytes]
 
 
-def _model_outcomes(batches: list[list[SignedEntry]]
+def _model_outcomes(batches: list[list[SignedEntry]], *, first_seq: int = 1
                     ) -> tuple[list[list[str]], dict[bytes, tuple[int, bool]], set[ForkRow]]:
     """The current-version rules applied one entry at a time, in plain Python:
     what storing a chunk at a time must give, entry for entry, down to the
-    seq SQLite would give each row (node.views relies on it)."""
+    seq SQLite would give each row (node.views relies on it). The store
+    holds its membership entries already, up to seq ``first_seq - 1``."""
     held: dict[bytes, tuple[bytes, str, str, int, bool]] = {}
     seqs: dict[bytes, int] = {}
     fork_rows: set[ForkRow] = set()
@@ -100,9 +104,10 @@ def _model_outcomes(batches: list[list[SignedEntry]]
                 statuses.append(item.status.value)
                 continue
             e, eid = item.entry, item.id
-            family = "practice" if e.kind == "retract" else e.kind
+            slot = slot_of(e.author, e.kind, e.key)
+            family, slot_key = slot.family, slot.key
             in_slot = [v for a, f, k, v, _ in held.values()
-                       if (a, f, k) == (e.author, family, e.key)]
+                       if (a, f, k) == (e.author, family, slot_key)]
             current = max(in_slot) if in_slot else None
             others = sorted(i for i, (a, _, _, v, _) in held.items()
                             if a == e.author and v == e.version and i != eid)
@@ -113,17 +118,28 @@ def _model_outcomes(batches: list[list[SignedEntry]]
                 continue
             if current is not None and current < e.version:
                 for i, (a, f, k, v, proof) in list(held.items()):
-                    if (a, f, k) == (e.author, family, e.key) and v < e.version and not proof:
+                    if (a, f, k) == (e.author, family, slot_key) and v < e.version \
+                            and not proof:
                         del held[i]
             fork = verdict is Verdict.FORK
-            seqs[eid] = max((seqs[i] for i in held), default=0) + 1
-            held[eid] = (e.author, family, e.key, e.version, fork)
+            seqs[eid] = max((seqs[i] for i in held), default=first_seq - 1) + 1
+            held[eid] = (e.author, family, slot_key, e.version, fork)
             if fork:
                 for i, (a, f, k, v, _) in list(held.items()):
                     if a == e.author and v == e.version:
                         held[i] = (a, f, k, v, True)
                 fork_rows.add((e.author, e.version, others[0], eid))
             statuses.append("fork" if fork else "accepted")
+        # At the end of a batch, a fork whose every slot holds a newer version
+        # is resolved: its proofs leave the current set (DESIGN.md).
+        for author, version in sorted({(a, v) for a, v, _, _ in fork_rows}):
+            proofs = {i: (f, k) for i, (a, f, k, v, proof) in held.items()
+                      if a == author and v == version and proof}
+            if proofs and all(max(v for a, f, k, v, _ in held.values()
+                                  if (a, f, k) == (author, *slot)) > version
+                              for slot in proofs.values()):
+                for i in proofs:
+                    del held[i]
         results.append(statuses)
     return results, {i: (seqs[i], proof) for i, (*_, proof) in held.items()}, fork_rows
 
@@ -160,27 +176,30 @@ def _random_batches(seed: int) -> list[list[SignedEntry]]:
 def test_chunked_storing_applies_the_rules_entry_by_entry(db: sqlite_utils.Database,
                                                           seed: int) -> None:
     batches = _random_batches(seed)
-    expected, held, fork_rows = _model_outcomes(batches)
+    first = db.conn.execute("SELECT max(seq) + 1 FROM entries").fetchone()[0]
+    expected, held, fork_rows = _model_outcomes(batches, first_seq=first)
     for batch, statuses in zip(batches, expected, strict=True):
         outcomes = store_checked(db, verify_batch(batch, NETWORK), now_ms=1)
         assert [o.status.value for o in outcomes] == statuses
-    rows = db.conn.execute("SELECT id, seq, fork_proof FROM entries").fetchall()
+    rows = db.conn.execute("SELECT id, seq, fork_proof FROM entries WHERE family NOT IN "
+                           "('genesis', 'admit')").fetchall()
     assert {eid: (seq, bool(proof)) for eid, seq, proof in rows} == held
     assert set(db.conn.execute("SELECT author, version, first_id, second_id FROM forks")) \
         == fork_rows
     # Every held entry with text has its summary, indexed, and nothing else is.
     assert db.conn.execute(
-        "SELECT count(*) FROM entries WHERE kind != 'retract'").fetchone() == \
+        "SELECT count(*) FROM entries WHERE kind NOT IN ('retract', 'genesis', 'admit')"
+    ).fetchone() == \
         db.conn.execute("SELECT count(*) FROM summaries").fetchone()
     db.conn.execute("INSERT INTO summaries_fts (summaries_fts) VALUES ('integrity-check')")
 
 
 async def test_the_store_pipeline_gives_the_same_outcomes(store: Store) -> None:
     batches = _random_batches(7)
-    expected, held, _ = _model_outcomes(batches)
+    expected, model, _ = _model_outcomes(batches)
     for batch, statuses in zip(batches, expected, strict=True):
         assert [o.status.value for o in await store.ingest(batch)] == statuses
-    assert {eid for _, eid in await store.current_set()} == set(held)
+    assert {eid for _, eid in await held(store)} == set(model)
 
 
 async def test_the_writer_verifies_chunks_no_verifier_has_started(
@@ -200,9 +219,10 @@ async def test_the_writer_verifies_chunks_no_verifier_has_started(
     monkeypatch.setattr(store_module.ingest, "verify_batch", verify)
     batches = [[practice(peer_key(i), "play-street", 10 + i) for i in range(300)],
                *_random_batches(7)]
-    expected, held, _ = _model_outcomes(batches)
+    expected, model, _ = _model_outcomes(batches)
     async with await Store.open(data_dir, clock=clock, verify_workers=1) as store:
+        await store.ingest(admitted(*(peer_key(i) for i in range(300))))
         for batch, statuses in zip(batches, expected, strict=True):
             assert [o.status.value for o in await store.ingest(batch)] == statuses
-        assert {eid for _, eid in await store.current_set()} == set(held)
+        assert {eid for _, eid in await held(store)} == set(model)
     assert writer_verified.is_set()

@@ -22,8 +22,8 @@ from node.store.ingest import IngestStatus
 from protocol import HttpMessage, NodeKey, encode
 from protocol.messages import encode_fetch_request, encode_push_request
 
-from ..conftest import START_MS, FakeClock
-from ..peer_entries import NETWORK, OTHER_NETWORK, peer_key, practice
+from ..conftest import START_MS, FakeClock, make_member_node
+from ..peer_entries import NETWORK, OTHER_NETWORK, admitted, peer_key, practice
 
 CONFIG = Config(mdns=False, sync_fanout=3, push_fanout=3, rate_limit_per_peer=1000,
                 rate_limit_per_ip=1000)
@@ -39,9 +39,19 @@ async def make_node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[MakeNode]
     async def make(name: str, *, listen: bool = True, config: Config = CONFIG,
                    network: bytes = NETWORK, gossip: bool = False) -> NodeService:
         data_dir = tmp_path / name
-        init_node(data_dir, network=network, seed=hashlib.sha256(name.encode()).digest(),
-                  now_ms=START_MS)
+        seed = hashlib.sha256(name.encode()).digest()
+        if network == NETWORK:
+            # A member of the test network, and every node made so far knows
+            # it is one, as if its admission had spread (and it theirs).
+            make_member_node(data_dir, seed=seed)
+        else:
+            init_node(data_dir, network=network, seed=seed, now_ms=START_MS)
         store = await Store.open(data_dir, clock=clock)
+        if network == NETWORK:
+            for other in stores:
+                if other.network == NETWORK:
+                    await other.ingest(admitted(store.key))
+                    await store.ingest(admitted(other.key))
         stores.append(store)
         service = NodeService(store, config, rng=random.Random(name))
         await service.start(host="127.0.0.1", port=0, listen=listen, gossip=gossip, mdns=False)
@@ -169,7 +179,7 @@ class Forger:
                        nonce: str = "n" * 22) -> dict[str, str]:
         from protocol import sign_hedgerow
 
-        url = f"{self.target.url}/sync/v1/{endpoint}"
+        url = f"{self.target.url}/sync/v2/{endpoint}"
         msg = HttpMessage.for_request("POST", url, {"content-type": CT}, body)
         fields = sign_hedgerow(msg, key=self.key.private_key, keyid=self.key.node_id,
                                network_id=self.network, now=now_s, nonce=nonce)
@@ -192,7 +202,7 @@ async def target(make_node: MakeNode) -> NodeService:
 
 async def test_hostile_requests_get_the_right_status_and_store_nothing(
         target: NodeService, clock: FakeClock) -> None:
-    url = f"{target.url}/sync/v1/push"
+    url = f"{target.url}/sync/v2/push"
     intruder = peer_key("intruder")
     entry = practice(intruder, "not-welcome", START_MS)
     body = encode_push_request([entry])
@@ -238,7 +248,7 @@ async def test_rate_limits_answer_429(make_node: MakeNode, clock: FakeClock) -> 
     target = await make_node("strict", config=strict)
     peer = peer_key("chatty")
     forger = Forger(peer, NETWORK, target)
-    url = f"{target.url}/sync/v1/fetch"
+    url = f"{target.url}/sync/v2/fetch"
     body = encode_fetch_request([])
     statuses = []
     for i in range(8):  # burst allowance is 5 x the rate
@@ -260,7 +270,7 @@ async def test_malformed_bodies_are_400_and_penalised(target: NodeService,
     ]):
         headers = forger.signed_headers(endpoint, body, now_s=clock() // 1000,
                                         nonce=f"m{i:021d}")
-        status, text = await post(f"{target.url}/sync/v1/{endpoint}", body, headers)
+        status, text = await post(f"{target.url}/sync/v2/{endpoint}", body, headers)
         assert status == 400, text
     assert target.server.scores.points(peer_key("clumsy").node_id, target.server.monotonic()) > 0
 
@@ -271,7 +281,7 @@ async def test_blocked_node_gets_403_and_its_entries_are_refused(
     await target.block(pest.public)
     body = encode_push_request([practice(pest, "spam", START_MS)])
     headers = Forger(pest, NETWORK, target).signed_headers("push", body, now_s=clock() // 1000)
-    assert (await post(f"{target.url}/sync/v1/push", body, headers))[0] == 403
+    assert (await post(f"{target.url}/sync/v2/push", body, headers))[0] == 403
     # Relayed by someone else, the blocked author's entries are still refused.
     outcomes = await target.store.ingest([practice(pest, "spam", START_MS + 1)],
                                          refuse_authors=target.server.blocked)
@@ -283,7 +293,8 @@ async def test_well_known(target: NodeService) -> None:
             f"{target.url}/.well-known/hedgerow") as resp:
         info = await resp.json()
     assert info["node_id"] == target.store.key.node_id
-    assert info["protocol_versions"] == ["hedgerow-sync/1"]
+    assert info["protocol_versions"] == ["hedgerow-sync/2"]
+    assert info["protocol_version"] == 2
     assert "network" not in info  # only the fingerprint is public
     assert len(info["network_fingerprint"]) == 16
 

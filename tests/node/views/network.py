@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol import LEVELS, Entry, NodeKey, SignedEntry, credit_key, sign_entry
+from protocol import LEVELS, Entry, NodeKey, SignedEntry, credit_key, retract_key, sign_entry
 
 from ..conftest import NODE_SEED
 from ..peer_entries import NETWORK
@@ -334,7 +334,8 @@ def _sign(keys: dict[str, NodeKey], profiles: dict[str, Profile], practices: lis
             superseded.append(sign(p.node, "practice", p.key, older.version, older.body(keys)))
         group = [sign(p.node, "practice", p.key, p.version, p.body(keys))]
         if p.retracted_at is not None:
-            group.append(sign(p.node, "retract", p.key, p.retracted_at, {}))
+            group.append(sign(p.node, "retract", retract_key("practice", p.key),
+                              p.retracted_at, {}))
         groups.append((p, group))
     for c in credits:
         body = {"practice": c.practice, "to": keys[c.to].public}

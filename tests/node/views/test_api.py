@@ -48,7 +48,7 @@ def _requests(net: Network) -> list[tuple[str, dict[str, str]]]:
             ("themes", {"status": "active"}), ("levels", {}), ("principles", {}),
             ("areas", {"area": "E8"}), ("timeline", {}), ("spread", {}),
             ("spread", {"node": alpha, "key": "repair-cafe"}), ("lineage", {"node": alpha}),
-            ("lineage", {}), ("health", {})]
+            ("lineage", {}), ("health", {}), ("members", {})]
 
 
 async def test_every_view_is_documented_and_answers_to_its_schema(

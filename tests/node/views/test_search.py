@@ -24,7 +24,7 @@ from node.views import directory as directory_module
 from node.views.common import forked_nodes, not_forked
 from protocol import id_from_text
 
-from ..peer_entries import credit, peer_key, practice, profile
+from ..peer_entries import admitted, credit, peer_key, practice, profile
 
 
 def reference(db: sqlite_utils.Database, q: str, *, kind: str | None = None,
@@ -85,7 +85,7 @@ def test_search_matches_the_plain_definition_over_the_fixture(vdb: sqlite_utils.
 @pytest.fixture
 def tied(db: sqlite_utils.Database) -> sqlite_utils.Database:
     """300 practices whose texts rank the same for "repair café", titles shuffled."""
-    entries = []
+    entries = admitted(*(peer_key(f"ties {i}") for i in range(6)))
     for i in range(6):
         key = peer_key(f"ties {i}")
         entries.append(profile(key, 1, name=f"Group {i}"))

@@ -7,6 +7,7 @@ written out by hand from the lineages the fixture was built with.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +16,9 @@ import sqlite_utils
 from node import InvalidInput, NotFound
 from node.views import VIEWS, compute_view, prepare
 from node.views.common import EXCLUSION_NOTE, clear_memo
-from protocol import id_to_text
+from protocol import decode, id_to_text
 
+from ...members import TEST_NETWORK
 from .network import AT, DAY, Network
 
 FACETS = {"themes": "theme", "levels": "level", "areas": "area"}
@@ -217,8 +219,10 @@ def test_health(view: Any, net: Network) -> None:
         "forked_nodes": 1,
         "fork_proofs": 1,
         "entries_held": {
-            "total": len(net.included()) + 11 + 3 + 42, "credit": 3,
-            "practice": len(net.included()), "profile": 42, "retract": 11},
+            "total": len(net.included()) + 11 + 3 + 42 + len(net.keys) + 1, "credit": 3,
+            "practice": len(net.included()), "profile": 42, "retract": 11,
+            # The membership: the genesis and the founder's admission of every node.
+            "admit": len(net.keys), "genesis": 1, "withdrawal": 0},
         "freshness": {"entries_received": len(delays),
                       "median_delay_ms": net.nearest_rank(delays, 50),
                       "p90_delay_ms": net.nearest_rank(delays, 90),
@@ -282,3 +286,24 @@ def test_views_never_read_private_records(vdb: sqlite_utils.Database, view: Any,
     finally:
         vdb.conn.set_authorizer(None)
     assert read and not read & PRIVATE_TABLES
+
+
+def test_members_shows_who_admitted_whom(view: Any, net: Network) -> None:
+    result = view("members")
+    founder = id_to_text(TEST_NETWORK.founder.public)
+    assert result["founder"] == founder and result["count"] == len(net.keys) + 1
+    tree = result["tree"]
+    assert (tree["node"], tree["admitted_by"], tree["depth"]) == (founder, None, 0)
+    # Every fixture node was admitted by the founder (tests/members.py), on
+    # the day its admission's version names.
+    children = {child["node"]: child for child in tree["children"]}
+    assert set(children) == {id_to_text(k.public) for k in net.keys.values()}
+    for name, key in net.keys.items():
+        child = children[id_to_text(key.public)]
+        assert child["admitted_by"] == founder and child["depth"] == 1
+        version = decode(TEST_NETWORK.admission(key.public).payload)["version"]
+        assert child["admitted"] == datetime.fromtimestamp(version / 1000, UTC).strftime(
+            "%Y-%m-%d")
+        profile = net.profiles.get(name)
+        assert child["name"] == (profile.name if profile else None)
+    assert result["members"][0]["node"] == founder
