@@ -83,6 +83,7 @@ __all__ = [
     "retract_practice",
     "withdraw",
     "withdraw_admission",
+    "withdraw_credit",
     "withdrawal_preview_of",
 ]
 
@@ -182,6 +183,24 @@ def withdraw(db: sqlite_utils.Database, key: NodeKey, kind: str, entry_key: str,
         return body
 
     return _publish(db, key, "retract", retract_key(kind, entry_key), tombstone, now_ms)
+
+
+def withdraw_credit(db: sqlite_utils.Database, key: NodeKey, to: bytes, practice: str, *,
+                    reason: str = "", now_ms: int) -> SignedEntry:
+    """Withdraw this node's credit of ``to`` for ``practice`` (a credit given by mistake).
+
+    Refuses, saying which, a credit never given and one withdrawn already.
+    """
+    if not isinstance(to, bytes) or len(to) != 32:
+        raise InvalidInput("to: must be a 32-byte node id", field="to", code="wrong_type")
+    entry_key = credit_key(to, check_practice_key(practice))
+    held = current_entry(db, key.public, "credit", entry_key)
+    if held is None or held.entry.kind != "credit":
+        done = held is not None
+        raise NotFound(f"this node {'withdrew its' if done else 'has not given a'} credit to "
+                       f"node {short_id(to)} for {practice!r}"
+                       + (" already" if done else ": there is nothing to withdraw"))
+    return withdraw(db, key, "credit", entry_key, reason=reason, now_ms=now_ms)
 
 
 def retract_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,

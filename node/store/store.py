@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from protocol import Entry, Invitation, NodeKey, SignedEntry, credit_key
+from protocol import Entry, Invitation, NodeKey, SignedEntry
 
 from ..errors import InvalidInput
 from . import (
@@ -306,7 +306,9 @@ class Store:
 
     async def withdraw_credit(self, to: bytes, practice: str, *,
                               reason: str = "") -> SignedEntry:
-        return await self.withdraw("credit", credit_key(to, practice), reason=reason)
+        """Withdraw this node's credit of ``to`` for ``practice``; it spreads like any entry."""
+        return await self.db.write(feed.withdraw_credit, self.key, to, practice, reason=reason,
+                                   now_ms=self.now_ms())
 
     async def leave_preview(self) -> list[tuple[str, str]]:
         """What leaving the network withdraws: the (kind, key) of each entry."""

@@ -137,6 +137,22 @@ def test_two_nodes_joined_by_an_invitation_sync_a_practice(tmp_path: Path, node_
     assert f"remembered {second_url} as a peer" in ok("sync", second_url, "--remember",
                                                        "--data-dir", str(node_dir))
     assert second_url in ok("peer", "list", "--data-dir", str(node_dir))
+    # The second credits the first (by the short id lists show), then withdraws the
+    # credit: the withdrawal spreads like the credit did.
+    first_short = node_info(node_dir)["short_id"]
+
+    def first_holds(kind: str, count: int) -> None:
+        deadline = time.monotonic() + 15
+        while json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["entries"] \
+                .get(kind, 0) != count:
+            assert time.monotonic() < deadline, f"the first node never held {count} {kind}"
+            time.sleep(0.1)
+
+    ok("credit", first_short, "repair-cafe", "--data-dir", str(second_dir))
+    first_holds("credit", 1)
+    ok("credit", "withdraw", first_short, "repair-cafe", "--data-dir", str(second_dir))
+    first_holds("credit", 0)
+    first_holds("retract", 1)
     for process in (first, second):
         assert process.signal(signal.SIGTERM) == 0
     assert integrity(node_dir) == integrity(second_dir) == "ok"

@@ -198,3 +198,33 @@ def test_credit_takes_the_short_id_that_lists_show(node_dir: Path, tmp_path: Pat
     assert "at least 4" in fails("credit", them[:3], "play-street", "--data-dir",
                                  str(node_dir))
 
+
+def test_a_credit_is_withdrawn(node_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    them = _member(node_dir, other)
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    _deliver(other, node_dir)
+    line = fails("credit", "withdraw", them[:7], "play-street", "--data-dir", str(node_dir))
+    assert f"has not given a credit to node {them[:7]} for 'play-street'" in line
+    # `credit NODE PRACTICE` is `credit give NODE PRACTICE`, options before or after.
+    ok("credit", "--data-dir", str(node_dir), them[:7], "play-street")
+    out = ok("credit", "withdraw", them[:7], "play-street", "--reason", "Wrong group",
+             "--data-dir", str(node_dir))
+    assert out.startswith(f"withdrew the credit to {them[:7]} for play-street (version ")
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "retract": 1}
+    assert "withdrew its credit" in fails("credit", "withdraw", them, "play-street",
+                                          "--data-dir", str(node_dir))
+    ok("credit", "give", them[:7], "play-street", "--data-dir", str(node_dir))
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 1}
+    # The credited node, given what this one holds (as a sync would), sees the credit ...
+    _deliver(node_dir, other)
+    lineage = json.loads(ok("view", "lineage", "--json", "--data-dir", str(other)))
+    assert [link["via"] for by in lineage["learned_by"] for link in by["links"]] == ["credit"]
+    # ... and then its withdrawal, which takes it away.
+    ok("credit", "withdraw", them[:7], "play-street", "--data-dir", str(node_dir))
+    _deliver(node_dir, other)
+    lineage = json.loads(ok("view", "lineage", "--json", "--data-dir", str(other)))
+    assert lineage["learned_by"] == []

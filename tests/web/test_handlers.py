@@ -333,6 +333,28 @@ async def test_adapt_and_credit(pages: PageClient, service: PagesService) -> Non
     assert "Thank you published" in html and "You credited them" in html
 
 
+async def test_a_credit_is_withdrawn_on_the_pages(pages: PageClient,
+                                                  service: PagesService) -> None:
+    other = await _other_practice(service, "Community fridge")
+    fields = {"node": id_to_text(other), "key": "community-fridge"}
+    html = await pages.post("/network/credit/withdraw", fields, status=400)
+    assert "has not given a credit" in text_of(html)
+    html = await pages.post("/network/credit", {**fields, "credit_note": "Thank you!"})
+    assert "Withdraw your credit" in html
+    # From the practice's page ...
+    html = await pages.post("/network/credit/withdraw", fields)
+    assert "Credit withdrawn" in html and "You withdrew your credit" in html
+    assert "Withdraw your credit" not in html
+    store = pages_store(pages)
+    assert await store.current_entries(kind="credit") == []
+    # ... and from the list of credits given, which the withdrawal empties.
+    await pages.post("/network/credit", {**fields, "credit_note": "Thank you again!"})
+    html = await pages.get("/network/lineage")
+    assert "Withdraw this credit" in html
+    html = await pages.post("/network/credit/withdraw", {**fields, "back": "lineage"})
+    assert "Credit withdrawn" in html and "Withdraw this credit" not in html
+
+
 @pytest.mark.parametrize(("path", "fields", "words"), [
     ("/network/adapt", {"target": "new", "title": ""}, "title: please fill this in"),
     ("/network/adapt", {"target": ""}, "target: please fill this in"),

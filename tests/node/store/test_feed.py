@@ -16,7 +16,7 @@ from node import (
 )
 from node.store.feed import UNSEEN_PRACTICE
 from node.store.node_state import mark_needs_catch_up
-from protocol import credit_key, decode, verify_entry
+from protocol import credit_key, decode, retract_key, verify_entry
 
 from ..conftest import FakeClock, held
 from ..peer_entries import NETWORK, peer_key, practice, retract
@@ -191,6 +191,29 @@ async def test_credit(store: Store) -> None:
         await store.publish_credit(store.node_id, "repair-cafe")
     with pytest.raises(InvalidInput):
         await store.publish_credit(friend.public, "Not A Key")
+
+
+async def test_a_credit_given_by_mistake_is_withdrawn(store: Store) -> None:
+    friend = peer_key("friend")
+    await store.ingest([practice(friend, "repair-cafe", 5)])
+    with pytest.raises(NotFound, match=r"has not given a credit to node .* nothing to withdraw"):
+        await store.withdraw_credit(friend.public, "repair-cafe")
+    given = await store.publish_credit(friend.public, "repair-cafe", note="Thanks")
+    withdrawn = await store.withdraw_credit(friend.public, "repair-cafe", reason="Wrong group")
+    entry = verify_entry(withdrawn, NETWORK).entry
+    # A signed withdrawal in the credit's slot, which replaces it (and spreads like it).
+    assert entry.kind == "retract" and entry.version > decode(given.payload)["version"]
+    assert entry.key == retract_key("credit", credit_key(friend.public, "repair-cafe"))
+    assert entry.body == {"reason": "Wrong group"}
+    held_now = await store.current_entry(store.node_id, "credit",
+                                         credit_key(friend.public, "repair-cafe"))
+    assert held_now is not None and held_now.id == withdrawn.id
+    assert await store.current_entries(kind="credit") == []
+    with pytest.raises(NotFound, match=r"withdrew its credit to node .* already"):
+        await store.withdraw_credit(friend.public, "repair-cafe")
+    # Crediting again replaces the withdrawal.
+    again = await store.publish_credit(friend.public, "repair-cafe")
+    assert [h.id for h in await store.current_entries(kind="credit")] == [again.id]
 
 
 async def test_a_credit_names_a_practice_seen_from_that_node_unless_anyway(
