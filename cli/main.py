@@ -38,16 +38,19 @@ COMMANDS: Final = {
     "admit": "cli.members:admit",
     "leave": "cli.members:leave",
     "sync": "cli.peers:sync",
-    "keys": "cli.identity:keys",
+    "keys": "cli.keysheet:keys",
     "profile": "cli.identity:profile",
-    "backup": "cli.running:backup",
-    "restore": "cli.running:restore",
+    "backup": "cli.backups:backup",
+    "restore": "cli.backups:restore",
     "caught-up": "cli.running:caught_up",
+    "doctor": "cli.doctor:doctor",
     "view": "cli.views",
     "export": "cli.views",
     "verify": "cli.views",
     "setup-code": "cli.web",
     "reset-password": "cli.web",
+    "install-service": "cli.service:install_service_command",
+    "uninstall-service": "cli.service:uninstall_service_command",
 }
 
 

@@ -12,19 +12,20 @@ from typing import Any
 
 import click
 
-from node import CATCH_UP_MESSAGE, Store, restore_offline, wall_clock_ms
+from node import CATCH_UP_MESSAGE, Store, wall_clock_ms
 from node.errors import NotInitialised
 from node.events import EventBus
-from node.home import NodeStatus, node_status, run_lock, running_pid
+from node.home import NodeStatus, create_if_empty, node_status, run_lock
 from node.logview import LEVELS, EventLog
 from node.service import NodeService, lan_addresses
 from node.settings import Config, load_config
 from node.web import setup_code_to_show
 
+from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
-from .output import ago, echo_json, print_table, size
+from .output import ago, echo_json, print_table
 
-__all__ = ["backup", "caught_up", "restore", "status", "up"]
+__all__ = ["caught_up", "status", "up"]
 
 _WILDCARDS = ("0.0.0.0", "::", "")
 
@@ -71,7 +72,7 @@ async def _serve(data_dir: Path, config: Config) -> None:
             events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
             service = NodeService(store, config, events=events)
             try:
-                await service.start()
+                await service.start(backups=True)
             except OSError as exc:
                 raise _listen_error(exc, config) from None
             try:
@@ -108,13 +109,18 @@ def _announce(service: NodeService, config: Config, store: Store) -> None:
               help="Address to listen on [default: the host setting, 0.0.0.0].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port to listen on; 0 picks a free one [default: the port setting, 8470].")
-def up(data_dir: Path, host: str | None, port: int | None) -> None:
+@click.option("--create", is_flag=True,
+              help="If the data directory holds no node, create one and set it up on the "
+                   "first-run web page (a service or a container starts this way).")
+def up(data_dir: Path, host: str | None, port: int | None, create: bool) -> None:
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Logs one line per event that matters: started, synced with a peer
     (entries received and sent), a peer unreachable, a publication, a fork
-    detected.
+    detected, the nightly backup.
     """
+    if create and create_if_empty(data_dir, now_ms=wall_clock_ms()):
+        _echo(f"created a new node in {data_dir}: set it up on the first-run page")
     if not data_dir.is_dir():
         raise NotInitialised(f"there is no node in {data_dir}: create one with `hedgerow init`")
     config = load_config(data_dir, overrides={"host": host, "port": port})
@@ -176,6 +182,7 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                    f"version of: {again}. Publishing them again resolves the fork.")
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+    click.echo(f"backups       {backup_status_line(s.backups)}")
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")
         return
@@ -203,52 +210,7 @@ def status(data_dir: Path, as_json: bool) -> None:
         _print_status(result, data_dir)
 
 
-# --- backup and restore ----------------------------------------------------------------
-
-@click.command(short_help="Back up the database (fine while running).")
-@data_dir_option
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def backup(data_dir: Path, file: Path) -> None:
-    """Write a consistent backup of the node's database to FILE (fine while it runs).
-
-    The backup holds the private records (it is created with mode 0600) but not
-    the node key: keep a copy of that too (`hedgerow keys export`).
-    """
-
-    async def copy() -> int:
-        async with open_store(data_dir) as store:
-            return await store.backup(file)
-
-    written = run(copy())
-    click.echo(f"backed up to {file} ({size(written)}); it does not hold the node key: keep a "
-               "copy of that too (`hedgerow keys export`)")
-
-
-@click.command(short_help="Restore the database from a backup.")
-@data_dir_option
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def restore(data_dir: Path, file: Path, yes: bool) -> None:
-    """Replace the node's database with the backup FILE (the node must be stopped).
-
-    Afterwards the node catches up on its own entries from its peers before it
-    publishes again.
-    """
-    pid = running_pid(data_dir) if data_dir.is_dir() else None
-    if pid is not None:
-        raise UserError(f"a node is running on {data_dir}" + (f" (process {pid})" if pid else "")
-                        + "; stop it first, then restore")
-    if not yes:
-        click.confirm(f"Replace the database in {data_dir} with {file}?", abort=True)
-    if not data_dir.is_dir():
-        raise NotInitialised(f"there is no data directory {data_dir}; put the node key "
-                             "(`hedgerow keys export`) there as node.key first")
-    with run_lock(data_dir):
-        restore_offline(data_dir, file, now_ms=wall_clock_ms())
-    click.echo(f"restored {file} into {data_dir}.")
-    click.echo("Before it publishes again, the node will catch up on its own entries from its "
-               f"peers: run `{command_prefix(data_dir)} sync` (or `up`).")
-
+# --- after a restore -------------------------------------------------------------------
 
 @click.command("caught-up", short_help="Let a restored node publish again.")
 @data_dir_option

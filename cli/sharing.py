@@ -18,7 +18,7 @@ from node import (
     ALWAYS_SHARED,
     PRIVATE_PRACTICE_FIELDS,
     SHAREABLE_FIELDS,
-    NotFound,
+    LocalProblem,
     PracticeRecord,
     SharedMeasure,
     SharePolicy,
@@ -288,7 +288,7 @@ def credit_give(data_dir: Path, node: str, practice: str, note: str, anyway: boo
             to = await store.resolve_node(node)
             try:
                 await store.publish_credit(to, practice, note=note, anyway=anyway)
-            except NotFound as exc:
+            except LocalProblem as exc:
                 if exc.code != UNSEEN_PRACTICE:
                     raise
                 raise UserError(f"{exc.message}. Sync first (`hedgerow sync`), or credit it "

@@ -1,37 +1,52 @@
 #!/usr/bin/env bash
 # Install a Hedgerow node as a service on Raspberry Pi OS (Bookworm) or Debian 12+.
-# Run from a clone of the repository:  sudo deploy/install-pi.sh
+# From a clone of the repository:
+#   sudo deploy/install-pi.sh
+# It ends by printing the address of the node's first-run web page and a setup code:
+# open the page in a browser, type the code, and set the group's admin password.
+#
+#   --root DIR   install under DIR instead of / (for tests and image builders):
+#                no packages from apt, and nothing is started.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "run this with sudo: sudo $0" >&2
-    exit 1
-fi
+usage() {
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+root=""
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --root) root="${2:?--root needs a directory}"; shift 2 ;;
+        --root=*) root="${1#--root=}"; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option: $1 (see $0 --help)" >&2; exit 2 ;;
+    esac
+done
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
-apt-get update
-apt-get install -y python3 python3-venv
+if [ -z "$root" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run this with sudo: sudo $0" >&2
+        exit 1
+    fi
+    echo "Installing Python's venv support from the system's packages..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+fi
 
-id hedgerow >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hedgerow \
-    --shell /usr/sbin/nologin hedgerow
-install -d -m 0755 /opt/hedgerow
-install -d -m 0700 -o hedgerow -g hedgerow /var/lib/hedgerow
+# The service's own environment: Raspberry Pi OS refuses system-wide pip installs
+# (PEP 668), and a hardened service cannot run a program from /home.
+prefix="${root}/opt/hedgerow"
+install -d -m 0755 "$prefix"
+echo "Installing Hedgerow into $prefix/venv (this takes a few minutes on a Pi)..."
+python3 -m venv "$prefix/venv"
+"$prefix/venv/bin/pip" install --quiet --upgrade "$here"
+cp "$here/README.md" "$prefix/README.md"
 
-# Raspberry Pi OS refuses system-wide pip installs (PEP 668): use a venv.
-python3 -m venv /opt/hedgerow/venv
-/opt/hedgerow/venv/bin/pip install --quiet "$here"
-cp "$here/README.md" /opt/hedgerow/README.md
-
-install -m 0644 "$here/deploy/hedgerow.service" /etc/systemd/system/hedgerow.service
-systemctl daemon-reload
-
-if [ ! -f /var/lib/hedgerow/node.key ]; then
-    echo
-    echo "Now create your node, as the hedgerow user, for example:"
-    echo "  sudo -u hedgerow HEDGEROW_DATA_DIR=/var/lib/hedgerow \\"
-    echo "      /opt/hedgerow/venv/bin/hedgerow init --name 'Our group' --area 'LS6' --join CODE"
-    echo "then start it:  sudo systemctl enable --now hedgerow"
+# install-service, run from that environment, keeps it as the service's and does
+# the rest: the hedgerow user, the data directory, the unit, and starting it.
+if [ -n "$root" ]; then
+    "$prefix/venv/bin/hedgerow" install-service --root "$root" --source "$here"
 else
-    systemctl enable --now hedgerow
-    echo "Hedgerow is running: journalctl -u hedgerow -f"
+    "$prefix/venv/bin/hedgerow" install-service --source "$here"
 fi

@@ -30,6 +30,7 @@ from .errors import (
     NodeError,
     NotFound,
     NotInitialised,
+    UpgradeFailed,
     WrongNode,
 )
 from .store.backup import backup_to, check_backup, restore_from, restore_offline
@@ -94,6 +95,7 @@ __all__ = [
     "Store",
     "StoredEntry",
     "SummaryHit",
+    "UpgradeFailed",
     "Voice",
     "WrongNode",
     "backup_to",

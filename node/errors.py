@@ -52,7 +52,9 @@ __all__ = [
     "NotMember",
     "PeerRefused",
     "PeerUnreachable",
+    "PreviewChanged",
     "SyncFailed",
+    "UpgradeFailed",
     "WrongNode",
 ]
 
@@ -111,6 +113,12 @@ class NotFound(LocalProblem):
     code = "not_found"
 
 
+class UpgradeFailed(LocalProblem):
+    """Migrating the database to this version failed; it was put back as it was."""
+
+    code = "upgrade_failed"
+
+
 class NeedsCatchUp(LocalProblem):
     """The node was restored and must catch up on its own entries before publishing."""
 
@@ -121,6 +129,12 @@ class NotMember(LocalProblem):
     """This node is not a member of its network: its peers would not store what it signs."""
 
     code = "not_member"
+
+
+class PreviewChanged(LocalProblem):
+    """What would be signed is no longer what the person previewed (nothing was signed)."""
+
+    code = "preview_changed"
 
 
 class InvalidInput(LocalProblem):

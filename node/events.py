@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "BackupFailed",
+    "BackupTaken",
     "EntriesReceived",
     "Event",
     "EventBus",
@@ -87,8 +89,21 @@ class JoinFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class BackupTaken:
+    path: str
+    size: int
+    copied_to: str | None
+    copy_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFailed:
+    reason: str
+
+
 Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected
-         | Published | Joined | JoinFailed)
+         | Published | Joined | JoinFailed | BackupTaken | BackupFailed)
 
 
 class EventBus:

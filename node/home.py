@@ -28,8 +28,9 @@ import sqlite_utils
 
 from protocol import Invitation, format_invitation, id_to_text
 
+from .backups import BackupHealth, backup_health
 from .errors import InvalidInput, LocalProblem
-from .settings import CONFIG_FILE_NAME, SETTINGS, Setting
+from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, membership, organisation
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import read_node_state
@@ -50,6 +51,7 @@ __all__ = [
     "PeerStatus",
     "config_template",
     "create_home",
+    "create_if_empty",
     "node_status",
     "run_lock",
     "running_pid",
@@ -193,6 +195,24 @@ def create_home(data_dir: Path, *, invitation: Invitation | None, code: str = ""
     return Home(data_dir, key.public, network, config_written, first_peer)
 
 
+def create_if_empty(data_dir: Path, *, now_ms: int) -> bool:
+    """``hedgerow up --create``: a node in ``data_dir`` if it holds none; True if created.
+
+    The node founds a new network (it signs its genesis); on the first-run page the group
+    may instead join another network with an invitation, or restore a backup.
+    A directory that holds only part of a node (a key without its database)
+    is left alone: ``up`` then says what is missing.
+    """
+    data_dir = Path(data_dir)
+    if (data_dir / KEY_FILE).exists() or (data_dir / DATABASE_FILE).exists():
+        return False
+    if data_dir.exists() and not data_dir.is_dir():
+        raise LocalProblem(f"{data_dir} is a file, not a data directory")
+    create_home(data_dir, invitation=None, nonce=os.urandom(16), seed=os.urandom(32),
+                now_ms=now_ms)
+    return True
+
+
 def _remove_partial_home(data_dir: Path, *, created_dir: bool, config_written: bool) -> None:
     names = [KEY_FILE, DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm"]
     if config_written:
@@ -311,6 +331,8 @@ class NodeStatus:
     forks: tuple[ForkStatus, ...]
     needs_catch_up: bool
     membership: MembershipStatus
+    #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
+    backups: Mapping[str, Any]
 
     @property
     def short_id(self) -> str:
@@ -378,5 +400,14 @@ async def node_status(store: Store) -> NodeStatus:
             member=me is not None, members=len(members),
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
             joining=joining_text, pending_entries=pending),
+        backups=_backup_health(store, state.created_ms).to_json(),
     )
+
+
+def _backup_health(store: Store, created_ms: int) -> BackupHealth:
+    try:
+        config = load_config(store.data_dir)
+    except InvalidInput:
+        config = Config()  # a broken settings file is `up`'s to report, not status's
+    return backup_health(store.data_dir, config, now_ms=store.now_ms(), created_ms=created_ms)
 

@@ -24,6 +24,8 @@ from typing import Final
 from protocol import retract_target, short_id
 
 from .events import (
+    BackupFailed,
+    BackupTaken,
     EntriesReceived,
     Event,
     ForkDetected,
@@ -155,6 +157,16 @@ def describe(event: Event) -> tuple[int, str]:
                               "which signed the admission")
     if isinstance(event, JoinFailed):
         return logging.WARNING, f"not joined yet: {event.reason}"
+    if isinstance(event, BackupTaken):
+        line = f"backed up to {event.path} ({event.size // 1024 or 1} KiB"
+        if event.copied_to:
+            line += f"; copied to {event.copied_to}"
+        line += ")"
+        if event.copy_error:
+            return logging.WARNING, f"{line}; the copy failed: {event.copy_error}"
+        return logging.INFO, line
+    if isinstance(event, BackupFailed):
+        return logging.ERROR, f"the backup failed: {event.reason}"
     return logging.DEBUG, f"event {type(event).__name__}"
 
 

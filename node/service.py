@@ -16,12 +16,16 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Final
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from . import front, systemd
+from .backups import NightlyBackups
 from .events import EventBus, NodeStarted
 from .settings import Config
 from .store.reconciliation import ReconciliationSet
@@ -32,8 +36,10 @@ from .sync.gossip import Gossip
 from .sync.server import SYNC_SERVER, SyncServer
 from .web import setup_pages
 from .web.api import VIEWS_STORE, api_routes
+from .web.health import routes as health_routes
 
 if TYPE_CHECKING:
+    from .metrics import NodeMetrics
     from .sync.discovery import Discovery
 
 __all__ = ["NODE_SERVICE", "NodeService", "software_version"]
@@ -54,6 +60,7 @@ class NodeService:
         self.store, self.config = store, config
         self.events = events or EventBus()
         self.rng = rng or random.Random()
+        self.trusted_proxies = front.TrustedProxies(config.trusted_proxies)
         self.recset = ReconciliationSet(store.db)
         self.server = SyncServer(store, config, self.events, recset=self.recset,
                                  version=software_version())
@@ -63,30 +70,78 @@ class NodeService:
         self.discovery: Discovery | None = None  # only when mDNS is on
         self._runner: web.AppRunner | None = None
         self.addresses: list[str] = []
+        self.backups: NightlyBackups | None = None  # the nightly job, while it runs
+        self._watchdog: systemd.Watchdog | None = None
+        self.metrics: NodeMetrics | None = None
+        if config.metrics:
+            # Imported here: prometheus-client costs memory a node without metrics never needs.
+            from .metrics import NodeMetrics
+
+            self.metrics = NodeMetrics()
+            self.events.subscribe(self.metrics.on_event)
 
     def make_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count_refusals] if self.metrics else [])
+        # First: who is asking, and no compressed or mistyped bodies (node/front.py).
+        front.install(app, self.trusted_proxies)
         app[NODE_SERVICE] = self
         app[SYNC_SERVER] = self.server
         app[VIEWS_STORE] = self.store
         app.add_routes(self.server.routes())
         app.add_routes(api_routes())
+        # /healthz (no login, nothing private) and /metrics (its own token check).
+        app.add_routes(health_routes())
         # The pages, and the login every page and /api/ path needs unless the
         # group made it public (DESIGN.md privacy rule 4); /sync/ and
         # /.well-known/ stay outside the login: they are signed instead.
         setup_pages(app, self)
         return app
 
+    @web.middleware
+    async def _count_refusals(self, request: web.Request,
+                              handler: Handler) -> web.StreamResponse:
+        metrics = self.metrics
+        assert metrics is not None
+        path = request.path
+        if path.startswith("/sync/"):
+            metrics.requests.inc()
+        # View latency: the JSON API's views by name, the network pages together.
+        view = (path.split("/")[4] if path.startswith("/api/v1/views/") and path.count("/") >= 4
+                else "pages" if path.startswith("/network") and "/live" not in path else None)
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                metrics.reject(exc.status)
+            raise
+        if response.status >= 400:
+            metrics.reject(response.status)
+        elif view is not None:
+            metrics.observe_view(view, time.perf_counter() - started)
+        return response
+
+    async def healthy(self) -> bool:
+        """The watchdog's check: the database answers a read."""
+        await self.store.state()
+        return True
+
     async def start(self, *, host: str | None = None, port: int | None = None,
-                    listen: bool = True, gossip: bool = True, mdns: bool | None = None) -> None:
-        """Start serving and syncing. ``port=0`` picks a free port (see :attr:`addresses`)."""
+                    listen: bool = True, gossip: bool = True, mdns: bool | None = None,
+                    backups: bool = False) -> None:
+        """Start serving and syncing. ``port=0`` picks a free port (see :attr:`addresses`).
+
+        ``backups``: run the nightly backups too (``hedgerow up`` does, unless
+        the ``backups`` setting is off). Under systemd, tells it the node is
+        ready and pings its watchdog (node/systemd.py).
+        """
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.request_timeout),
             connector=aiohttp.TCPConnector(limit=32, limit_per_host=4),
             headers={"User-Agent": f"hedgerow/{software_version()}"},
         )
         try:
-            await self.server.refresh_blocked()
+            await self.server.start()
             self.client = SyncClient(self.store, self.events, self.http, recset=self.recset,
                                      timeout_s=self.config.request_timeout,
                                      blocked=self.server.blocked)
@@ -106,17 +161,27 @@ class NodeService:
 
                 self.discovery = Discovery(self.store, self.events, port=self.port)
                 await self.discovery.start()
+            if backups and self.config.backups:
+                self.backups = NightlyBackups(self.store, self.config, self.events)
+                self.backups.start()
+            interval = systemd.watchdog_interval_s()
+            if interval is not None:
+                self._watchdog = systemd.Watchdog(self.healthy, interval)
+                self._watchdog.start()
         except BaseException:
             await self.stop()
             raise
         self.events.publish(NodeStarted(self.store.key.node_id, tuple(self.addresses)))
+        systemd.notify(f"READY=1\nSTATUS=node {self.store.key.short_id} is up")
 
     async def _listen(self, host: str, port: int) -> None:
         # Limits on what a client may send before a handler runs: request
-        # line and header sizes; idle keep-alive connections are closed.
+        # line and header sizes; idle keep-alive connections are closed; no
+        # body is ever inflated or read after its answer (node/front.py).
         self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None,
                                      keepalive_timeout=15, max_line_size=4096,
-                                     max_field_size=8192, shutdown_timeout=5)
+                                     max_field_size=8192, shutdown_timeout=5,
+                                     **front.SERVER_SETTINGS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -152,6 +217,12 @@ class NodeService:
             self.client.blocked = self.server.blocked
 
     async def stop(self) -> None:
+        systemd.notify("STOPPING=1")
+        if self._watchdog is not None:
+            await self._watchdog.stop()
+            self._watchdog = None
+        if self.backups is not None:
+            await self.backups.stop()
         if self.gossip is not None:
             await self.gossip.stop()
         if self.discovery is not None:
@@ -160,6 +231,7 @@ class NodeService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.server.close()
         if self.http is not None:
             await self.http.close()
             self.http = None

@@ -14,6 +14,7 @@ is published in the profile entry.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "default_data_dir",
     "load_config",
     "markdown_table",
+    "update_settings_file",
 ]
 
 CONFIG_FILE_NAME: Final = "hedgerow.toml"
@@ -41,8 +43,10 @@ DATA_DIR_ENV: Final = "HEDGEROW_DATA_DIR"
 
 
 def _setting(default: Any, help: str, *, minimum: float | None = None,
-             maximum: float | None = None, choices: tuple[str, ...] = ()) -> Any:
-    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+             maximum: float | None = None, choices: tuple[str, ...] = (),
+             networks: bool = False) -> Any:
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices,
+                "networks": networks}
     if isinstance(default, list):
         # Each Config gets its own list (never one shared default).
         return field(default_factory=lambda: list(default), metadata=metadata)
@@ -74,11 +78,28 @@ class Config:
     rate_limit_per_ip: int = _setting(
         20, "Requests a second allowed from one IP address (bursts up to 5x).",
         minimum=1, maximum=10_000)
+    trusted_proxies: list[str] = _setting(
+        [], "Addresses or networks of the reverse proxies in front of this node (e.g. "
+        "127.0.0.1): only from these are X-Forwarded-For and X-Forwarded-Proto believed. "
+        "Empty: none.", networks=True)
     forget_peers_after_days: int = _setting(
         30, "Forget learned peers that have not answered for this many days.",
         minimum=1, maximum=3650)
     log_level: str = _setting("info", "How much `hedgerow up` logs.",
                               choices=("debug", "info", "warning", "error"))
+    backups: bool = _setting(True, "Take a checked backup every night while the node runs.")
+    backup_dir: str = _setting(
+        "", "Folder for the nightly backups (empty: `backups` in the data directory).")
+    backup_copy_dir: str = _setting(
+        "", "A second place each nightly backup is copied to, e.g. a USB stick or network "
+        "share (empty: none).")
+    backup_hour: int = _setting(3, "Hour of the night (0-23, local time) for the backup.",
+                                minimum=0, maximum=23)
+    backup_keep_daily: int = _setting(7, "Daily backups kept.", minimum=1, maximum=365)
+    backup_keep_weekly: int = _setting(4, "Weekly backups kept, besides the daily ones.",
+                                       minimum=0, maximum=520)
+    metrics: bool = _setting(
+        False, "Serve Prometheus metrics at /metrics (to an API token or the admin login).")
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,8 @@ class Setting:
     minimum: float | None
     maximum: float | None
     choices: tuple[str, ...]
+    #: A list of IP addresses or networks (checked when loaded).
+    networks: bool = False
 
 
 def _registry() -> tuple[Setting, ...]:
@@ -100,7 +123,8 @@ def _registry() -> tuple[Setting, ...]:
         value = getattr(defaults, f.name)
         out.append(Setting(
             f.name, type(value), value, f.metadata["help"], f"HEDGEROW_{f.name.upper()}",
-            f.metadata["minimum"], f.metadata["maximum"], f.metadata["choices"]))
+            f.metadata["minimum"], f.metadata["maximum"], f.metadata["choices"],
+            f.metadata["networks"]))
     return tuple(out)
 
 
@@ -147,6 +171,13 @@ def _coerce(setting: Setting, raw: Any, source: str) -> Any:
         raise InvalidInput(f"{where}: must be at most {setting.maximum:g}")
     if setting.choices and value not in setting.choices:
         raise InvalidInput(f"{where}: must be one of {', '.join(setting.choices)}")
+    if setting.networks:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise InvalidInput(f"{where}: {entry[:60]!r} is not an IP address or network "
+                                   "(for example 127.0.0.1 or 10.0.0.0/8)") from None
     return value
 
 
@@ -189,3 +220,51 @@ def markdown_table() -> str:
             "[]" if s.type is list else (f"{s.default}" if s.default != "" else '""'))
         lines.append(f"| `{s.name}` | `{s.env}` | `{default}` | {s.help} |")
     return "\n".join(lines)
+
+
+def update_settings_file(data_dir: Path, changes: Mapping[str, Any]) -> Config:
+    """Change settings in ``hedgerow.toml`` (for the API and the pages); the new values.
+
+    Each value is checked as the loader checks it; nothing is written if one
+    is wrong. Other lines, comments included, stay as they are; a changed
+    setting's old line goes and ``name = value`` is added at the end. The
+    node uses the new values when it next starts.
+    """
+    import re
+    import secrets
+
+    from .home import toml_value  # node.home imports this module
+
+    by_name = {s.name: s for s in SETTINGS}
+    checked: dict[str, Any] = {}
+    for name, raw in changes.items():
+        if name not in by_name:
+            raise InvalidInput(f"{str(name)[:40]}: not a setting; see the configuration table "
+                               "in the README", field=str(name)[:40])
+        checked[name] = _coerce(by_name[name], raw, "the change asked for")
+    path = Path(data_dir) / CONFIG_FILE_NAME
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    current = tomllib.loads(text) if text else {}
+    lines = [line for line in text.splitlines()
+             if not any(re.match(rf"\s*{re.escape(name)}\s*=", line) for name in checked)]
+    lines += [f"{name} = {toml_value(value)}" for name, value in checked.items()]
+    new_text = "\n".join(lines) + "\n"
+    try:
+        parsed = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        parsed = None
+    if parsed != {**current, **checked}:
+        raise InvalidInput(f"{path} is laid out in a way this cannot change safely (a value "
+                           "over several lines?); edit it by hand", field="settings")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(new_text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return load_config(Path(data_dir), environ={})

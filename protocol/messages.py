@@ -14,7 +14,7 @@ endpoint       request                                 reply
 ``push``       ``{"entries": [[payload, sig], …]}``    ``{"results": [<outcome> |
                                                          [<outcome>, <reason>], …]}``
 ``join``       ``{"invitation": <8-byte id>,           ``{"entries": [[payload, sig], …]}``
-               "proof": <32 bytes>}``
+               "proof": <32 bytes>}``                  (≤ 66)
 =============  ======================================  =========================================
 
 ``reconcile`` runs over one or both of two sets of the server's current
@@ -26,7 +26,8 @@ names the sets still being reconciled; the reply answers each. Two nodes
 that agree learn it for both sets in one round trip.
 ``join`` is the one request a node that is not yet a member may make: it
 proves it holds an invitation (:func:`protocol.invitations.join_proof`), and
-the reply holds the network's genesis and the admission the inviter signed.
+the reply holds the network's genesis, the admissions on the inviter's own
+chain from the founder, and the admission the inviter signed.
 
 ``fetch`` returns the requested entries it still holds, in any order, up to a
 byte budget; ids left out for lack of room are listed in ``more`` so the
@@ -50,6 +51,7 @@ __all__ = [
     "ENDPOINTS",
     "MAX_FETCH_IDS",
     "MAX_FETCH_REPLY_BYTES",
+    "MAX_JOIN_CHAIN",
     "MAX_NEG_MESSAGE_BYTES",
     "MAX_PUSH_BYTES",
     "MAX_PUSH_ENTRIES",
@@ -80,8 +82,11 @@ PROTOCOL_VERSION: Final = 2
 ENDPOINTS: Final = ("reconcile", "fetch", "push", "join")
 #: The sets a reconcile request may name.
 RECONCILE_SETS: Final = ("all", "members")
-#: Entries in a join reply: the genesis and the admission.
-_MAX_JOIN_ENTRIES: Final = 2
+#: Admissions on the inviter's chain a join reply carries at most (DESIGN.md: a node is
+#: a member while a chain of admissions leads to it); deeper chains come with the sync.
+MAX_JOIN_CHAIN: Final = 64
+#: Entries in a join reply: the genesis, the inviter's chain, the new admission.
+_MAX_JOIN_ENTRIES: Final = MAX_JOIN_CHAIN + 2
 #: Request bodies are capped at 256 KiB (issue: "request body ≤ 256 KiB").
 MAX_REQUEST_BYTES: Final = 256 * 1024
 #: Negentropy frames are bounded well inside a request body.
@@ -194,7 +199,7 @@ def encode_join_reply(entries: Sequence[SignedEntry]) -> bytes:
 
 def decode_join_reply(body: bytes) -> list[SignedEntry]:
     """The genesis and the admission a join reply carries (verify them before use)."""
-    value = _parse(body, 2 * MAX_ENTRY_BYTES + 1024, ("entries",), "join reply")
+    value = _parse(body, _MAX_JOIN_ENTRIES * MAX_ENTRY_BYTES, ("entries",), "join reply")
     return _entries(value["entries"], _MAX_JOIN_ENTRIES, "join reply")
 
 

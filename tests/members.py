@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 
 from protocol import Entry, NodeKey, SignedEntry, admit_key, network_id_of, sign_entry
 
-__all__ = ["GENESIS_VERSION", "TEST_NETWORK", "MemberNetwork"]
+__all__ = ["GENESIS_VERSION", "TEST_NETWORK", "MemberNetwork", "admit_offline"]
 
 #: The genesis version of test networks: 1, so that a network's membership
 #: precedes whatever versions (and whatever clock) a test uses.
@@ -82,3 +83,27 @@ class MemberNetwork:
 
 #: The network every test fixture's nodes belong to.
 TEST_NETWORK = MemberNetwork()
+
+
+def admit_offline(founder_dir: Path, node_dir: Path, *, now_ms: int) -> None:
+    """The founder of ``founder_dir``'s network admits the node in ``node_dir``, which then
+    holds the genesis and its admission: as if it had joined, without a network between.
+
+    For benchmarks and tests that start real nodes already members of one network.
+    """
+    from node import open_node
+    from node.store.feed import publish_admission
+    from node.store.ingest import ingest_batch
+
+    key, node_db = open_node(node_dir)
+    try:
+        founder_key, founder_db = open_node(founder_dir)
+        try:
+            admission = publish_admission(founder_db, founder_key, key.public, now_ms=now_ms)
+            genesis = founder_db.conn.execute(
+                "SELECT payload, sig FROM entries WHERE kind = 'genesis'").fetchone()
+        finally:
+            founder_db.close()
+        ingest_batch(node_db, [SignedEntry(genesis[0], genesis[1]), admission], now_ms=now_ms)
+    finally:
+        node_db.close()

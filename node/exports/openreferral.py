@@ -31,6 +31,7 @@ import sqlite_utils
 
 from protocol import decode, id_to_text
 
+from ..store.search import fts_match
 from ..views.common import excluded, forked_nodes, not_forked
 from ..views.index import area_grain
 from ..views.params import Filters, format_ms
@@ -114,7 +115,7 @@ def openreferral_uk(db: sqlite_utils.Database, *, q: str | None,
     source = "FROM view_entries AS v JOIN view_nodes AS n ON n.node = v.node "
     if q is not None:
         source += "JOIN summaries_fts AS f ON f.rowid = v.seq WHERE summaries_fts MATCH ? AND "
-        args = [db.quote_fts(q), *args]
+        args = [fts_match(q), *args]
     else:
         source += "WHERE "
     rows = db.conn.execute(

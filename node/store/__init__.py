@@ -19,6 +19,7 @@ from ..errors import (
     NodeError,
     NotFound,
     NotInitialised,
+    UpgradeFailed,
     WrongNode,
 )
 from .backup import backup_to, check_backup, restore_from, restore_offline
@@ -83,6 +84,7 @@ __all__ = [
     "Store",
     "StoredEntry",
     "SummaryHit",
+    "UpgradeFailed",
     "Voice",
     "WrongNode",
     "backup_to",

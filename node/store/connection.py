@@ -30,7 +30,6 @@ from pathlib import Path
 import sqlite_utils
 
 from ..errors import CorruptDatabase, LocalProblem
-from .schema import MIGRATIONS
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -169,12 +168,18 @@ def open_database(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
         if problems:
             raise corrupt_database_error(path, problems[0][:200])
         if migrate:
-            MIGRATIONS.apply(db)
+            # Pending migrations run with a backup first and roll back on failure
+            # (node/store/upgrade.py); that may reopen the connection.
+            from .upgrade import upgrade_database
+
+            db = upgrade_database(db, path)
     except sqlite3.DatabaseError as exc:
-        db.close()
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
         raise (database_problem(path, exc) or corrupt_database_error(path, str(exc))) from exc
     except BaseException:
-        db.close()
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
         raise
     return db
 

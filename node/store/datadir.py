@@ -5,6 +5,9 @@
     <data dir>/          mode 0700
         node.key         mode 0600, the Ed25519 seed (node/keyfile.py)
         hedgerow.db      mode 0600, SQLite in WAL mode (+ -wal and -shm files)
+        hedgerow.toml    the settings (node/settings.py)
+        admin.json       the pages' admin state (node/web/admin.py)
+        backups/         the nightly backups (node/backups.py)
 
 :func:`init_node` creates both; :func:`open_node` opens them and checks that
 they belong together.
@@ -24,11 +27,16 @@ from .feed import publish_genesis
 from .keyfile import create_key_file, load_key_file
 from .node_state import NodeState, create_node_state, read_node_state
 
-__all__ = ["DATABASE_FILE", "KEY_FILE", "check_owner", "database_path", "init_node", "key_path",
+__all__ = ["ADMIN_FILE", "CONFIG_FILE", "DATABASE_FILE", "KEY_FILE", "SETTINGS_FILES",
+           "check_owner", "database_path", "init_node", "key_path",
            "locate_node", "open_node"]
 
 KEY_FILE = "node.key"
 DATABASE_FILE = "hedgerow.db"
+CONFIG_FILE = "hedgerow.toml"
+ADMIN_FILE = "admin.json"
+#: What a backup holds besides the database: everything but the key.
+SETTINGS_FILES = (CONFIG_FILE, ADMIN_FILE)
 
 
 def key_path(data_dir: Path) -> Path:

@@ -25,6 +25,8 @@ would sign: same body, same version (DESIGN.md, privacy rule 2).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +41,7 @@ from protocol import (
     VerifiedEntry,
     admit_key,
     credit_key,
+    encode,
     id_to_text,
     members_of,
     network_id_of,
@@ -50,8 +53,9 @@ from protocol import (
 )
 from protocol.bodies import GENESIS_NONCE_BYTES
 from protocol.keys import SIGNATURE_LENGTH
+from protocol.messages import MAX_JOIN_CHAIN
 
-from ..errors import InvalidInput, NotFound, NotMember, WrongNode
+from ..errors import InvalidInput, LocalProblem, NotFound, NotMember, PreviewChanged, WrongNode
 from . import membership
 from .connection import read_snapshot, write_transaction
 from .ingest import IngestStatus, current_entry, store_checked
@@ -69,6 +73,7 @@ __all__ = [
     "LEAVING_KINDS",
     "UNSEEN_PRACTICE",
     "accept_join",
+    "body_digest",
     "dependants_of",
     "leave_preview",
     "own_highest_version",
@@ -153,11 +158,32 @@ def preview_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str,
                       now_ms)
 
 
+def body_digest(body: dict[str, Any]) -> str:
+    """A digest of an entry body as it would be signed (its canonical bytes).
+
+    The share page sends it with "publish", so that what is signed is what
+    the person saw; the version, the moment of signing, is not part of it.
+    """
+    return hashlib.sha256(encode(body)).hexdigest()
+
+
 def publish_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,
-                     now_ms: int) -> SignedEntry:
-    """Sign and store the practice's summary; a newer one supersedes the last."""
-    return _publish(db, key, "practice", practice_key,
-                    lambda: practice_body(db, practice_key), now_ms)
+                     now_ms: int, previewed: str | None = None) -> SignedEntry:
+    """Sign and store the practice's summary; a newer one supersedes the last.
+
+    ``previewed``: the :func:`body_digest` of the preview the person saw. If
+    the record or the share policy changed since, the body differs and
+    :class:`PreviewChanged` is raised, in the same transaction, before
+    anything is signed (DESIGN.md privacy rule 2).
+    """
+    def body() -> dict[str, Any]:
+        current = practice_body(db, practice_key)
+        if previewed is not None and not hmac.compare_digest(body_digest(current), previewed):
+            raise PreviewChanged("the record or what it shares changed since the preview was "
+                                 "shown; check the new preview below, then publish")
+        return current
+
+    return _publish(db, key, "practice", practice_key, body, now_ms)
 
 
 _WITHDRAWN_WHAT = {"practice": "published practice", "credit": "credit",
@@ -217,7 +243,7 @@ def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practi
                    note: str = "", anyway: bool = False, now_ms: int) -> SignedEntry:
     """Thank node ``to`` for its practice ``practice``: a signed, free-standing credit.
 
-    Refuses (:class:`NotFound`, code :data:`UNSEEN_PRACTICE`) a practice this
+    Refuses (:class:`LocalProblem`, code :data:`UNSEEN_PRACTICE`) a practice this
     node has never held from ``to``, published or retracted: a mistyped key
     would otherwise be signed and spread for good. ``anyway`` credits it all
     the same, for a practice that has not arrived here yet.
@@ -232,10 +258,10 @@ def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practi
 
     def checked_body() -> dict[str, Any]:
         if not anyway and current_entry(db, to, "practice", practice) is None:
-            raise NotFound(f"this node has not seen a practice {practice!r} from node "
-                           f"{short_id(to)}: check the practice key (the node's practices are "
-                           "in its directory listing); the practice may also not have "
-                           "arrived here yet", code=UNSEEN_PRACTICE)
+            raise LocalProblem(f"this node has not seen a practice {practice!r} from node "
+                               f"{short_id(to)}: check the practice key (the node's practices "
+                               "are in its directory listing); the practice may also not have "
+                               "arrived here yet", code=UNSEEN_PRACTICE)
         return body
 
     return _publish(db, key, "credit", credit_key(to, practice), checked_body, now_ms)
@@ -323,7 +349,7 @@ def accept_join(db: sqlite_utils.Database, key: NodeKey, *, invitation: bytes, n
     :class:`~node.store.membership.JoinRefused` saying what is wrong), then
     this node signs an ``admit`` entry naming the joining node, unless it
     admitted it already. Returns the network's genesis and that admission,
-    for the join reply.
+    for the join reply, with the admissions that make this node a member.
     """
     with write_transaction(db) as conn:
         state = read_node_state(db)
@@ -339,7 +365,26 @@ def accept_join(db: sqlite_utils.Database, key: NodeKey, *, invitation: bytes, n
         if genesis is None:
             raise NotMember("this node does not hold its network's genesis yet, so it cannot "
                             "admit anyone; it will once it has synced with a member")
-        return [SignedEntry(genesis[0], genesis[1]), admission]
+        return [SignedEntry(genesis[0], genesis[1]), *_chain_to(db, key.public), admission]
+
+
+def _chain_to(db: sqlite_utils.Database, node: bytes) -> list[SignedEntry]:
+    """The admissions on ``node``'s shortest chain from the founder, founder's first.
+
+    A joining node takes them in with its own admission, so that it knows at
+    once that its inviter (and so itself) is a member.
+    """
+    members = membership.membership_for(db).members
+    chain: list[SignedEntry] = []
+    member = members.get(node)
+    while member is not None and member.admitted_by is not None \
+            and len(chain) < MAX_JOIN_CHAIN:
+        held = current_entry(db, member.admitted_by, "admit", admit_key(member.node))
+        if held is None:
+            break
+        chain.append(held.signed)
+        member = members.get(member.admitted_by)
+    return chain[::-1]
 
 
 def dependants_of(db: sqlite_utils.Database, node: bytes) -> set[bytes]:

@@ -49,7 +49,7 @@ from .input_checks import (
     check_text,
     check_with_protocol,
 )
-from .search import check_query
+from .search import check_query, fts_match
 
 __all__ = [
     "MAX_ADAPTATIONS",
@@ -351,7 +351,7 @@ def search_practices(db: sqlite_utils.Database, query: str, *,
         f"SELECT {', '.join('p.' + c.strip() for c in _PRACTICE_COLUMNS.split(','))} "
         "FROM practices_fts JOIN practices AS p ON p.id = practices_fts.rowid "
         "WHERE practices_fts MATCH ? ORDER BY rank LIMIT ?",
-        (db.quote_fts(check_query(query)), max(1, min(limit, 200))))
+        (fts_match(check_query(query)), max(1, min(limit, 200))))
     return [_practice(row) for row in rows]
 
 

@@ -450,3 +450,40 @@ def _membership(db: sqlite_utils.Database) -> None:
         CREATE INDEX entries_membership ON entries (version, id)
             WHERE family IN ('genesis', 'admit');
     """)
+
+
+@MIGRATIONS(name="m020_seen_nonces")
+def _seen_nonces(db: sqlite_utils.Database) -> None:
+    # The nonces of request signatures this node has accepted, each until the
+    # signature could no longer pass the freshness checks (``expires``, Unix
+    # seconds), so that a request replayed after a restart is refused as it
+    # would have been before (node/sync/nonces.py). Rows past their expiry
+    # are pruned whenever nonces are written.
+    db.executescript("""
+        CREATE TABLE seen_nonces (
+            nonce TEXT PRIMARY KEY,
+            expires INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX seen_nonces_by_expiry ON seen_nonces (expires);
+    """)
+
+
+@MIGRATIONS(name="m040_software_version")
+def _software_version(db: sqlite_utils.Database) -> None:
+    # Which version of Hedgerow last opened this database (node/store/upgrade.py):
+    # when an upgrade fails, the message names the version to go back to.
+    db.executescript("""
+        CREATE TABLE software (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            version TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        );
+    """)
+
+
+@MIGRATIONS(name="m041_peer_clock")
+def _peer_clock(db: sqlite_utils.Database) -> None:
+    # How far each peer's clock was from ours at the last session this node
+    # started (its reply's signature time minus ours, in seconds): `hedgerow
+    # doctor` warns when this machine's clock is off (node/doctor.py).
+    db.executescript("ALTER TABLE peers ADD COLUMN clock_offset_s INTEGER;")

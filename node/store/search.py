@@ -11,6 +11,7 @@ their own index (:func:`node.store.records.search_practices`).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,31 @@ import sqlite_utils
 
 from ..errors import InvalidInput
 
-__all__ = ["MAX_QUERY_CHARS", "SummaryHit", "check_query", "search_summaries", "summary_of"]
+__all__ = ["MAX_QUERY_CHARS", "SummaryHit", "check_query", "fts_match", "search_summaries",
+           "summary_of"]
 
 MAX_QUERY_CHARS = 200
+#: Words of a search beyond this many are ignored (a 200-character text has fewer).
+MAX_QUERY_WORDS = 100
+
+
+def fts_match(text: str) -> str:
+    """An FTS5 query for rows holding every word of ``text``, whatever characters it has.
+
+    Any text a person types is a valid search: each run of non-space
+    characters becomes one FTS5 string (in double quotes, a double quote
+    inside doubled: SQLite FTS5 docs, "FTS5 Strings"), so quotes, ``*``,
+    ``-``, ``^``, ``:``, parentheses and ``AND``/``OR``/``NOT``/``NEAR`` are
+    searched for as words, never parsed as query syntax (none is offered).
+    A text with no words (empty, or only punctuation) matches nothing.
+    Control characters (SQLite reads a NUL as the end of the query) count as
+    spaces.
+    """
+    words = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text) \
+        .split()[:MAX_QUERY_WORDS]
+    if not words:
+        return '""'  # a valid query that matches no row
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
 def summary_of(kind: str, body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -66,8 +89,8 @@ def check_query(query: str) -> str:
 
 def search_summaries(db: sqlite_utils.Database, query: str, *,
                      limit: int = 20) -> list[SummaryHit]:
-    """Summaries matching ``query`` (plain words; FTS syntax is quoted away), best first."""
-    quoted = db.quote_fts(check_query(query))
+    """Summaries matching ``query`` (plain words: :func:`fts_match`), best first."""
+    quoted = fts_match(check_query(query))
     rows = db.conn.execute(
         """
         SELECT e.id, s.author, s.kind, s.key, s.title,

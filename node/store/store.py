@@ -43,7 +43,7 @@ from . import (
     sharing,
 )
 from .database import Database
-from .datadir import check_owner, locate_node
+from .datadir import CONFIG_FILE, check_owner, locate_node
 from .ingest import Checked, Fork, Outcome, StoredEntry
 from .node_state import NodeState
 from .organisation import Organisation
@@ -271,9 +271,11 @@ class Store:
         return await self.db.read(feed.preview_practice, self.key, practice_key,
                                   now_ms=self.now_ms() if now_ms is None else now_ms)
 
-    async def publish_practice(self, practice_key: str) -> SignedEntry:
+    async def publish_practice(self, practice_key: str, *,
+                               previewed: str | None = None) -> SignedEntry:
+        """Sign and store the summary; with ``previewed``, only if it is what was previewed."""
         return await self.db.write(feed.publish_practice, self.key, practice_key,
-                                   now_ms=self.now_ms())
+                                   now_ms=self.now_ms(), previewed=previewed)
 
     async def retract_practice(self, practice_key: str, *, reason: str = "") -> SignedEntry:
         return await self.db.write(feed.retract_practice, self.key, practice_key,
@@ -496,10 +498,21 @@ class Store:
 
     # --- maintenance ------------------------------------------------------------------
 
-    async def backup(self, target: Path) -> int:
-        """Write a consistent backup of the database to ``target`` while the node runs."""
-        return await self.db.read(backup.backup_to, Path(target))
+    async def backup(self, target: Path, *, check: bool = False) -> int:
+        """Write a backup to ``target`` while the node runs: the database and settings files.
 
-    async def restore(self, source: Path) -> None:
-        """Replace the database with a backup; publishing waits until the node catches up."""
-        await self.db.write(backup.restore_from, Path(source), now_ms=self.now_ms())
+        With ``check``, the copy passes ``integrity_check`` before it is named
+        ``target``. Returns its size in bytes.
+        """
+        files = backup.read_settings_files(self.data_dir)
+        return await self.db.read(backup.backup_to, Path(target), files=files, check=check)
+
+    async def restore(self, source: Path) -> list[str]:
+        """Replace the database with a backup; publishing waits until the node catches up.
+
+        The backup's ``hedgerow.toml`` comes back too (it takes effect when the
+        node next starts); the admin login in use stays as it is. Returns the
+        settings files written.
+        """
+        files = await self.db.write(backup.restore_from, Path(source), now_ms=self.now_ms())
+        return backup.restore_settings_files(self.data_dir, files, names=(CONFIG_FILE,))

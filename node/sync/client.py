@@ -46,9 +46,11 @@ from protocol import (
     join_proof,
     verify_hedgerow,
 )
+from protocol.entries import MAX_ENTRY_BYTES
 from protocol.httpsig import combine_fields
 from protocol.messages import (
     MAX_FETCH_REPLY_BYTES,
+    MAX_JOIN_CHAIN,
     MAX_REQUEST_BYTES,
     decode_join_reply,
     encode_join_request,
@@ -72,7 +74,8 @@ __all__ = ["SyncClient", "SyncReport"]
 log = logging.getLogger(__name__)
 
 _REPLY_LIMIT: Final = {"reconcile": MAX_REQUEST_BYTES, "fetch": MAX_FETCH_REPLY_BYTES + 4096,
-                       "push": MAX_REQUEST_BYTES, "join": 64 * 1024}
+                       "push": MAX_REQUEST_BYTES,
+                       "join": (MAX_JOIN_CHAIN + 2) * MAX_ENTRY_BYTES}
 #: The sets a session reconciles, in the order their missing entries are
 #: fetched (protocol/session.py): the members first.
 _SETS: Final = ("members", "all")
@@ -95,6 +98,8 @@ class SyncClient:
         self.store, self.events, self.http, self.recset = store, events, http, recset
         self.timeout_s = timeout_s
         self.blocked = blocked
+        #: Per address, the peer's clock minus ours (seconds) at its last signed reply.
+        self.clock_offsets: dict[str, int] = {}
 
     async def sync_with(self, address: str, *, expect: bytes | None = None) -> SyncReport:
         """One full session with the node at ``address`` (``http(s)://host:port``).
@@ -196,6 +201,10 @@ class SyncClient:
             # candidate until the expected node answers there).
             raise SyncFailed(f"{address} answered as node {id_to_text(signer)[:7]}, not the "
                              f"node {id_to_text(expect)[:7]} expected there")
+        # Its clock against ours, for `hedgerow doctor` (node/doctor.py).
+        if len(self.clock_offsets) > 10_000:
+            self.clock_offsets.clear()
+        self.clock_offsets[address] = verified.created - self.store.now_ms() // 1000
         return data, signer
 
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:

@@ -142,7 +142,8 @@ class Gossip:
         await self.store.db.write(
             peerbook.record_sync, row.address,
             SyncRecord(True, "", stats.bytes_up, stats.bytes_down, stats.accepted,
-                       stats.push_accepted),
+                       stats.push_accepted,
+                       clock_offset_s=self.client.clock_offsets.get(report.address)),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
 
     async def _book_success(self, row: PeerRow, report: SyncReport) -> None:

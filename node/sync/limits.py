@@ -10,15 +10,26 @@ tests drive them with a fake clock.
 * :class:`PeerScores` — penalty points per peer for bad requests (invalid
   signatures, malformed bodies, rejected entries). Points decay over time; a
   peer over the threshold is ignored (429) until its points decay below it.
+* :class:`WorkBudget` — seconds of work (CPU) per peer, spent per unit of
+  work after it is done (a reconcile frame's measured CPU time, so much per
+  entry fetched or pushed), refilled at a steady rate. A peer that has spent
+  its allowance is *slowed down*, not refused: its next unit of work waits
+  until the allowance is back (DESIGN.md "Limits": a member's budget that
+  runs out slows it down rather than refusing it mid-session). Floods are
+  still held back, by the request rate limit (429) and by :class:`PeerQueue`:
+  one unit of work at a time per peer, and only a few waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["PENALTY", "PeerScores", "RateLimiter"]
+__all__ = ["PENALTY", "PeerQueue", "PeerScores", "QueueFull", "RateLimiter", "WorkBudget"]
 
 #: Points for each kind of misbehaviour; IGNORE_AT points means "ignored for a while".
 PENALTY: Final = {
@@ -89,3 +100,83 @@ class PeerScores:
 
     def points(self, peer: str, now: float) -> float:
         return self._current(peer, now)
+
+
+class WorkBudget:
+    """Seconds of work each peer may use: ``rate`` per second, saved up to ``burst``.
+
+    Spending happens after the work (its cost is measured), so a balance may
+    go below zero; :meth:`wait_for` says how long until it is back to zero.
+    At most ``max_keys`` peers are remembered (the oldest forgotten first).
+    """
+
+    def __init__(self, rate: float, burst: float, *, max_keys: int = 10_000) -> None:
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._balances: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def _balance(self, key: str, now: float) -> _Bucket:
+        bucket = self._balances.pop(key, None)
+        if bucket is None:
+            bucket = _Bucket(self.burst, now)
+        else:
+            bucket.tokens = min(self.burst,
+                                bucket.tokens + max(0.0, now - bucket.updated) * self.rate)
+            bucket.updated = now
+        self._balances[key] = bucket
+        while len(self._balances) > self.max_keys:
+            self._balances.popitem(last=False)
+        return bucket
+
+    def wait_for(self, key: str, now: float) -> float:
+        """Seconds until ``key`` may start its next unit of work (0.0: now)."""
+        tokens = self._balance(key, now).tokens
+        return 0.0 if tokens >= 0 else -tokens / self.rate
+
+    def spend(self, key: str, seconds: float, now: float) -> None:
+        """Charge ``seconds`` of work to ``key``."""
+        self._balance(key, now).tokens -= max(0.0, seconds)
+
+    def balance(self, key: str, now: float) -> float:
+        return self._balance(key, now).tokens
+
+
+class PeerQueue:
+    """One unit of work at a time per peer, with at most ``max_waiting`` waiting behind it.
+
+    An honest client sends one request at a time and never waits here; a
+    peer firing many requests at once queues behind itself (it cannot take
+    more than its turn from others), and past ``max_waiting`` gets
+    :class:`QueueFull` (429) instead of tying up more connections.
+    """
+
+    def __init__(self, max_waiting: int = 4, *, max_peers: int = 10_000) -> None:
+        self.max_waiting, self.max_peers = max_waiting, max_peers
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def full(self, key: str) -> bool:
+        """Whether a request from ``key`` would be refused now (checked before reading it)."""
+        return self._turns.get(key, (None, 0))[1] > self.max_waiting
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, count = self._turns.get(key, (None, 0))
+        if lock is None:
+            if len(self._turns) >= self.max_peers:
+                raise QueueFull("too many peers at once; try again later")
+            lock = asyncio.Lock()
+        if count > self.max_waiting:
+            raise QueueFull("too many requests at once from this node")
+        self._turns[key] = (lock, count + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, count = self._turns[key]
+            if count <= 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, count - 1)
+
+
+class QueueFull(Exception):
+    """A peer has too many requests waiting (the server answers 429)."""

@@ -31,6 +31,7 @@ __all__ = [
     "PeerRow",
     "SyncRecord",
     "add_peer",
+    "clock_offsets",
     "forget_peer",
     "list_peers",
     "normalise_address",
@@ -92,6 +93,7 @@ class SyncRecord:
     bytes_down: int = 0
     entries_in: int = 0
     entries_out: int = 0
+    clock_offset_s: int | None = None  # the peer's clock minus ours, from its signature
 
 
 _COLUMNS = ("address, node_id, source, pinned, failures, next_attempt_ms, last_success_ms, "
@@ -184,8 +186,16 @@ def record_sync(db: sqlite_utils.Database, address: str, record: SyncRecord, *,
             "bytes_up = bytes_up + ?, bytes_down = bytes_down + ?, "
             "entries_in = entries_in + ?, entries_out = entries_out + ?, "
             "failures = ?, next_attempt_ms = ?, last_success_ms = ?, first_failure_ms = ?, "
-            "node_id = coalesce(?, node_id) WHERE address = ?",
+            "node_id = coalesce(?, node_id), clock_offset_s = coalesce(?, clock_offset_s) "
+            "WHERE address = ?",
             (now_ms, "ok" if record.ok else "failed", record.error[:300], record.bytes_up,
              record.bytes_down, record.entries_in, record.entries_out, health.failures,
              health.next_attempt_ms, health.last_success_ms, health.first_failure_ms, node_id,
-             address))
+             record.clock_offset_s, address))
+
+
+def clock_offsets(db: sqlite_utils.Database, *, since_ms: int) -> list[int]:
+    """Peers' clocks minus ours (seconds), from sessions since ``since_ms`` (node/doctor.py)."""
+    return [int(r[0]) for r in db.execute(
+        "SELECT clock_offset_s FROM peers WHERE clock_offset_s IS NOT NULL "
+        "AND last_success_ms >= ?", (since_ms,))]

@@ -3,21 +3,34 @@
 Every sync request passes these gates, in order, and each failure changes
 nothing and gets a plain-text reason:
 
+0. the node's front door (:mod:`node.front`): any content coding, or a
+   content type other than ``application/vnd.hedgerow.sync+msgpack`` → 415,
+   before a byte of the body is read;
 1. the protocol version in the path: another version gets 400 naming both;
-2. per-IP rate limit → 429 (with ``Retry-After``);
+2. per-IP rate limit (the client's address, through ``trusted_proxies``)
+   → 429 (with ``Retry-After``);
 3. who claims to sign it, from the headers alone, before any work is done
    (DESIGN.md "Membership"): a key that is not a member of this network →
    401 "not a member of this network"; a blocked node → 403. Only ``join``
-   is open to a key that is not a member yet;
+   is open to a key that is not a member yet. A member with too many
+   requests waiting → 429, before its body is read;
 4. body size: a declared ``Content-Length`` over 256 KiB is refused before
    reading, and reading stops at the limit → 413; a body slower than
    ``request_timeout`` → 408;
 5. RFC 9421 signature by Hedgerow's policy (:func:`protocol.verify_hedgerow`):
-   missing, malformed, stale, future, replayed, wrong network or bad → 401;
+   missing, malformed, stale, future, replayed (also across a restart: the
+   nonces of accepted signatures are kept in the database), wrong network
+   or bad → 401;
 6. the peer's misbehaviour score (ignored for a while) and per-peer rate
    limit → 429;
-7. the body itself (:mod:`protocol.messages`) → 400, and the peer is
-   penalised. A join whose invitation fails → 403 saying how.
+7. the peer's turn and work budget (:mod:`.limits`): one request at a time
+   per peer, a few waiting (more → 429); a peer that has used up its
+   seconds of work waits for them to come back — slowed down, never refused
+   mid-session;
+8. the body itself (:mod:`protocol.messages`) → 400, and the peer is
+   penalised; a join whose invitation fails → 403 saying how. Reconcile
+   frames are answered by a worker process (:mod:`.reconcile_worker`), never
+   on the event loop (worker gone → 503).
 
 Replies are signed too, bound to the request they answer (RFC 9421 §2.4
 ``"signature";req``), so a client knows the reply came from the node it
@@ -41,10 +54,8 @@ from protocol import (
     AuthError,
     HttpMessage,
     InvalidIdText,
-    NonceCache,
     PeerError,
     PushResult,
-    answer_reconcile,
     id_from_text,
     id_to_text,
     verify_hedgerow,
@@ -56,7 +67,6 @@ from protocol.messages import (
     decode_fetch_request,
     decode_join_request,
     decode_push_request,
-    decode_reconcile,
     encode_fetch_reply,
     encode_join_reply,
     encode_push_reply,
@@ -64,6 +74,7 @@ from protocol.messages import (
 
 from ..errors import NotMember
 from ..events import EventBus
+from ..front import client_of
 from ..settings import Config
 from ..store import blocklist
 from ..store.ingest import HONEST_REJECTIONS, IngestStatus
@@ -71,7 +82,9 @@ from ..store.membership import JoinRefused
 from ..store.reconciliation import ReconciliationSet
 from ..store.store import Store
 from .intake import take_in
-from .limits import PeerScores, RateLimiter
+from .limits import PeerQueue, PeerScores, QueueFull, RateLimiter, WorkBudget
+from .nonces import PersistentNonces
+from .reconcile_worker import ReconcileWorker, WorkerGone
 from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
@@ -95,8 +108,20 @@ def version_mismatch(theirs: str) -> str:
     return (f"this node speaks Hedgerow protocol version {PROTOCOL_VERSION}; the request was "
             f"version {theirs[:8]!r}: nodes of different versions cannot sync, upgrade the "
             "older one")
+
+
 #: Frame limit for our reconcile replies: bounded work and bytes per request.
 FRAME_SIZE_LIMIT: Final = 60_000
+#: Each peer's allowance of work (node.sync.limits.WorkBudget): seconds of CPU a second,
+#: saved up to a burst. A 200 KiB reconcile frame costs up to ~0.1 s; an honest
+#: catch-up of a million entries about 20 s of reconciliation plus fetching, so it
+#: finishes in a few minutes, while one peer can never take more than a fifth of a core.
+WORK_PER_S: Final = 0.2
+WORK_BURST_S: Final = 2.0
+#: Estimated cost of the work a fetch or a push asks for, per entry (reading or
+#: verifying and storing one entry); a reconcile frame's cost is measured.
+FETCH_COST_S: Final = 0.00002
+PUSH_COST_S: Final = 0.0002
 
 
 class _Refuse(Exception):
@@ -114,11 +139,14 @@ class SyncServer:
         self.store, self.config, self.events, self.recset = store, config, events, recset
         self.monotonic = monotonic
         self.version = version
-        self.nonces = NonceCache()
+        self.nonces = PersistentNonces(store.db)
         self.ip_limits = RateLimiter(config.rate_limit_per_ip, 5 * config.rate_limit_per_ip)
         self.peer_limits = RateLimiter(config.rate_limit_per_peer,
                                        5 * config.rate_limit_per_peer)
         self.scores = PeerScores()
+        self.work = WorkBudget(WORK_PER_S, WORK_BURST_S)
+        self.turns = PeerQueue()
+        self.reconciler = ReconcileWorker(store.db.path, frame_size_limit=FRAME_SIZE_LIMIT)
         self.blocked: frozenset[bytes] = frozenset()
         # The members, as of membership generation ``_members_at`` (see _is_member).
         self.members: frozenset[bytes] = frozenset()
@@ -150,10 +178,15 @@ class SyncServer:
                 raise _Refuse(400, version_mismatch(version.removeprefix("v")))
             if endpoint not in ENDPOINTS:
                 raise _Refuse(404, f"unknown sync endpoint {endpoint[:40]!r}")
-            wait = self.ip_limits.allow(request.remote or "?", now)
+            wait = self.ip_limits.allow(client_of(request).address, now)
             if wait:
                 raise _Refuse(429, "too many requests from this address", wait)
-            await self._admit_signer(request, endpoint)
+            keyid = await self._admit_signer(request, endpoint)
+            if self.turns.full(keyid):
+                # Checked before the body is read: a flooding peer's surplus costs nothing.
+                # Only the node that keyid names can fill its own queue, so naming another
+                # node gains a stranger nothing.
+                raise _Refuse(429, "too many requests at once from this node", 1.0)
             try:
                 async with asyncio.timeout(self.config.request_timeout):
                     body = await read_bounded(request.content, MAX_REQUEST_BYTES,
@@ -166,12 +199,16 @@ class SyncServer:
             try:
                 verified = verify_hedgerow(msg, now=self.store.now_ms() // 1000,
                                            network_id=self.store.network,
-                                           resolve_key=self._resolve_key, nonces=self.nonces)
+                                           resolve_key=self._resolve_key,
+                                           nonces=self.nonces.seen_or_add)
             except AuthError as exc:
                 if exc.code == "blocked":
                     raise _Refuse(403, exc.message) from None
                 raise _Refuse(401, f"signature refused: {exc.message}") from None
             peer = verified.keyid
+            # The nonce is on disk before anything is done: a replay after a restart
+            # is refused like any other (node/sync/nonces.py).
+            await self.nonces.persist()
             ignored = self.scores.ignored_for(peer, now)
             if ignored:
                 raise _Refuse(429, "too many bad requests from this node; ignored for a while",
@@ -180,7 +217,12 @@ class SyncServer:
             if wait:
                 raise _Refuse(429, "too many requests from this node", wait)
             try:
-                reply = await self._answer(endpoint, body, peer)
+                async with self.turns.turn(peer):
+                    reply = await self._answer_within_budget(endpoint, body, peer)
+            except QueueFull as exc:
+                raise _Refuse(429, str(exc), 1.0) from None
+            except WorkerGone as exc:
+                raise _Refuse(503, f"{exc.message}; try again", 1.0) from None
             except PeerError as exc:
                 self.scores.penalise(peer, "malformed", now)
                 raise _Refuse(400, exc.message) from None
@@ -190,13 +232,15 @@ class SyncServer:
                 self.scores.penalise(peer, "bad_signature" if refusal.status == 401
                                      else "malformed", now)
             headers = {"Retry-After": str(max(1, round(refusal.retry_after)))} \
-                if refusal.status == 429 else {}
+                if refusal.status in (429, 503) else {}
             log.debug("refused %s %s from %s: %s", endpoint, refusal.status, request.remote,
                       refusal.reason)
             return web.Response(status=refusal.status, text=refusal.reason, headers=headers)
 
-    async def _admit_signer(self, request: web.Request, endpoint: str) -> None:
-        """Refuse, on the headers alone, a signer that could never be accepted (gate 3)."""
+    async def _admit_signer(self, request: web.Request, endpoint: str) -> str:
+        """Refuse, on the headers alone, a signer that could never be accepted (gate 3).
+
+        Returns the keyid the request claims (not verified yet)."""
         keyid = claimed_keyid(combine_fields(request.headers.items()))
         if keyid is None:
             raise _Refuse(401, "signature refused: the request carries no readable signature")
@@ -209,6 +253,7 @@ class SyncServer:
         if endpoint != "join" and not await self._is_member(node):
             raise _Refuse(401, "not a member of this network: a node joins with an invitation "
                                "from a member, or a member admits it (`hedgerow admit`)")
+        return keyid
 
     async def _is_member(self, node: bytes) -> bool:
         """Whether ``node`` is a member now, by the members held in memory.
@@ -228,21 +273,39 @@ class SyncServer:
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
         return node_key_for(keyid, self.blocked)
 
+    async def start(self) -> None:
+        """Read what outlives a restart: the blocklist, and the nonces still live."""
+        await self.nonces.load(self.store.now_ms() // 1000)
+        await self.refresh_blocked()
+
     async def refresh_blocked(self) -> None:
         """Re-read the blocklist (called at start and whenever it changes)."""
         self.blocked = frozenset(await self.store.db.read(blocklist.blocked_nodes))
 
-    async def _answer(self, endpoint: str, body: bytes, peer: str) -> bytes:
+    async def close(self) -> None:
+        """End the reconciliation worker, if one is running."""
+        await self.reconciler.close()
+
+    async def _answer_within_budget(self, endpoint: str, body: bytes, peer: str) -> bytes:
+        # A peer that has spent its allowance waits for it (slowed, not refused).
+        wait = self.work.wait_for(peer, self.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        reply, cost = await self._answer(endpoint, body, peer)
+        self.work.spend(peer, cost, self.monotonic())
+        return reply
+
+    async def _answer(self, endpoint: str, body: bytes, peer: str) -> tuple[bytes, float]:
+        """The reply body, and the seconds of work it cost."""
         if endpoint == "reconcile":
-            messages = decode_reconcile(body)
-            storages = {name: await self.recset.storage(name) for name in messages}
-            return answer_reconcile(storages, messages, frame_size_limit=FRAME_SIZE_LIMIT)
+            # In the worker process: a large frame never stalls the event loop.
+            return await self.reconciler.answer(body)
         if endpoint == "fetch":
             ids = decode_fetch_request(body)
             found = await self.store.get_entries(ids)
-            return encode_fetch_reply(ids, found)
+            return encode_fetch_reply(ids, found), len(ids) * FETCH_COST_S
         if endpoint == "join":
-            return await self._join(body, peer)
+            return await self._join(body, peer), PUSH_COST_S
         entries = decode_push_request(body)
         outcomes = await take_in(self.store, self.events, entries, peer=peer,
                                  blocked=self.blocked)
@@ -250,7 +313,7 @@ class SyncServer:
                for o in outcomes):
             self.scores.penalise(peer, "rejected_entry", self.monotonic())
         return encode_push_reply([PushResult(o.entry_id, o.status.value, o.reason)
-                                  for o in outcomes])
+                                  for o in outcomes]), len(entries) * PUSH_COST_S
 
     async def _join(self, body: bytes, peer: str) -> bytes:
         """A node proves it holds one of this node's invitations; admit it (DESIGN.md)."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..store.search import fts_match
 from .common import day_of_ms, excluded, forked_nodes, node_info, not_forked, practice_rows
 from .index import cut_postcodes
 from .params import Filters
@@ -101,7 +102,7 @@ def directory(db: sqlite_utils.Database, *, q: str | None, kind: str | None,
             (*wanted.args, limit, offset)).fetchall()
         snippets: dict[int, str] = {}
     else:
-        match = db.quote_fts(q)
+        match = fts_match(q)
         total, matching = _count(db, match, wanted)
         page = _search(db, match, wanted, total=total, matching=matching, limit=limit,
                        offset=offset) if offset < total else []

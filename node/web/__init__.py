@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from . import doctor, login, network, peers, practices, settings, setup, share
 from . import live as live_updates
-from . import login, network, peers, practices, settings, setup, share
 from .admin import AdminFile, reset_password, setup_code_to_show
 from .auth import authorise_api, grant_session
 from .guard import guard_middleware, on_response_prepare
@@ -66,7 +66,8 @@ def static_folder() -> Path:
 def page_routes() -> list[web.RouteDef]:
     """Every page route, each named ``<group>.<page>`` (see :mod:`.guard`)."""
     return [*setup.routes(), *login.routes(), *practices.routes(), *share.routes(),
-            *network.routes(), *live_updates.routes(), *peers.routes(), *settings.routes()]
+            *network.routes(), *live_updates.routes(), *peers.routes(), *settings.routes(),
+            *doctor.routes()]
 
 
 async def _end_background_work(app: web.Application) -> None:

@@ -24,11 +24,16 @@ Rules:
   everybody is logged out.
 * **Public pages** — the read-only page groups the group chose to show
   without login (:data:`PUBLIC_PAGE_GROUPS`); none by default.
+* **API tokens** — made by the admin on the Settings page for other
+  programs (``Authorization: Bearer hrt_…``), each scoped ``read`` (GET
+  only) or ``write`` (everything the API does), each revocable. Only a
+  SHA-256 hash of a token's secret is kept; the token itself is shown once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -40,7 +45,8 @@ from typing import Final
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..errors import InvalidInput, LocalProblem
+from ..errors import InvalidInput, LocalProblem, NotFound
+from ..store.datadir import ADMIN_FILE
 
 try:  # POSIX; elsewhere writes are only atomic, not serialised.
     import fcntl
@@ -49,11 +55,13 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "ADMIN_FILE",
+    "API_TOKEN_SCOPES",
     "MAX_PASSWORD",
     "MIN_PASSWORD",
     "PUBLIC_PAGE_GROUPS",
     "AdminFile",
     "AdminState",
+    "ApiToken",
     "PasswordHash",
     "check_new_password",
     "ensure_setup_code",
@@ -63,7 +71,6 @@ __all__ = [
     "verify_password",
 ]
 
-ADMIN_FILE: Final = "admin.json"
 _FORMAT: Final = 1
 MIN_PASSWORD: Final = 10
 MAX_PASSWORD: Final = 1024
@@ -95,6 +102,31 @@ class PasswordHash:
     p: int = SCRYPT_P
 
 
+#: What an API token may do: ``read`` (GET), ``write`` (everything the API does).
+API_TOKEN_SCOPES: Final = ("read", "write")
+_TOKEN_PREFIX: Final = "hrt_"
+MAX_API_TOKENS: Final = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as kept: its public id, name, scope and the hash of its secret."""
+
+    id: str
+    name: str
+    scope: str
+    secret_hash: bytes
+    created_ms: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "scope": self.scope,
+                "created_ms": self.created_ms}
+
+
+def _token_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class AdminState:
     """What ``admin.json`` holds."""
@@ -103,10 +135,23 @@ class AdminState:
     setup_code: str | None = None
     public_pages: frozenset[str] = field(default_factory=frozenset)
     epoch: int = 0
+    api_tokens: tuple[ApiToken, ...] = ()
 
     @property
     def claimed(self) -> bool:
         return self.password is not None
+
+    def token_for(self, presented: str) -> ApiToken | None:
+        """The token ``presented`` (``hrt_<id>_<secret>``) is, or None (constant-time)."""
+        if not presented.startswith(_TOKEN_PREFIX) or len(presented) > 200:
+            return None
+        token_id, _, secret = presented[len(_TOKEN_PREFIX):].partition("_")
+        for token in self.api_tokens:
+            if hmac.compare_digest(token.id.encode(), token_id.encode()):
+                if hmac.compare_digest(token.secret_hash, _token_hash(secret)):
+                    return token
+                return None
+        return None
 
 
 # --- passwords and setup codes ---------------------------------------------------------
@@ -169,7 +214,10 @@ def _encode(state: AdminState) -> bytes:
         "scheme": "scrypt", "salt": state.password.salt.hex(), "key": state.password.key.hex(),
         "n": state.password.n, "r": state.password.r, "p": state.password.p}
     data = {"format": _FORMAT, "password": password, "setup_code": state.setup_code,
-            "public_pages": sorted(state.public_pages), "epoch": state.epoch}
+            "public_pages": sorted(state.public_pages), "epoch": state.epoch,
+            "api_tokens": [{"id": t.id, "name": t.name, "scope": t.scope,
+                            "sha256": t.secret_hash.hex(), "created_ms": t.created_ms}
+                           for t in state.api_tokens]}
     return (json.dumps(data, indent=2) + "\n").encode("utf-8")
 
 
@@ -189,9 +237,13 @@ def _decode(raw: bytes, path: Path) -> AdminState:
         pages = data.get("public_pages", [])
         if (code is not None and not isinstance(code, str)) or not isinstance(pages, list):
             raise damaged
+        tokens = tuple(
+            ApiToken(str(t["id"]), str(t["name"]), str(t["scope"]), bytes.fromhex(t["sha256"]),
+                     int(t["created_ms"]))
+            for t in data.get("api_tokens", []) if t.get("scope") in API_TOKEN_SCOPES)
         return AdminState(password, code,
                           frozenset(p for p in pages if p in PUBLIC_PAGE_GROUPS),
-                          int(data.get("epoch", 0)))
+                          int(data.get("epoch", 0)), tokens)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise damaged from None
 
@@ -298,6 +350,38 @@ class AdminFile:
         return self.update(lambda state: replace(state, password=None,
                                                  setup_code=new_setup_code(),
                                                  epoch=state.epoch + 1))
+
+    def create_api_token(self, name: str, scope: str, *, now_ms: int) -> tuple[ApiToken, str]:
+        """A new API token: what is kept, and the token text (shown once, never again)."""
+        name = " ".join(name.split())
+        if not name or len(name) > 80:
+            raise InvalidInput("name: give the token a name of up to 80 characters (what "
+                               "uses it)", field="name")
+        if scope not in API_TOKEN_SCOPES:
+            raise InvalidInput(f"scope: one of {', '.join(API_TOKEN_SCOPES)}", field="scope")
+        token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+        token = ApiToken(token_id, name, scope, _token_hash(secret), now_ms)
+
+        def change(state: AdminState) -> AdminState:
+            if len(state.api_tokens) >= MAX_API_TOKENS:
+                raise InvalidInput(f"there are {MAX_API_TOKENS} API tokens already: revoke "
+                                   "one first", field="name")
+            return replace(state, api_tokens=(*state.api_tokens, token))
+        self.update(change)
+        return token, f"{_TOKEN_PREFIX}{token_id}_{secret}"
+
+    def revoke_api_token(self, token_id: str) -> ApiToken:
+        """Revoke the token ``token_id``; it stops working at once."""
+        found: list[ApiToken] = []
+
+        def change(state: AdminState) -> AdminState:
+            kept = tuple(t for t in state.api_tokens if t.id != token_id)
+            found.extend(t for t in state.api_tokens if t.id == token_id)
+            return replace(state, api_tokens=kept)
+        self.update(change)
+        if not found:
+            raise NotFound(f"there is no API token {token_id[:20]!r}")
+        return found[0]
 
     def set_public_pages(self, groups: frozenset[str]) -> AdminState:
         unknown = groups - PUBLIC_PAGE_GROUPS.keys()

@@ -1,4 +1,9 @@
-"""The node's local JSON API for the network views: ``/api/v1/…``.
+"""The node's local JSON API: ``/api/v1/…``, everything the CLI does.
+
+The operations for the group's work and for looking after the node are
+declared in :mod:`.api_records`, :mod:`.api_node` and :mod:`.api_members` (:mod:`.api_ops` says
+how); :func:`covered_commands` maps each ``hedgerow`` command to the route
+that does its work. The network views:
 
 * ``GET /api/v1/views/<name>?…`` — a view (:data:`node.views.VIEWS`) as
   JSON. Parameters are parsed by :mod:`node.views.params`, the same code
@@ -15,8 +20,9 @@ Mounting: ``app[VIEWS_STORE] = store; app.add_routes(api_routes())``. The
 store is found through :data:`VIEWS_STORE` (an :class:`aiohttp.web.AppKey`).
 
 Access: DESIGN.md privacy rule 4 says the local API requires the node's
-admin login, checked in :func:`_authorise`, the single place every handler
-here passes through.
+admin login — the pages' session, or an API token the admin made (scoped
+read or write) — checked in :func:`_authorise`, the single place every
+handler here passes through.
 """
 
 from __future__ import annotations
@@ -29,14 +35,17 @@ from aiohttp import web
 
 from protocol import HedgerowError
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
 from ..views import PARAMS, VIEWS, prepare_for, refresh, run_view, verifiable_export
 from ..views.schemas import VIEW_SCHEMAS, common_schemas
+from . import api_members, api_node, api_records
+from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
 
-__all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "openapi_document"]
+__all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "covered_commands", "openapi_document"]
 
-API_PREFIX: Final = "/api/v1"
+# The operations register themselves on import (.api_ops.OPERATIONS).
+_DECLARED: Final = (api_members, api_node, api_records)
 VIEWS_STORE: Final = web.AppKey("hedgerow_views_store", Store)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,6 +81,13 @@ def _guarded(handler: Handler) -> Handler:
             return _error(exc, 400)
         except NotFound as exc:
             return _error(exc, 404)
+        except LocalProblem as exc:  # the node's rules refuse it now (e.g. needs catch-up)
+            return _error(exc, 409)
+        except SyncFailed as exc:
+            return _error(exc, 502)
+        except HedgerowError as exc:  # a bad id, an invalid entry: the request's fault
+            return _error(exc, 400)
+    guarded.__name__ = handler.__name__
     return guarded
 
 
@@ -113,7 +129,18 @@ def api_routes() -> list[web.RouteDef]:
         web.get(f"{API_PREFIX}/openapi.json", _guarded(_openapi)),
         web.get(f"{API_PREFIX}/views/{{name}}", _guarded(_view)),
         web.get(f"{API_PREFIX}/views/{{name}}/evidence", _guarded(_evidence)),
+        *(web.route(op.method, API_PREFIX + op.path, _guarded(op.handler))
+          for op in OPERATIONS),
     ]
+
+
+def covered_commands() -> dict[str, str]:
+    """Each ``hedgerow`` command the API does the work of, and its route (``GET /api/v1/…``)."""
+    out = {f"view {name}": f"GET {API_PREFIX}/views/{name}" for name in VIEWS}
+    for op in OPERATIONS:
+        for command in op.cli:
+            out.setdefault(command, f"{op.method} {API_PREFIX}{op.path}")
+    return out
 
 
 def _parameter(name: str) -> dict[str, Any]:
@@ -188,13 +215,26 @@ def openapi_document() -> dict[str, Any]:
                               "content": {"application/json": {"schema": {
                                   "type": "object"}}}}},
     }}
+    paths.update(openapi_paths())
+    schemas["Error"] = schemas.get("Error") or {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]},
+                       "code": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Hedgerow node API: network views", "version": "1",
-                 "description": "What this node can see of the whole network, from the "
+        "info": {"title": "Hedgerow node API", "version": "1",
+                 "description": "Everything the `hedgerow` command does, on this node: the "
+                                "group's private records, what it shares and publishes, "
+                                "credits, peers and sync, backups, settings and health; and "
+                                "what this node can see of the whole network, from the "
                                 "signed summaries it holds. No view ranks organisations "
-                                "against each other; every view says what it left out."},
+                                "against each other; every view says what it left out. "
+                                "Authenticate with the pages' admin login (cookie), or an "
+                                "API token made on the Settings page (Authorization: "
+                                "Bearer hrt_…; a read token may only GET)."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "hedgerow_session"},
+            "token": {"type": "http", "scheme": "bearer"}}},
     }

@@ -26,9 +26,14 @@ Claimed:
 5. Every other page needs a **logged-in session**: without one, ``GET``
    redirects to ``/login?next=…`` and anything else gets 403; the JSON API
    (``/api/…``) answers 401 unless ``api`` is public.
-6. ``POST /login`` is rate-limited per IP (5 at once, then one every 10
-   seconds) and for the node as a whole (scrypt costs CPU); a right
-   password makes a **new** session token (never the one the visitor had,
+6. ``POST /login`` is rate-limited per client address (5 at once, then one
+   every 10 seconds: 429), slowed down per account after repeated failures
+   from anywhere (a delay of up to 8 s, never a lock-out) and limited to two
+   password checks at a time (scrypt costs CPU): :class:`LoginLimiter`.
+   Behind a reverse proxy the client address is believed from
+   ``X-Forwarded-For`` only when the proxy is one of ``trusted_proxies``
+   (:mod:`node.front`), so one visitor's failures never hold back another.
+   A right password makes a **new** session token (never the one the visitor had,
    so a planted cookie cannot be promoted); a wrong one says so, and
    nothing else.
 7. ``hedgerow reset-password`` (on the machine) erases the password, makes
@@ -38,7 +43,8 @@ Claimed:
 Everywhere:
 
 * A **session** is a random 256-bit token in the cookie ``hedgerow_session``
-  (``HttpOnly``, ``SameSite=Strict``, ``Path=/``, ``Secure`` over HTTPS),
+  (``HttpOnly``, ``SameSite=Strict``, ``Path=/``, ``Secure`` over HTTPS —
+  directly, or through a trusted proxy that says so, when HSTS is sent too),
   mapped in memory to its CSRF token, epoch and times. A restart logs
   everybody out. Logged-in sessions end after 12 idle hours or 7 days;
   anonymous ones (which exist only to carry a CSRF token for the login and
@@ -53,7 +59,9 @@ Everywhere:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -64,6 +72,7 @@ from typing import Final
 
 from aiohttp import web
 
+from ..front import client_of
 from ..sync.limits import RateLimiter
 from .admin import AdminState
 
@@ -76,6 +85,7 @@ __all__ = [
     "Session",
     "Sessions",
     "authorise_api",
+    "authorise_metrics",
     "grant_session",
     "is_sync_path",
     "safe_next",
@@ -90,6 +100,11 @@ LOGGED_IN_MAX_S: Final = 7 * 86400
 ANONYMOUS_IDLE_S: Final = 2 * 3600
 MAX_LOGGED_IN: Final = 200
 MAX_ANONYMOUS: Final = 5000
+#: Login throttling per account (:class:`LoginLimiter`).
+FREE_FAILURES: Final = 5
+MAX_DELAY_S: Final = 8.0
+FORGET_FAILURE_S: Final = 120.0
+CONCURRENT_CHECKS: Final = 2
 _SYNC_PREFIXES: Final = ("/sync/", "/.well-known/hedgerow")
 
 
@@ -184,20 +199,48 @@ class Sessions:
 
 
 class LoginLimiter:
-    """Password and setup-code attempts: per IP (burst 5, then 1 per 10 s) and node-wide."""
+    """Password and setup-code attempts: held back per address, slowed down per account.
+
+    * **Per client address** (the visitor's own, through ``trusted_proxies``
+      behind a proxy): 5 attempts at once, then one every 10 seconds; more is
+      refused (429, "wait N seconds"). This holds back only that address.
+    * **Per account** (the admin password; the setup code is one too): every
+      failed attempt, from anywhere, adds to a delay that each later attempt
+      waits before its password is checked — none for the first
+      :data:`FREE_FAILURES`, then 1 s, doubling up to :data:`MAX_DELAY_S`;
+      one failure is forgotten every :data:`FORGET_FAILURE_S` seconds. A delay,
+      never a refusal: however many wrong guesses a stranger makes, whoever
+      holds the password still gets in, at worst :data:`MAX_DELAY_S` later,
+      while guessing from many addresses is slowed to one per delay each.
+    * **Node-wide**: at most :data:`CONCURRENT_CHECKS` password checks (scrypt,
+      about 50 ms of CPU each) run at once; the others wait their turn.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._per_ip = RateLimiter(rate=0.1, burst=5, max_keys=10_000)
-        self._whole_node = RateLimiter(rate=2.0, burst=20, max_keys=1)
+        self._failures: dict[str, tuple[float, float]] = {}
+        self.checking = asyncio.Semaphore(CONCURRENT_CHECKS)
 
     def wait_for(self, ip: str) -> float:
-        """Seconds to wait before trying again (0.0: go ahead, and the attempt is counted)."""
+        """Seconds this address must wait (0.0: go ahead, and the attempt is counted)."""
+        return self._per_ip.allow(ip, self._clock())
+
+    def _count(self, account: str, now: float) -> float:
+        count, at = self._failures.get(account, (0.0, now))
+        return max(0.0, count - (now - at) / FORGET_FAILURE_S)
+
+    def delay_for(self, account: str) -> float:
+        """Seconds an attempt on ``account`` waits before its password is checked."""
+        over = self._count(account, self._clock()) - FREE_FAILURES
+        if over < 1:
+            return 0.0
+        return float(min(MAX_DELAY_S, 2 ** (over - 1)))
+
+    def failed(self, account: str) -> None:
+        """Count a wrong password (or setup code) for ``account``."""
         now = self._clock()
-        wait = self._per_ip.allow(ip, now)
-        if wait > 0:
-            return wait
-        return self._whole_node.allow("node", now)
+        self._failures[account] = (self._count(account, now) + 1, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +268,7 @@ def set_cookie(response: web.StreamResponse, request: web.Request, session: Sess
     morsel["httponly"] = True
     morsel["samesite"] = "Strict"
     morsel["path"] = "/"
-    if request.secure:
+    if client_of(request).https:
         morsel["secure"] = True
     response.headers.add("Set-Cookie", morsel.OutputString())
 
@@ -236,8 +279,25 @@ def check_csrf(session: Session, token: object) -> bool:
 
 # --- the JSON API ----------------------------------------------------------------------
 
+def _api_refusal(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+_PUBLIC_API_PREFIXES: Final = ("/api/v1/views/", "/api/v1/openapi.json")
+_API_BODY_TYPES: Final = ("application/json", "multipart/form-data",
+                          "application/octet-stream", "application/vnd.sqlite3")
+
+
 async def authorise_api(request: web.Request) -> None:
-    """Refuse an API request without a logged-in session (unless ``api`` is public).
+    """Refuse an API request that neither an API token nor the admin login allows.
+
+    * ``Authorization: Bearer hrt_…`` — an API token (:mod:`.admin`): a
+      ``read`` token may GET, a ``write`` token may do everything;
+    * else a logged-in session (the pages' cookie); a request that changes
+      something must then carry a JSON (or file upload) body, which no form
+      on another site can send without the browser asking first;
+    * the network views (``/api/v1/views/…``) to anyone, if the group made
+      the ``api`` page group public (GET only).
 
     For :func:`node.web.api._authorise`. A no-op when the pages are not installed
     on this app (the API's own unit tests); the pages' middleware makes the
@@ -249,17 +309,51 @@ async def authorise_api(request: web.Request) -> None:
         return
     pages = request.app[PAGES]
     state = pages.admin.read()
+    reading = request.method in ("GET", "HEAD")
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, presented = header.partition(" ")
+        token = state.token_for(presented.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid (revoked, or "
+                               "mistyped); the admin makes tokens on the Settings page")
+        if token.scope != "write" and not reading:
+            raise _api_refusal(web.HTTPForbidden, "this API token may only read; make a write "
+                               "token on the Settings page for this")
+        return
     if not state.claimed:
-        raise web.HTTPServiceUnavailable(
-            text='{"error": "this node is not set up yet: open its pages to set it up"}',
-            content_type="application/json")
-    if "api" in state.public_pages:
+        raise _api_refusal(web.HTTPServiceUnavailable,
+                           "this node is not set up yet: open its pages to set it up")
+    if reading and "api" in state.public_pages and request.path.startswith(
+            _PUBLIC_API_PREFIXES):
         return
     session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
     if session is None or not session.logged_in:
-        raise web.HTTPUnauthorized(
-            text='{"error": "log in on this node\'s pages first (the API needs the admin '
-                 'login)"}', content_type="application/json")
+        raise _api_refusal(web.HTTPUnauthorized, "log in on this node's pages first, or send "
+                           "an API token (the API needs the admin login)")
+    if not reading and request.content_type not in _API_BODY_TYPES:
+        raise _api_refusal(web.HTTPUnsupportedMediaType,
+                           "send the request body as application/json")
+
+
+async def authorise_metrics(request: web.Request) -> None:
+    """``/metrics``: any valid API token, or the admin login (Prometheus sends a token)."""
+    from .state import PAGES
+
+    if PAGES not in request.app:
+        return
+    pages = request.app[PAGES]
+    state = pages.admin.read()
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() == "bearer" and state.token_for(presented.strip()) is not None:
+            return
+        raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid")
+    session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
+    if session is None or not session.logged_in:
+        raise _api_refusal(web.HTTPUnauthorized, "the metrics need an API token "
+                           "(Authorization: Bearer …) or the admin login")
 
 
 def grant_session(app: web.Application) -> tuple[str, str]:

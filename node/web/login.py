@@ -12,14 +12,19 @@ import math
 
 from aiohttp import web
 
+from ..front import client_of
 from ..home import node_status
 from .admin import verify_password
 from .auth import Access, Session, safe_next
 from .forms import read_form
+from .health import health_summary
 from .render import ACCESS, access_of, redirect, render
 from .state import PAGES
 
-__all__ = ["routes", "switch_session"]
+__all__ = ["ADMIN_ACCOUNT", "routes", "switch_session"]
+
+#: The one account a node has (login throttling counts failures per account).
+ADMIN_ACCOUNT = "admin"
 
 
 def switch_session(request: web.Request, session: Session) -> None:
@@ -40,15 +45,21 @@ async def login(request: web.Request) -> web.StreamResponse:
     access = access_of(request)
     form = await read_form(request)
     target = safe_next(form.text("next", max_len=500))
-    wait = pages.limiter.wait_for(request.remote or "unknown")
+    wait = pages.limiter.wait_for(client_of(request).address)
     if wait > 0:
         return await render(request, "login.html", {
             "next": target,
             "error": f"Too many attempts. Wait {math.ceil(wait)} seconds, then try again."},
             status=429, title="Log in")
     password = form.password("password")
+    # Slowed down, never refused, after failures from anywhere (auth.LoginLimiter).
+    await asyncio.sleep(pages.limiter.delay_for(ADMIN_ACCOUNT))
     state = pages.admin.read()
-    if not password or not await asyncio.to_thread(verify_password, state.password, password):
+    async with pages.limiter.checking:
+        right = bool(password) and await asyncio.to_thread(verify_password, state.password,
+                                                           password)
+    if not right:
+        pages.limiter.failed(ADMIN_ACCOUNT)
         return await render(request, "login.html", {
             "next": target, "error": "That password is not right.",
             "error_field": "password"}, status=400, title="Log in")
@@ -73,8 +84,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     status = await node_status(store)
     organisation = await store.get_organisation()
     profile = await store.current_entry(store.node_id, "profile", "profile")
+    health = await health_summary(request.app[PAGES].service)
     return await render(request, "home.html", {"status": status, "org": organisation,
-                                               "profile": profile},
+                                               "profile": profile, "health": health},
                         title=organisation.name or "Your node")
 
 

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from protocol import HedgerowError, credit_key, id_from_text, id_to_text
 
-from ..errors import InvalidInput, NeedsCatchUp, NotFound
+from ..errors import InvalidInput, LocalProblem, NotFound
 from ..store.input_checks import check_practice_key
 from ..store.sharing import SharePolicy
 from ..views import FILTER_NAMES, run_view
@@ -199,7 +199,7 @@ async def credit(request: web.Request) -> web.StreamResponse:
         author = _node_param(node)
         key = check_practice_key(key)
         await store.publish_credit(author, key, note=form.text("credit_note", max_len=500))
-    except (InvalidInput, NeedsCatchUp, NotFound) as exc:
+    except (InvalidInput, LocalProblem, NotFound) as exc:
         return await _practice_failed(request, node, key, exc, form.values(("credit_note",)))
     access_of(request).session.flash("Thank you published: your credit is signed and will "
                                      "travel with the network.")
@@ -216,7 +216,7 @@ async def credit_withdraw(request: web.Request) -> web.StreamResponse:
         author = _node_param(node)
         key = check_practice_key(key)
         await store.withdraw_credit(author, key, reason=form.text("reason", max_len=500))
-    except (InvalidInput, NeedsCatchUp, NotFound) as exc:
+    except (InvalidInput, LocalProblem) as exc:
         if back == "lineage":
             access_of(request).session.flash(exc.message, "error")
             return redirect("/network/lineage")

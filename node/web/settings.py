@@ -7,6 +7,8 @@
 * **Public pages** — which read-only page groups anyone on the network
   may see without logging in (:data:`.admin.PUBLIC_PAGE_GROUPS`).
 * **Password** — change it (everyone else is logged out).
+* **API tokens** — for other programs using the JSON API: make one
+  (scoped read or write; its text is shown once), revoke one.
 * **Backup** — download a consistent copy of the database (it holds the
   private records, not the node key); restore one (uploaded, checked to be
   this node's, then the node catches up with its peers before publishing).
@@ -25,9 +27,16 @@ from aiohttp import web
 
 from protocol import LEVELS
 
+from ..backups import backup_health
 from ..errors import InvalidInput, LocalProblem
 from ..store.organisation import Organisation
-from .admin import PUBLIC_PAGE_GROUPS, check_new_password, hash_password, verify_password
+from .admin import (
+    API_TOKEN_SCOPES,
+    PUBLIC_PAGE_GROUPS,
+    check_new_password,
+    hash_password,
+    verify_password,
+)
 from .forms import lines, read_form
 from .login import switch_session
 from .practices import store_of
@@ -49,8 +58,8 @@ def _profile_values(org: Organisation) -> dict[str, str]:
 
 async def _settings_page(request: web.Request, *, status: int = 200,
                          error: str | None = None, error_field: str | None = None,
-                         section: str = "", values: dict[str, str] | None = None
-                         ) -> web.Response:
+                         section: str = "", values: dict[str, str] | None = None,
+                         new_token: str | None = None) -> web.Response:
     pages = request.app[PAGES]
     store = pages.service.store
     org = await store.get_organisation()
@@ -61,7 +70,11 @@ async def _settings_page(request: web.Request, *, status: int = 200,
     except InvalidInput as exc:
         preview_error = exc.message
     published = await store.current_entry(store.node_id, "profile", "profile")
+    admin = pages.admin.read()
+    backups = backup_health(store.data_dir, pages.service.config, now_ms=store.now_ms(),
+                            created_ms=(await store.state()).created_ms)
     return await render(request, "settings.html", {
+        "tokens": admin.api_tokens, "new_token": new_token, "backups": backups,
         "values": values if values is not None else _profile_values(org),
         "levels": LEVELS, "preview": preview, "preview_error": preview_error,
         "published": published,
@@ -140,6 +153,28 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     return redirect("/settings#password")
 
 
+async def create_token(request: web.Request) -> web.StreamResponse:
+    pages = request.app[PAGES]
+    form = await read_form(request)
+    try:
+        _, text = pages.admin.create_api_token(
+            form.text("token_name", max_len=200),
+            form.choice("token_scope", API_TOKEN_SCOPES, default="read") or "read",
+            now_ms=store_of(request).now_ms())
+    except InvalidInput as exc:
+        return await _settings_page(request, status=400, error=exc.message,
+                                    error_field="token_name", section="tokens",
+                                    values=form.values(("token_name", "token_scope")))
+    # Shown on this page only, never stored: the node keeps only its hash.
+    return await _settings_page(request, new_token=text)
+
+
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    token = request.app[PAGES].admin.revoke_api_token(request.match_info["token_id"][:40])
+    access_of(request).session.flash(f"Revoked the token “{token.name}”: it no longer works.")
+    return redirect("/settings#tokens")
+
+
 async def download_backup(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     fd, name = tempfile.mkstemp(prefix=".backup-", suffix=".db", dir=store.data_dir)
@@ -203,6 +238,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/settings/profile/publish", profile_publish, name="settings.publish"),
         web.post("/settings/public-pages", public_pages, name="settings.public"),
         web.post("/settings/password", change_password, name="settings.password"),
+        web.post("/settings/tokens", create_token, name="settings.token_create"),
+        web.post("/settings/tokens/{token_id}/revoke", revoke_token,
+                 name="settings.token_revoke"),
         web.get("/settings/backup", download_backup, name="settings.backup"),
         web.post("/settings/restore", restore, name="settings.restore"),
     ]

@@ -19,6 +19,9 @@ node joins the network:
 
 Everything is checked before anything is changed, in this order: rate
 limit, setup code, password, organisation details, invitation or backup.
+The rate limit and the setup code are checked before a byte of an uploaded
+backup is read (:func:`.uploads.read_upload`'s ``before_file``), so a
+stranger's upload never reaches the disk.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from aiohttp import web
 from protocol import LEVELS, HedgerowError, Invitation, id_to_text, parse_invitation
 
 from ..errors import InvalidInput, LocalProblem
+from ..front import client_of
 from ..sync import peerbook
 from .admin import check_new_password, hash_password, setup_code_matches
 from .forms import Form
@@ -43,6 +47,8 @@ from .uploads import CsrfRefused, Upload, read_upload
 __all__ = ["CHOICES", "organisation_changes", "routes"]
 
 CHOICES: Final = ("keep", "join", "restore")
+#: The setup code counts as an account of its own for login throttling.
+SETUP_ACCOUNT: Final = "setup"
 _SHOWN_AGAIN: Final = ("name", "area", "level", "network", "invitation")
 
 
@@ -87,30 +93,57 @@ async def _again(request: web.Request, upload: Upload, exc: HedgerowError, *,
         status=status, title="Set up this node")
 
 
+class _TooMany(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"Too many attempts. Wait {int(wait) + 1} seconds, then try again.")
+        self.wait = wait
+
+
+async def _check_attempt(request: web.Request, form: Form) -> None:
+    """The rate limit and the setup code, before anything else (and before any file)."""
+    limiter = request.app[PAGES].limiter
+    wait = limiter.wait_for(client_of(request).address)
+    if wait > 0:
+        raise _TooMany(wait)
+    # Slowed down, never refused, after failures from anywhere (auth.LoginLimiter).
+    await asyncio.sleep(limiter.delay_for(SETUP_ACCOUNT))
+    if not setup_code_matches(request.app[PAGES].admin.read(),
+                              form.text("setup_code", max_len=40)):
+        limiter.failed(SETUP_ACCOUNT)
+        raise InvalidInput("setup code: that is not this node's setup code. It is in the "
+                           "log of `hedgerow up`; `hedgerow setup-code` shows it again",
+                           field="setup_code")
+
+
 async def setup_submit(request: web.Request) -> web.StreamResponse:
     pages = request.app[PAGES]
     store = pages.service.store
     access = access_of(request)
+    checked: list[Form] = []
+
+    async def before_file(form: Form) -> bool:
+        # The setup code is checked before a byte of a backup is read: a stranger's
+        # upload is refused there, and never reaches the disk.
+        checked.append(form)
+        await _check_attempt(request, form)
+        return form.choice("network", CHOICES, default="keep") == "restore"
+
     try:
         upload = await read_upload(request, access.session, file_field="backup",
-                                   folder=store.data_dir)
+                                   folder=store.data_dir, before_file=before_file)
     except CsrfRefused:
         return await error_page(request, 403, "This form cannot be accepted",
                                 "The form did not carry this session's security token. Go "
                                 "back, reload the page and send it again.")
+    except _TooMany as exc:
+        return await _again(request, Upload(checked[0], None), InvalidInput(str(exc)),
+                            status=429)
     except InvalidInput as exc:
-        return await _again(request, Upload(Form({}), None), exc)
+        return await _again(request, Upload(checked[0] if checked else Form({}), None), exc)
     try:
         form = upload.form
-        wait = pages.limiter.wait_for(request.remote or "unknown")
-        if wait > 0:
-            return await _again(request, upload, InvalidInput(
-                f"Too many attempts. Wait {int(wait) + 1} seconds, then try again."),
-                status=429)
-        if not setup_code_matches(pages.admin.read(), form.text("setup_code", max_len=40)):
-            raise InvalidInput("setup code: that is not this node's setup code. It is in the "
-                               "log of `hedgerow up`; `hedgerow setup-code` shows it again",
-                               field="setup_code")
+        if not checked:  # no file part at all: check now
+            await _check_attempt(request, form)
         password = check_new_password(form.password("password"),
                                       form.password("password_again"))
         changes = organisation_changes(form)
@@ -136,6 +169,8 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
                                        invitation.inviter, row.address)
             start_first_sync(request.app, row.address)
         state = pages.admin.set_password(await asyncio.to_thread(hash_password, password))
+    except _TooMany as exc:
+        return await _again(request, upload, InvalidInput(str(exc)), status=429)
     except (InvalidInput, LocalProblem) as exc:
         return await _again(request, upload, exc)
     finally:

@@ -5,8 +5,11 @@ checkbox; which lessons; which measures, summarised how) and what never
 leaves the node (the private fields, voices, exact observations, notes).
 Below, the preview is *exactly* the entry that publishing would sign
 (:meth:`node.Store.preview_practice`) — the same body; only the version,
-which is the time of signing, moves on. Publishing signs and stores it
-and tells the gossip (the node pushes new publications to its peers at
+which is the time of signing, moves on. The publish form carries the
+digest of the previewed body; if the record or the share policy changed
+since (another tab, another person, the CLI), nothing is signed and the
+page shows the new preview instead (DESIGN.md privacy rule 2). Publishing
+signs and stores it and tells the gossip (the node pushes new publications to its peers at
 once); retracting publishes a signed tombstone in its place.
 """
 
@@ -16,7 +19,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ..errors import InvalidInput, NeedsCatchUp, NotFound
+from ..errors import InvalidInput, NeedsCatchUp, NotFound, PreviewChanged
+from ..store.feed import body_digest
 from ..store.records import PRIVATE_PRACTICE_FIELDS
 from ..store.sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
 from .forms import Form, read_form
@@ -73,6 +77,7 @@ async def _share_page(request: web.Request, *, status: int = 200, error: str | N
         preview = await store.preview_practice(key)
     except InvalidInput as exc:
         preview_error = exc.message
+    digest = body_digest(preview.body) if preview is not None else ""
     current = await store.current_entry(store.node_id, "practice", key)
     up_to_date = (current is not None and preview is not None
                   and current.entry.kind == "practice" and current.entry.body == preview.body)
@@ -81,7 +86,8 @@ async def _share_page(request: web.Request, *, status: int = 200, error: str | N
         "record": record, "p": record.practice, "policy": policy, "choosable": CHOOSABLE,
         "labels": FIELD_LABELS, "never_shared": NEVER_SHARED, "aggregates": AGGREGATES,
         "shared_measures": shared_measures, "preview": preview,
-        "preview_error": preview_error, "current": current, "up_to_date": up_to_date,
+        "preview_error": preview_error, "preview_digest": digest, "current": current,
+        "up_to_date": up_to_date,
         "needs_catch_up": await store.needs_catch_up(), "error": error,
     }, status=status, title=f"Share “{record.practice.title}”")
 
@@ -108,9 +114,14 @@ async def share_save(request: web.Request) -> web.StreamResponse:
 async def publish(request: web.Request) -> web.StreamResponse:
     key = practice_key_of(request)
     store = store_of(request)
+    form = await read_form(request)
+    # What was previewed: publishing signs that body or nothing.
+    previewed = form.text("preview_digest", max_len=64)
     try:
         # Announced (log, live pages, peers) by the running node's feed watch.
-        await store.publish_practice(key)
+        await store.publish_practice(key, previewed=previewed or "none")
+    except PreviewChanged as exc:
+        return await _share_page(request, status=409, error=exc.message)
     except (InvalidInput, NeedsCatchUp) as exc:
         return await _share_page(request, status=400, error=exc.message)
     access_of(request).session.flash("Published. The summary is signed and on its way to "

@@ -39,11 +39,11 @@ import psutil  # type: ignore[import-untyped]
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from node.home import create_home  # noqa: E402
-from node.store.datadir import open_node  # noqa: E402
+from node.home import create_home, write_config_template  # noqa: E402
+from node.store.datadir import init_node, open_node  # noqa: E402
 from node.sync import peerbook  # noqa: E402
+from tests.members import admit_offline  # noqa: E402
 
-NETWORK = bytes(range(32))
 FLOOR = ("import asyncio, aiohttp.web, apscheduler.schedulers.asyncio, "
          "cryptography.hazmat.primitives.asymmetric.ed25519, sys; "
          "sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()")
@@ -54,10 +54,20 @@ def hedgerow_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
-def make_node(root: Path, name: str) -> Path:
+def make_node(root: Path, name: str, founder: Path | None = None) -> Path:
+    """A node that founds a network, or (``founder``) a member of that node's network."""
     data_dir = root / name
-    create_home(data_dir, network=NETWORK, invitation=None, seed=os.urandom(32),
-                now_ms=time.time_ns() // 1_000_000, name=name, level="local")
+    now_ms = time.time_ns() // 1_000_000
+    if founder is None:
+        create_home(data_dir, invitation=None, nonce=os.urandom(16), seed=os.urandom(32),
+                    now_ms=now_ms, name=name, level="local")
+        return data_dir
+    _, db = open_node(founder)
+    network = db.conn.execute("SELECT network FROM node_state").fetchone()[0]
+    db.close()
+    init_node(data_dir, network=network, seed=os.urandom(32), now_ms=now_ms)
+    write_config_template(data_dir)
+    admit_offline(founder, data_dir, now_ms=now_ms)
     return data_dir
 
 
@@ -122,7 +132,7 @@ def main() -> None:
                "HEDGEROW_SYNC_INTERVAL": "10", "HEDGEROW_LOG_LEVEL": "warning",
                "PYTHONPYCACHEPREFIX": str(root / "pycache")}
         node = make_node(root, "measured")
-        peers = [stack.enter_context(running(make_node(root, f"peer{i}"), env))[1]
+        peers = [stack.enter_context(running(make_node(root, f"peer{i}", node), env))[1]
                  for i in range(3)]
         _, db = open_node(node)
         try:

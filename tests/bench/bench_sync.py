@@ -51,6 +51,7 @@ from protocol import (
 from protocol.messages import (
     decode_fetch_request,
     decode_push_request,
+    decode_reconcile,
     encode_fetch_reply,
     encode_push_reply,
 )
@@ -86,7 +87,8 @@ class MemoryServer:
 
     def handle(self, request: SendRequest) -> bytes:
         if request.endpoint == "reconcile":
-            return answer_reconcile(self.storage, request.body)
+            messages = decode_reconcile(request.body)
+            return answer_reconcile({name: self.storage for name in messages}, messages)
         if request.endpoint == "fetch":
             wanted = decode_fetch_request(request.body)
             return encode_fetch_reply(wanted, [self.extra[i] for i in wanted if i in self.extra])
@@ -145,7 +147,7 @@ def http_overhead_per_round_trip() -> int:
     key = NodeKey.from_seed(hashlib.sha256(b"sync bench header key").digest())
     ct = "application/vnd.hedgerow.sync+msgpack"
     body = b"\x81\xa3neg\xc4\x01a"
-    request = HttpMessage.for_request("POST", "http://192.0.2.10:8470/sync/v1/reconcile",
+    request = HttpMessage.for_request("POST", "http://192.0.2.10:8470/sync/v2/reconcile",
                                       {"content-type": ct}, body)
     req_fields = sign_hedgerow(request, key=key.private_key, keyid=key.node_id,
                                network_id=NET, now=1_767_225_600, nonce="x" * 24)
@@ -159,7 +161,7 @@ def http_overhead_per_round_trip() -> int:
     lines += [f"{k}: {v}\r\n" for k, v in {**reply_fields, "Content-Type": ct,
                                              "Content-Length": "9", "Server": "aiohttp",
                                              "Date": "Fri, 27 Nov 2026 02:00:00 GMT"}.items()]
-    start_lines = len("POST /sync/v1/reconcile HTTP/1.1\r\n\r\n") + len("HTTP/1.1 200 OK\r\n\r\n")
+    start_lines = len("POST /sync/v2/reconcile HTTP/1.1\r\n\r\n") + len("HTTP/1.1 200 OK\r\n\r\n")
     return sum(len(line) for line in lines) + start_lines
 
 

@@ -30,6 +30,7 @@ OPTIONS = {
     "up": ["--host", "127.0.0.1", "--port", "0"],
     "export": ["--format", "csv"],
     "keys export": ["--yes"],
+    "keys sheet": ["--yes"],
     "record delete": ["--yes"],
     "restore": ["--yes"],
     "caught-up": ["--yes"],
@@ -50,15 +51,19 @@ class Result:
 
 def commands(group: click.Group = hedgerow, prefix: tuple[str, ...] = ()) \
         -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every leaf command that takes ``--data-dir``, with its path of names."""
+    """Every command that takes ``--data-dir`` (a leaf, or a group that is a command
+    itself, as ``invite`` is), with its path of names."""
     ctx = click.Context(group, info_name="hedgerow")
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if command is None or command.hidden:
             continue
+        takes_data_dir = any(p.name == "data_dir" for p in command.params)
         if isinstance(command, click.Group):
+            if command.invoke_without_command and takes_data_dir:  # a command itself
+                yield (*prefix, name), command
             yield from commands(command, (*prefix, name))
-        elif any(p.name == "data_dir" for p in command.params):
+        elif takes_data_dir:
             yield (*prefix, name), command
 
 

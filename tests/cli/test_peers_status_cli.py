@@ -147,7 +147,7 @@ def test_backup_and_restore_failures(node_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
     assert "damaged" in fails("restore", str(tmp_path / "junk.db"), "--yes",
                               "--data-dir", str(node_dir))
-    assert "no data directory" in fails("restore", str(tmp_path / "other.db"), "--yes",
+    assert "no node key" in fails("restore", str(tmp_path / "other.db"), "--yes",
                                         "--data-dir", str(tmp_path / "nowhere"))
 
 

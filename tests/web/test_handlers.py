@@ -227,7 +227,8 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     preview = html.split('data-testid="preview-body">')[1].split("</pre>")[0]
     assert "We fix things." in preview and "Bring tea." in preview
     assert "&lt;5" in preview and "SECRET-CONTEXT" not in preview
-    html = await pages.post(f"/practice/{key}/publish")
+    html = await pages.post(f"/practice/{key}/publish",
+                            {"preview_digest": _previewed(html)})
     assert "Published." in html and "says exactly this" in html
     held = await store.current_entry(store.node_id, "practice", key)
     assert held.entry.body["description"] == "We fix things."
@@ -246,12 +247,35 @@ async def test_a_publication_from_the_pages_is_announced_once(
     gossip = Gossip(service.store, None, service.config, service.events)  # type: ignore[arg-type]
     await gossip.watch_own_feed()  # where the watch starts
     key = await add_practice(pages)
-    await pages.post(f"/practice/{key}/publish")
+    html = await pages.get(f"/practice/{key}/share")
+    await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
     await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
     await pages.post("/settings/profile/publish")
     assert await gossip.watch_own_feed()
     published = [(e.kind, e.key) for e in announced if isinstance(e, Published)]
     assert sorted(published) == [("practice", key), ("profile", "profile")]
+
+
+def _previewed(html: str) -> str:
+    return html.split('name="preview_digest" value="')[1].split('"')[0]
+
+
+async def test_publishing_signs_only_what_was_previewed(pages: PageClient) -> None:
+    key = await add_practice(pages, description="We fix things.")
+    store = pages_store(pages)
+    html = await pages.get(f"/practice/{key}/share")
+    seen = _previewed(html)
+    # Meanwhile (another tab, the CLI) the share policy changes: the description goes out.
+    await pages.post(f"/practice/{key}/share", [("fields", "description")])
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": seen}, status=409)
+    assert "changed since the preview" in html
+    assert await store.current_entry(store.node_id, "practice", key) is None  # nothing signed
+    # The page now shows the new preview, with its own digest: that one publishes.
+    assert "We fix things." in html.split('data-testid="preview-body">')[1]
+    html = await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+    assert "Published." in html
+    # A form without a digest (not from the page) signs nothing either.
+    await pages.post(f"/practice/{key}/publish", status=409)
 
 
 @pytest.mark.parametrize(("fields", "words"), [
@@ -298,6 +322,29 @@ async def test_network_pages(pages: PageClient, service: PagesService) -> None:
     assert "learned from" in html
     html = await pages.get("/network/health")
     assert "Nodes known" in html
+
+
+async def test_a_version_far_in_the_future_renders_on_every_network_page(
+        pages: PageClient, service: PagesService) -> None:
+    """No stored value may make a page fail (DESIGN.md "Limits"), 2**63 - 1 included."""
+    import hashlib
+
+    from node.store.ingest import store_checked
+    from protocol import Entry, NodeKey, sign_entry, verify_entry
+
+    other = NodeKey.from_seed(hashlib.sha256(b"far future").digest())
+    await service.store.admit(other.public)
+    entry = sign_entry(other, Entry(NETWORK, other.public, "practice", "forever", 2**63 - 1,
+                                    {"title": "Forever", "status": "active",
+                                     "themes": ["time"]}))
+    verified = verify_entry(entry, NETWORK)
+    # Stored straight in, as an older release might have: no clock refuses it here.
+    await service.store.db.write(lambda db: store_checked(db, [verified], now_ms=2**63 - 1))
+    node = id_to_text(other.public)
+    for path in ("/network", "/network/directory", "/network/directory?q=forever",
+                 f"/network/practice?node={node}&key=forever", "/network/spread",
+                 f"/network/lineage?node={node}", "/network/health", "/peers", "/"):
+        await pages.get(path)
 
 
 @pytest.mark.parametrize(("path", "status", "words"), [

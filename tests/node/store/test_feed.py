@@ -7,6 +7,7 @@ import sqlite_utils
 
 from node import (
     InvalidInput,
+    LocalProblem,
     NeedsCatchUp,
     NotFound,
     SharedMeasure,
@@ -222,7 +223,7 @@ async def test_a_credit_names_a_practice_seen_from_that_node_unless_anyway(
     await store.ingest([practice(other, "repair-cafe", 5), practice(friend, "play-street", 6),
                         retract(friend, "play-street", 7)])
     # Never seen from that node (only from another): refused, saying it may not be here yet.
-    with pytest.raises(NotFound, match="not seen a practice 'repair-cafe' from node") as info:
+    with pytest.raises(LocalProblem, match="not seen a practice 'repair-cafe' from node") as info:
         await store.publish_credit(friend.public, "repair-cafe")
     assert info.value.code == UNSEEN_PRACTICE and "not have arrived" in info.value.message
     assert await store.current_entries(kind="credit") == []

@@ -13,7 +13,7 @@ from node.sync import peerbook
 from protocol import InvalidIdText, NodeKey, id_to_text, short_id
 from protocol.ids import id_prefix, prefix_range
 
-from ..peer_entries import admitted, peer_key, practice
+from ..peer_entries import admitted_by_a_member, peer_key, practice
 
 
 def _two_keys_sharing_a_start(length: int) -> tuple[NodeKey, NodeKey]:
@@ -67,7 +67,7 @@ async def test_the_short_form_of_a_known_node_names_it(store: Store) -> None:
     assert await store.resolve_node(short_id(store.node_id)) == store.node_id
     # A member that has published nothing yet is known too.
     erin = peer_key("erin")
-    await store.ingest(admitted(erin))
+    await store.ingest(admitted_by_a_member(erin))
     assert await store.resolve_node(short_id(erin.public)) == erin.public
     # A whole id is taken as it is, known or not (it may not have arrived yet) ...
     assert await store.resolve_node(id_to_text(dave.public)) == dave.public
@@ -79,7 +79,7 @@ async def test_the_short_form_of_a_known_node_names_it(store: Store) -> None:
 
 async def test_an_ambiguous_start_says_so_and_a_longer_one_decides(store: Store) -> None:
     first, second = _two_keys_sharing_a_start(4)
-    await store.ingest([*admitted(first, second), practice(first, "a", 10),
+    await store.ingest([*admitted_by_a_member(first, second), practice(first, "a", 10),
                         practice(second, "b", 11)])
     shared = id_to_text(first.public)[:4]
     with pytest.raises(InvalidInput, match=f"{shared} is the start of 2 nodes' ids") as info:

@@ -19,7 +19,7 @@ from node.store.ingest import ingest_batch
 from node.views import area_grain, catch_up, compute_view, prepare
 from protocol import Entry, sign_entry
 
-from ..peer_entries import NETWORK, admitted, peer_key
+from ..peer_entries import NETWORK, admitted_by_a_member, peer_key
 
 # (district, a full postcode in it) for every outward-code pattern.
 DISTRICTS = [
@@ -38,6 +38,8 @@ DISTRICTS = [
     # AA9A
     ("SW1A", "SW1A 1AA"), ("EC1A", "EC1A 1BB"), ("WC2H", "WC2H 7LT"),
 ]
+
+
 
 
 def _forms(district: str, postcode: str) -> list[tuple[str, str]]:
@@ -87,7 +89,7 @@ def test_an_index_built_by_the_old_grain_is_rebuilt(db: sqlite_utils.Database) -
     author = peer_key("area grain")
     body = {"name": "Rusholme Tenants", "level": "neighbourhood", "area": "M14"}
     entry = sign_entry(author, Entry(NETWORK, author.public, "profile", "profile", 1, body))
-    ingest_batch(db, [*admitted(author), entry], now_ms=1)
+    ingest_batch(db, [*admitted_by_a_member(author), entry], now_ms=1)
     catch_up(db)
     # What an index of the first format held for this profile: M14 cut to M1.
     with db.conn:
