@@ -78,9 +78,15 @@ def members_of(founder: bytes | None, admissions: Iterable[Admission]) -> dict[b
 class Membership:
     """Members of one network, kept up to date as admissions come and go.
 
-    Adding an admission extends the members at once (the common case, as
-    admissions spread); a withdrawal or a removed admission can end other
-    nodes' membership, so the answer is then worked out again from scratch.
+    Who is a member (:attr:`nodes`, ``in``) is kept at every step: an
+    admission by a member of an outsider extends it by a walk from the new
+    member; a withdrawal, which can end other nodes' membership, walks the
+    admissions from the founder again (reachability only, cheap). Where each
+    member stands in the lineage (:attr:`members`, rule 4) changes more often
+    than who is a member — every further admission of a member may move it —
+    so it is worked out only when asked for, once after any number of
+    changes: an ingest asks once per batch, so admissions arriving in any
+    order never cost a lineage each.
     """
 
     def __init__(self, founder: bytes | None = None,
@@ -89,83 +95,79 @@ class Membership:
         self._edges: dict[bytes, dict[bytes, int]] = {}  # admitter -> node -> version
         for admission in admissions:
             self._edges.setdefault(admission.admitter, {})[admission.node] = admission.version
-        self._members = members_of(founder, self.admissions())
+        self._nodes = self._reachable()
+        self._lineage: dict[bytes, Member] | None = None  # None: to be worked out
 
     @property
     def founder(self) -> bytes | None:
         return self._founder
 
     @property
+    def nodes(self) -> frozenset[bytes]:
+        """Who is a member now."""
+        return frozenset(self._nodes)
+
+    @property
     def members(self) -> Mapping[bytes, Member]:
-        return self._members
+        """Every member and its place in the lineage (worked out when first asked for)."""
+        if self._lineage is None:
+            self._lineage = members_of(self._founder, self.admissions())
+        return self._lineage
 
     def __contains__(self, node: object) -> bool:
-        return node in self._members
+        return node in self._nodes
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self._nodes)
 
     def admissions(self) -> list[Admission]:
         return sorted(Admission(admitter, node, version)
                       for admitter, nodes in self._edges.items()
                       for node, version in nodes.items())
 
+    def _reachable(self) -> set[bytes]:
+        """The members by rule 2 alone: whom the founder's admissions reach."""
+        if self._founder is None:
+            return set()
+        seen = {self._founder}
+        stack = [self._founder]
+        while stack:
+            for node in self._edges.get(stack.pop(), ()):
+                if node not in seen:
+                    seen.add(node)
+                    stack.append(node)
+        return seen
+
     def found(self, founder: bytes) -> set[bytes]:
         """The genesis arrived: its author is the founder. Returns the new members."""
         if self._founder == founder:
             return set()
-        before = set(self._members)
+        before = self._nodes
         self._founder = founder
-        self._members = members_of(founder, self.admissions())
-        return set(self._members) - before
+        self._nodes = self._reachable()
+        self._lineage = None
+        return self._nodes - before
 
     def admit(self, admission: Admission) -> set[bytes]:
         """An admission is current now (new, or a newer version). Returns the new members."""
-        self._edges.setdefault(admission.admitter, {})[admission.node] = admission.version
-        admitter = self._members.get(admission.admitter)
-        if admitter is None:
-            return set()  # not a member (yet): the edge waits (rule 2)
-        node = self._members.get(admission.node)
-        if node is not None:
-            if node.admitted_by is not None and node.depth >= admitter.depth + 1:
-                # A chain as short or shorter: who is recorded as the admitter
-                # may change (rule 4), never who is a member.
-                self._members = members_of(self._founder, self.admissions())
+        nodes = self._edges.setdefault(admission.admitter, {})
+        if nodes.get(admission.node) == admission.version:
             return set()
-        return self._grow(admission, admitter.depth + 1)
-
-    def _grow(self, admission: Admission, depth: int) -> set[bytes]:
-        """Add ``admission.node`` and everything only it now reaches, breadth first.
-
-        No earlier member admitted any of them (else they would be members),
-        so their shortest chains run through the new node; only an
-        admission from a new node to an earlier member deeper down can move
-        that member in the lineage, and then the lineage is worked out again.
-        """
-        members = self._members
-        level = {admission.node: Member(admission.node, admission.admitter, admission.version,
-                                        depth)}
-        added: set[bytes] = set()
-        reshape = False
-        while level:
-            members.update(level)
-            added.update(level)
-            depth += 1
-            best: dict[bytes, Member] = {}
-            for admitter in sorted(level):
-                for node, version in self._edges.get(admitter, {}).items():
-                    held = members.get(node)
-                    if held is not None:
-                        reshape = reshape or (held.admitted_by is not None
-                                              and held.depth >= depth)
-                        continue
-                    chosen = best.get(node)
-                    if chosen is None or (version, admitter) < (chosen.version,
-                                                                 chosen.admitted_by or b""):
-                        best[node] = Member(node, admitter, version, depth)
-            level = best
-        if reshape:
-            self._members = members_of(self._founder, self.admissions())
+        nodes[admission.node] = admission.version
+        self._lineage = None  # the lineage may move, even when no one new joins
+        if admission.admitter not in self._nodes or admission.node in self._nodes:
+            return set()
+        # A member admitted an outsider: it, and whoever only it reaches, join.
+        added = {admission.node}
+        stack = [admission.node]
+        members = self._nodes
+        members.add(admission.node)
+        while stack:
+            for node in self._edges.get(stack.pop(), ()):
+                if node not in members:
+                    members.add(node)
+                    added.add(node)
+                    stack.append(node)
         return added
 
     def withdraw(self, admitter: bytes, node: bytes) -> set[bytes]:
@@ -176,18 +178,20 @@ class Membership:
         del nodes[node]
         if not nodes:
             del self._edges[admitter]
-        before = set(self._members)
-        self._members = members_of(self._founder, self.admissions())
-        return before - set(self._members)
+        return self._recount()
 
     def forget(self, admitter: bytes) -> set[bytes]:
         """Every admission by ``admitter`` is gone. Returns the nodes no longer members."""
         if admitter not in self._edges:
             return set()
         del self._edges[admitter]
-        before = set(self._members)
-        self._members = members_of(self._founder, self.admissions())
-        return before - set(self._members)
+        return self._recount()
+
+    def _recount(self) -> set[bytes]:
+        before = self._nodes
+        self._nodes = self._reachable()
+        self._lineage = None
+        return before - self._nodes
 
 
 def withdrawal_preview(founder: bytes | None, admissions: Iterable[Admission],

@@ -363,7 +363,7 @@ class _Batch:
 
     def _membership_changes(self) -> None:
         if self.members_before is None:
-            self.members_before = set(self.membership.members)
+            self.members_before = set(self.membership.nodes)
 
     def _admitted(self, item: VerifiedEntry, family: str, key: str) -> None:
         """Follow what a stored genesis, admission or withdrawal does to membership."""
@@ -501,12 +501,12 @@ class _Batch:
         membership, conn = self.membership, self.conn
         promoted: list[Outcome] = []
         done: set[bytes] = set()
-        while fresh := set(membership.members) - before - done:
+        while fresh := set(membership.nodes) - before - done:
             done |= fresh
             waiting = members.take_pending(conn, sorted(fresh))
             for start in range(0, len(waiting), _STORE_CHUNK):
                 self.add(waiting[start:start + _STORE_CHUNK], promoted.append)
-        for node in sorted(before - set(membership.members)):
+        for node in sorted(before - set(membership.nodes)):
             # Rule 3 of node.store.membership: only members' entries are
             # stored. This node keeps its own (it may be admitted again).
             if node != self.me:
@@ -786,7 +786,7 @@ def delete_author_entries(db: sqlite_utils.Database, author: bytes, *,
             membership = members.load_membership(conn)
             me = conn.execute("SELECT node_id FROM node_state").fetchone()[0]
             before = {r[0] for r in conn.execute("SELECT node_id FROM members")}
-            for node in sorted(before - set(membership.members)):
+            for node in sorted(before - set(membership.nodes)):
                 if node != me:
                     count += _delete_author_rows(conn, node)
                 membership.forget(node)

@@ -194,7 +194,7 @@ async def ingest_all(data_dir: Path, path: Path, batch: int, in_flight: int,
     try:
         # The network's membership first (not timed): the genesis, every author admitted.
         authors = sorted({msgpack.unpackb(s.payload)["author"]
-                          for batch_ in read_entries(path, 10_000) for s in batch_})
+                          for batch_ in read_entries(path, 1_000) for s in batch_})
         membership = BENCH_NETWORK.membership(authors)
         for start_ in range(0, len(membership), 1000):
             await store.ingest(membership[start_:start_ + 1000])

@@ -185,7 +185,7 @@ async def measure(data_dir: Path, path: Path, entries: int, nodes: int,
         # Every author is a member (tests/members.py): the genesis and their admissions
         # come first, untimed.
         authors = sorted({msgpack.unpackb(s.payload)["author"]
-                          for batch in read_entries(path, 10_000) for s in batch})
+                          for batch in read_entries(path, 1_000) for s in batch})
         membership = BENCH_NETWORK.membership(authors)
         for first in range(0, len(membership), 1000):
             await store.ingest(membership[first:first + 1000])

@@ -81,4 +81,5 @@ def test_incremental_membership_equals_membership_from_scratch(
             founder = first
             live.found(first)
         scratch = members_of(founder, [Admission(a, n, v) for (a, n), v in current.items()])
+        assert live.nodes == set(scratch)
         assert dict(live.members) == scratch

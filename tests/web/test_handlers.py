@@ -628,3 +628,32 @@ def test_claim_helper_sets_a_password(tmp_path: Path) -> None:
     state = AdminFile(tmp_path / "n").read()
     assert verify_password(state.password, PASSWORD)
     assert not verify_password(state.password, PASSWORD + "!")
+
+
+async def test_this_nodes_own_fork_is_explained_on_its_pages(
+        pages: PageClient, service: PagesService) -> None:
+    """A node that forked itself is told what happened and that publishing again resolves
+    it; once resolved, the fork moves to the history on the health page."""
+    from protocol import Entry, sign_entry
+
+    store = service.store
+    key = await add_practice(pages, "Repair café")
+    signed = await store.publish_practice(key)
+    version = decode_version(signed.payload)
+    other = sign_entry(store.key, Entry(NETWORK, store.node_id, "practice", "repair-cafe",
+                                        version, {"title": "Repair café (a copy elsewhere)",
+                                                  "status": "active"}))
+    assert (await store.ingest([other]))[0].status.value == "fork"
+    html = text_of(await pages.get("/"))
+    assert "This node signed two different entries with the same version" in html
+    assert "the practice repair-cafe" in html
+    await store.publish_practice(key)
+    html = text_of(await pages.get("/network/health"))
+    assert "Resolved forks" in html
+    assert "signed two different entries" not in text_of(await pages.get("/"))
+
+
+def decode_version(payload: bytes) -> int:
+    from protocol import decode
+
+    return int(decode(payload)["version"])

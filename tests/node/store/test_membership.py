@@ -16,7 +16,7 @@ from node.store import ingest as ingest_module
 from node.store import membership as membership_module
 from node.store.ingest import IngestStatus
 from node.views import run_view
-from protocol import Entry, NodeKey, SignedEntry, admit_key, retract_key, sign_entry
+from protocol import Entry, NodeKey, SignedEntry, admit_key, decode, retract_key, sign_entry
 
 from ...members import TEST_NETWORK, MemberNetwork
 from ..conftest import START_MS, FakeClock, held
@@ -31,7 +31,9 @@ def admission(by: NodeKey, node: NodeKey, version: int) -> SignedEntry:
                                 {"node": node.public}))
 
 
-def withdrawal(by: NodeKey, node: NodeKey, version: int) -> SignedEntry:
+def withdrawal(by: NodeKey, node: NodeKey) -> SignedEntry:
+    """``by`` withdraws its admission of ``node`` (at a version after the admission's)."""
+    version = decode(TEST_NETWORK.admission(node.public, by=by).payload)["version"] + 1
     return sign_entry(by, Entry(NETWORK, by.public, "retract",
                                 retract_key("admit", admit_key(node.public)), version, {}))
 
@@ -83,7 +85,7 @@ async def test_a_withdrawal_cascades_and_drops_the_entries_of_former_members(
     assert len(await held(store)) == 2
     # The founder withdraws its admission of NEWCOMER: NEWCOMER and SECOND (admitted
     # only by NEWCOMER) stop being members, and what they wrote goes.
-    await store.ingest([withdrawal(TEST_NETWORK.founder, NEWCOMER, 10)])
+    await store.ingest([withdrawal(TEST_NETWORK.founder, NEWCOMER)])
     assert not await store.is_member(NEWCOMER.public)
     assert not await store.is_member(SECOND.public)
     assert await held(store) == []
@@ -100,7 +102,7 @@ async def test_a_node_admitted_twice_stays_a_member_when_one_admission_goes(
     await store.ingest([TEST_NETWORK.admission(NEWCOMER.public),
                         admission(alice, NEWCOMER, START_MS)])
     assert await store.withdrawal_preview(NEWCOMER.public) == set()  # not ours to withdraw
-    await store.ingest([withdrawal(TEST_NETWORK.founder, NEWCOMER, 10)])
+    await store.ingest([withdrawal(TEST_NETWORK.founder, NEWCOMER)])
     assert await store.is_member(NEWCOMER.public)
 
 
