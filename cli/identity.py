@@ -20,7 +20,15 @@ from protocol import (
     parse_invitation,
 )
 
-from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    command_prefix,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import echo_json, entry_json
 
 __all__ = ["init", "keys", "profile"]
@@ -91,7 +99,7 @@ def init(data_dir: Path, name: str, area: str, level: str | None, new_network: b
 
 # --- keys ------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=HelpGroup)
 def keys() -> None:
     """The node's identity: its id and its private key."""
 
@@ -154,7 +162,7 @@ def keys_export(data_dir: Path, output: Path | None, yes: bool) -> None:
 
 # --- profile ---------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=HelpGroup)
 def profile() -> None:
     """What the organisation says about itself in its signed profile."""
 

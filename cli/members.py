@@ -27,13 +27,12 @@ from node.timestamps import utc_datetime
 from protocol import (
     SignedEntry,
     format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
     short_id,
 )
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import HelpGroup, UserError, data_dir_option, json_option, open_store, run
 from .output import echo_json, print_table
 
 __all__ = ["admit", "invite", "leave"]
@@ -59,7 +58,8 @@ def _day(ms: int) -> str:
 
 # --- invite ----------------------------------------------------------------------------
 
-@click.group(invoke_without_command=True, short_help="Invite a new node to the network.")
+@click.group(cls=HelpGroup, invoke_without_command=True,
+             short_help="Invite a new node to the network.")
 @data_dir_option
 @click.option("--address", metavar="URL",
               help="Where the new node can reach this one [default: the public_url setting, "
@@ -160,8 +160,14 @@ def invite_withdraw(data_dir: Path, invitation_id: str) -> None:
 
 # --- admit -----------------------------------------------------------------------------
 
-def _node_argument(text: str) -> bytes:
-    return id_from_text(text)
+def _node_argument(data_dir: Path, text: str) -> bytes:
+    """NODE: a whole id (known here or not), or the short form of a node this one knows."""
+
+    async def resolve() -> bytes:
+        async with open_store(data_dir) as store:
+            return await store.resolve_node(text)
+
+    return run(resolve())
 
 
 @click.command(short_help="Admit a node by its id, or withdraw an admission.")
@@ -175,15 +181,16 @@ def _node_argument(text: str) -> bytes:
 @json_option
 def admit(data_dir: Path, node: str, note: str, withdraw: bool, reason: str, yes: bool,
           as_json: bool) -> None:
-    """Admit the node NODE (its full id) to the network, or withdraw the admission.
+    """Admit the node NODE (its id) to the network, or withdraw the admission.
 
     For a new node that cannot reach the member that invited it: it prints
-    its id (`hedgerow keys show`), and any member admits it here. The signed
+    its id (`hedgerow keys show`), and any member admits it here. A node
+    this one knows may be named by its short form (the start of its id). The signed
     admission spreads like any entry. With --withdraw, this node withdraws
     its own admission of NODE; every node whose membership ran only through
     that admission stops being a member, and the preview lists them first.
     """
-    node_id = _node_argument(node)
+    node_id = _node_argument(data_dir, node)
     if withdraw:
         _withdraw(data_dir, node_id, reason, yes, as_json)
         return

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from protocol import Entry, Invitation, NodeKey, SignedEntry, credit_key
+from protocol import Entry, Invitation, NodeKey, SignedEntry
 
 from ..errors import InvalidInput
 from . import (
@@ -34,6 +34,7 @@ from . import (
     blocklist,
     feed,
     ingest,
+    known_nodes,
     membership,
     node_state,
     organisation,
@@ -280,9 +281,11 @@ class Store:
         return await self.db.write(feed.retract_practice, self.key, practice_key,
                                    reason=reason, now_ms=self.now_ms())
 
-    async def publish_credit(self, to: bytes, practice: str, *, note: str = "") -> SignedEntry:
+    async def publish_credit(self, to: bytes, practice: str, *, note: str = "",
+                             anyway: bool = False) -> SignedEntry:
+        """Credit ``to`` for ``practice``; refused if never seen here, unless ``anyway``."""
         return await self.db.write(feed.publish_credit, self.key, to=to, practice=practice,
-                                   note=note, now_ms=self.now_ms())
+                                   note=note, anyway=anyway, now_ms=self.now_ms())
 
     async def get_organisation(self) -> Organisation:
         return await self.db.read(organisation.get_organisation)
@@ -310,7 +313,9 @@ class Store:
 
     async def withdraw_credit(self, to: bytes, practice: str, *,
                               reason: str = "") -> SignedEntry:
-        return await self.withdraw("credit", credit_key(to, practice), reason=reason)
+        """Withdraw this node's credit of ``to`` for ``practice``; it spreads like any entry."""
+        return await self.db.write(feed.withdraw_credit, self.key, to, practice, reason=reason,
+                                   now_ms=self.now_ms())
 
     async def leave_preview(self) -> list[tuple[str, str]]:
         """What leaving the network withdraws: the (kind, key) of each entry."""
@@ -464,6 +469,10 @@ class Store:
                               limit: int = 1000, offset: int = 0) -> list[StoredEntry]:
         return await self.db.read(ingest.current_entries, kind=kind, author=author,
                                   limit=limit, offset=offset)
+
+    async def resolve_node(self, text: str, *, field: str = "node") -> bytes:
+        """The node ``text`` names: a whole id, or the unambiguous start of a known one."""
+        return await self.db.read(known_nodes.resolve_node, text, field=field)
 
     async def forks(self) -> list[Fork]:
         return await self.db.read(ingest.forks)

@@ -81,14 +81,34 @@ class Gossip:
 
     # --- one peer --------------------------------------------------------------
 
-    async def sync_peer(self, address: str) -> SyncReport:
-        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`."""
+    async def sync_peer(self, address: str, *, remember: bool = True) -> SyncReport:
+        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`.
+
+        An address that is not a peer yet becomes one only if ``remember``:
+        a one-off sync leaves the peer book as it was, so that a mistyped
+        address does not stay behind as a failing peer. :meth:`remember_peer`
+        keeps it afterwards.
+        """
         address = peerbook.normalise_address(address)
-        known = await self.store.db.read(peerbook.peer_by_address, address)
-        row = known if known is not None else (await self.store.db.write(
-            peerbook.add_peer, address, source="manual", now_ms=self.store.now_ms()))[0]
+        row = await self.store.db.read(peerbook.peer_by_address, address)
+        if row is None and remember:
+            row = (await self.store.db.write(peerbook.add_peer, address, source="manual",
+                                             now_ms=self.store.now_ms()))[0]
         await self.join_if_invited()
-        return await self._sync_row(row)
+        if row is not None:
+            return await self._sync_row(row)
+        report = await self.client.sync_with(address)
+        await self._after_success(report)
+        return report
+
+    async def remember_peer(self, report: SyncReport) -> PeerRow:
+        """Keep the address of a one-off sync that succeeded as a peer, with its outcome."""
+        row, _ = await self.store.db.write(peerbook.add_peer, report.address, source="manual",
+                                           now_ms=self.store.now_ms(), node_id=report.peer_id)
+        await self._record_success(row, report)
+        found = await self.store.db.read(peerbook.peer_by_address, report.address)
+        assert found is not None
+        return found
 
     async def join_if_invited(self) -> bool:
         """Join the network with the invitation this node was made with, if not a member yet.
@@ -126,7 +146,7 @@ class Gossip:
         self.events.publish(Joined(id_to_text(invitation.inviter)))
         return True
 
-    async def _book_success(self, row: PeerRow, report: SyncReport) -> None:
+    async def _record_success(self, row: PeerRow, report: SyncReport) -> None:
         now = self.store.now_ms()
         stats = report.stats
         await self.store.db.write(
@@ -135,19 +155,26 @@ class Gossip:
                        stats.push_accepted,
                        clock_offset_s=self.client.clock_offsets.get(report.address)),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
+
+    async def _book_success(self, row: PeerRow, report: SyncReport) -> None:
+        await self._record_success(row, report)
+        await self._after_success(report)
+
+    async def _after_success(self, report: SyncReport) -> None:
+        stats = report.stats
         if await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it
             # publishes, or it could fork itself (DESIGN.md). A completed
             # session leaves it holding every entry of its own that this peer
             # held; it counts once the peer held some, or once enough
             # distinct peers answered (node/store/node_state.py).
-            peer = id_to_text(report.peer_id) if report.peer_id else row.address
+            peer = id_to_text(report.peer_id) if report.peer_id else report.address
             why = await self.store.record_catch_up_session(
                 peer, held_own=report.peer_held_own,
                 peers_known=await self.store.db.read(peerbook.peers_known))
             if why is not None:
                 log.info("caught up after the restore: %s; publishing is allowed again", why)
-        self.events.publish(PeerSynced(row.address, stats.accepted, stats.push_accepted,
+        self.events.publish(PeerSynced(report.address, stats.accepted, stats.push_accepted,
                                        stats.bytes_up, stats.bytes_down, stats.rounds))
 
     async def _book_failure(self, row: PeerRow, exc: SyncFailed) -> None:

@@ -30,7 +30,6 @@ from aiohttp import web
 from protocol import (
     HedgerowError,
     format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
 )
@@ -192,7 +191,7 @@ async def admit(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = form.values(("admit_node", "admit_note"))
     try:
-        node_id = await _node_of(form.text("admit_node", required=True, max_len=200),
+        node_id = await _node_of(request, form.text("admit_node", required=True, max_len=200),
                                  field="admit_node")
         await store_of(request).admit(node_id, note=form.text("admit_note", max_len=200))
     except (InvalidInput, NotMember) as exc:
@@ -208,7 +207,7 @@ async def withdraw_admission(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     try:
-        node_id = await _node_of(form.text("node", required=True, max_len=200))
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
         if not form.checked("confirm"):
             ending = sorted(await store.withdrawal_preview(node_id))
             return await render(request, "withdraw_admission.html", {
@@ -222,18 +221,19 @@ async def withdraw_admission(request: web.Request) -> web.StreamResponse:
     return redirect("/peers")
 
 
-async def _node_of(text: str, *, field: str = "node") -> bytes:
+async def _node_of(request: web.Request, text: str, *, field: str = "node") -> bytes:
+    """A node id as typed: whole, or the start of one this node knows (its short form)."""
     try:
-        return id_from_text(text)
-    except HedgerowError as exc:
-        raise InvalidInput(f"node id: {exc.message}", field=field) from None
+        return await store_of(request).resolve_node(text, field="node id")
+    except NotFound as exc:
+        raise InvalidInput(exc.message, field=field) from None
 
 
 async def block(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = form.values(("node", "note"))
     try:
-        node_id = await _node_of(form.text("node", required=True, max_len=200))
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
         await request.app[PAGES].service.block(node_id, note=form.text("note", max_len=200),
                                                with_admitted=form.checked("with_admitted"))
     except InvalidInput as exc:
@@ -247,7 +247,7 @@ async def block(request: web.Request) -> web.StreamResponse:
 async def unblock(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
-    node_id = await _node_of(form.text("node", required=True, max_len=200))
+    node_id = await _node_of(request, form.text("node", required=True, max_len=200))
     await store.db.write(blocklist.unblock_node, node_id)
     service = request.app[PAGES].service
     await service.server.refresh_blocked()
