@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import sys
 from collections.abc import Callable, Coroutine
@@ -30,7 +31,7 @@ from node.views import PARAMS, VIEWS, VerificationFailed, run_view, table, verif
 from node.views.params import practice_ref
 from protocol import HedgerowError
 
-from .common import data_dir_option, open_store
+from .common import HelpGroup, data_dir_option, open_store
 from .output import group_line, one_line, print_table, travel_line
 
 __all__ = ["export", "register", "verify", "view"]
@@ -55,17 +56,21 @@ async def _with_store(data_dir: Path, work: Callable[[Store], Coroutine[Any, Any
         return await work(store)
 
 
+#: Options spelt out where the view's parameter name is a short one (the API's ``q``).
+_FLAGS = {"q": ("--query", "-q")}
+
+
 def _param_options(names: tuple[str, ...], defaults: Any = None
                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for name in reversed(names):
             param = PARAMS[name]
-            flag = "--" + name.replace("_", "-")
+            flags = _FLAGS.get(name, ("--" + name.replace("_", "-"),))
             kind: Any = click.Choice(param.choices, case_sensitive=False) \
                 if param.choices else (int if param.type == "integer" else str)
             default = (defaults or {}).get(name, param.default)
             help_text = param.help + (f" [default: {default}]" if default is not None else "")
-            fn = click.option(flag, name, type=kind, default=None, help=help_text)(fn)
+            fn = click.option(*flags, name, type=kind, default=None, help=help_text)(fn)
         return fn
     return decorate
 
@@ -81,11 +86,20 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         click.echo(_summary(result)[-1])
         return
     columns, rows = table(result)
-    # Text from peers' summaries: newlines flattened; print_table escapes rich markup.
-    print_table([c.replace("_", " ") for c in columns],
-                [[_cell(row[c]).replace("\n", " ") for c in columns] for row in rows])
+    if rows:
+        # Text from peers' summaries: newlines flattened; print_table escapes rich markup.
+        print_table([c.replace("_", " ") for c in columns],
+                    [[_cell(row[c]).replace("\n", " ") for c in columns] for row in rows])
+    else:
+        filtered = any(v is not None for k, v in result.get("params", {}).items()
+                       if k not in ("limit", "offset", "at"))
+        click.echo("nothing to show" + (" with these options" if filtered else " yet"))
     for line in _summary(result):
         click.echo(line)
+
+
+#: A node id's text form; text output shows its short form (the JSON, the whole id).
+_NODE_ID = re.compile(r"[0-9A-Z]{7}(?:-[0-9A-Z]{7}){7}")
 
 
 def _cell(value: Any) -> str:
@@ -95,6 +109,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, str) and _NODE_ID.fullmatch(value):
+        return value[:7]
     return str(value)
 
 
@@ -169,7 +185,7 @@ _PRINTERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "travelled": _travelled_lines}
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def view() -> None:
     """Network views: what this node can see of the whole network.
 
