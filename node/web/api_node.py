@@ -28,6 +28,7 @@ from ..store import blocklist
 from ..sync import peerbook
 from .admin import API_TOKEN_SCOPES
 from .api_ops import body_of, operation, reply, service_of, text_field
+from .auth import api_refusal
 from .state import PAGES
 from .uploads import MAX_BACKUP_BYTES
 
@@ -266,7 +267,9 @@ async def _restore(request: web.Request) -> web.StreamResponse:
                     raise web.HTTPRequestEntityTooLarge(
                         max_size=MAX_BACKUP_BYTES, actual_size=written,
                         text=json.dumps({"error": "the backup is larger than this node "
-                                                  "accepts"}), content_type="application/json")
+                                                  "accepts", "field": "body",
+                                         "code": "too_large"}),
+                        content_type="application/json")
                 await asyncio.to_thread(out.write, chunk)
         if written == 0:
             raise InvalidInput("send the backup file as the body", field="body")
@@ -308,9 +311,8 @@ async def _set_settings(request: web.Request) -> web.StreamResponse:
 
 def _no_token(request: web.Request) -> None:
     if "Authorization" in request.headers:
-        raise web.HTTPForbidden(text=json.dumps({"error": "API tokens are managed with the "
-                                                          "admin login, not with a token"}),
-                                content_type="application/json")
+        raise api_refusal(web.HTTPForbidden,
+                          "API tokens are managed with the admin login, not with a token")
 
 
 @operation("GET", "/tokens", summary="The API tokens (never their secrets).", tag="tokens",

@@ -279,8 +279,15 @@ def check_csrf(session: Session, token: object) -> bool:
 
 # --- the JSON API ----------------------------------------------------------------------
 
-def _api_refusal(status: type[web.HTTPException], message: str) -> web.HTTPException:
-    return status(text=json.dumps({"error": message}), content_type="application/json")
+_REFUSAL_CODES: Final = {401: "not_authorised", 403: "forbidden", 415: "unsupported_media_type",
+                          503: "not_set_up"}
+
+
+def api_refusal(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP refusal with the API's error body (the ``Error`` schema: error, field, code)."""
+    code = _REFUSAL_CODES.get(status.status_code, "refused")
+    return status(text=json.dumps({"error": message, "field": None, "code": code}),
+                  content_type="application/json")
 
 
 _PUBLIC_API_PREFIXES: Final = ("/api/v1/views/", "/api/v1/openapi.json")
@@ -315,24 +322,24 @@ async def authorise_api(request: web.Request) -> None:
         scheme, _, presented = header.partition(" ")
         token = state.token_for(presented.strip()) if scheme.lower() == "bearer" else None
         if token is None:
-            raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid (revoked, or "
+            raise api_refusal(web.HTTPUnauthorized, "this API token is not valid (revoked, or "
                                "mistyped); the admin makes tokens on the Settings page")
         if token.scope != "write" and not reading:
-            raise _api_refusal(web.HTTPForbidden, "this API token may only read; make a write "
+            raise api_refusal(web.HTTPForbidden, "this API token may only read; make a write "
                                "token on the Settings page for this")
         return
     if not state.claimed:
-        raise _api_refusal(web.HTTPServiceUnavailable,
+        raise api_refusal(web.HTTPServiceUnavailable,
                            "this node is not set up yet: open its pages to set it up")
     if reading and "api" in state.public_pages and request.path.startswith(
             _PUBLIC_API_PREFIXES):
         return
     session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
     if session is None or not session.logged_in:
-        raise _api_refusal(web.HTTPUnauthorized, "log in on this node's pages first, or send "
+        raise api_refusal(web.HTTPUnauthorized, "log in on this node's pages first, or send "
                            "an API token (the API needs the admin login)")
     if not reading and request.content_type not in _API_BODY_TYPES:
-        raise _api_refusal(web.HTTPUnsupportedMediaType,
+        raise api_refusal(web.HTTPUnsupportedMediaType,
                            "send the request body as application/json")
 
 
@@ -349,10 +356,10 @@ async def authorise_metrics(request: web.Request) -> None:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() == "bearer" and state.token_for(presented.strip()) is not None:
             return
-        raise _api_refusal(web.HTTPUnauthorized, "this API token is not valid")
+        raise api_refusal(web.HTTPUnauthorized, "this API token is not valid")
     session = pages.sessions.find(request.cookies.get(COOKIE), state.epoch)
     if session is None or not session.logged_in:
-        raise _api_refusal(web.HTTPUnauthorized, "the metrics need an API token "
+        raise api_refusal(web.HTTPUnauthorized, "the metrics need an API token "
                            "(Authorization: Bearer …) or the admin login")
 
 
