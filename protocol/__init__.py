@@ -92,6 +92,7 @@ from .session import (
     SessionStats,
     SyncSession,
     answer_reconcile,
+    drive,
 )
 from .versions import MAX_AHEAD_MS, Slot, Verdict, judge, next_version, slot_of, too_far_ahead
 from .wire import MAX_DEPTH, MAX_MESSAGE_BYTES, decode, encode
@@ -156,6 +157,7 @@ __all__ = [
     "credit_key",
     "decode",
     "decode_signed",
+    "drive",
     "encode",
     "encode_signed",
     "format_invitation",

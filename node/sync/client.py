@@ -1,4 +1,4 @@
-"""The sync client: run one session with a peer, both directions, over signed HTTP.
+"""The sync client: sessions with a peer, both directions, over signed HTTP.
 
 :meth:`SyncClient.sync_with` drives :class:`protocol.SyncSession` — the
 pure state machine decides what to send; this module only moves bytes and
@@ -11,6 +11,29 @@ to reach — signed by that node; reply bodies are read only up to a limit.
 Connections are reused through one :class:`aiohttp.ClientSession` owned by
 the caller.
 
+Catching up. However large the difference, every session stores something:
+fetches start while reconciliation goes on, the entries fetched are
+ingested while the next batch is on its way (one ingest under way, a couple
+of fetches), and a session that has found :data:`protocol.session.MAX_SESSION_IDS`
+ids hands over to the next one, which starts from what the store then
+holds. :meth:`SyncClient.sync_with` runs sessions until one completes (or
+one makes no progress), so one call — one ``hedgerow sync``, one gossip
+round — catches a new node up with a whole network. Nothing is held but
+one frame's worth of ids and a few batches of entries.
+
+Several peers at once. ``helpers`` are other peers of the network: fetches
+go to whichever of the session's peer and its helpers has the fewest
+requests under way, so the ids found are split between them as they go,
+and a slow peer simply takes fewer batches. Ids a helper does not hold come
+back to the session's own peer. Sessions of this client that run at the
+same time share :attr:`SyncClient.claims`, so two of them never fetch the
+same id; entries waiting for their author's admission (the store's pending
+table) are not fetched again either.
+
+A peer that answers 429 or 503 with ``Retry-After`` is waited for (within
+:data:`MAX_RETRY_WAIT_S`, a few times a request), not given up on: a member's
+allowance that runs out slows a session down, it does not end it.
+
 :meth:`SyncClient.join` is a node's first request to the member that invited
 it: it proves it holds the invitation (:func:`protocol.join_proof`) and
 takes in the genesis and its admission.
@@ -22,9 +45,12 @@ session achieved before it failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Final
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Final
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,7 +77,9 @@ from protocol.httpsig import combine_fields
 from protocol.messages import (
     MAX_FETCH_REPLY_BYTES,
     MAX_JOIN_CHAIN,
+    MAX_REPLY_FRAME,
     MAX_REQUEST_BYTES,
+    RECONCILE_SETS,
     decode_join_reply,
     encode_join_request,
 )
@@ -61,6 +89,7 @@ from ..events import EventBus
 from ..store.reconciliation import ReconciliationSet
 from ..store.store import Store
 from .intake import take_in
+from .progress import CatchUp
 from .wire import (
     CONTENT_TYPE,
     BodyTooLarge,
@@ -69,70 +98,122 @@ from .wire import (
     sign_message_fields,
 )
 
-__all__ = ["SyncClient", "SyncReport"]
+__all__ = ["MAX_RETRY_WAIT_S", "MAX_SESSIONS", "Helper", "SyncClient", "SyncReport"]
 
 log = logging.getLogger(__name__)
 
-_REPLY_LIMIT: Final = {"reconcile": MAX_REQUEST_BYTES, "fetch": MAX_FETCH_REPLY_BYTES + 4096,
+_REPLY_LIMIT: Final = {"reconcile": len(RECONCILE_SETS) * (MAX_REPLY_FRAME + 64) + 4096,
+                       "fetch": MAX_FETCH_REPLY_BYTES + 4096,
                        "push": MAX_REQUEST_BYTES,
                        "join": (MAX_JOIN_CHAIN + 2) * MAX_ENTRY_BYTES}
 #: The sets a session reconciles, in the order their missing entries are
 #: fetched (protocol/session.py): the members first.
 _SETS: Final = ("members", "all")
+#: A peer's Retry-After is waited out up to this long, and up to _RETRIES times a request.
+MAX_RETRY_WAIT_S: Final = 60.0
+_RETRIES: Final = 5
+#: Sessions one sync may run, one after another, each going on from the last (a
+#: million entries take five of MAX_SESSION_IDS; a peer that keeps offering work
+#: without it ever ending is left for the next round).
+MAX_SESSIONS: Final = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Helper:
+    """Another peer a session may fetch from (see the module's "Several peers at once")."""
+
+    address: str
+    node_id: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one session did."""
+    """What one sync did: its sessions with one peer, added up."""
 
     address: str
     peer_id: bytes | None
     stats: SessionStats
     own_entries_received: int
+    sessions: int = 1
+    seconds: float = 0.0
+
+
+def _add(a: SessionStats, b: SessionStats) -> SessionStats:
+    """Two sessions' stats as one: counts added, the last session's state kept."""
+    values: dict[str, Any] = {}
+    for f in fields(SessionStats):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        values[f.name] = y if isinstance(y, bool) or f.name == "peer_holds" else x + y
+    return SessionStats(**values)
 
 
 class SyncClient:
     def __init__(self, store: Store, events: EventBus, http: aiohttp.ClientSession, *,
                  recset: ReconciliationSet, timeout_s: float = 30.0,
-                 blocked: frozenset[bytes] = frozenset()) -> None:
+                 blocked: frozenset[bytes] = frozenset(),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store, self.events, self.http, self.recset = store, events, http, recset
         self.timeout_s = timeout_s
         self.blocked = blocked
+        self.monotonic = monotonic
         #: Per address, the peer's clock minus ours (seconds) at its last signed reply.
         self.clock_offsets: dict[str, int] = {}
+        #: Ids a session of this client is fetching now: other sessions leave them.
+        self.claims: set[bytes] = set()
+        #: How far this node has got catching up (events, status, the pages).
+        self.catch_up = CatchUp(store, events, monotonic=monotonic)
 
-    async def sync_with(self, address: str, *, expect: bytes | None = None) -> SyncReport:
-        """One full session with the node at ``address`` (``http(s)://host:port``).
+    async def sync_with(self, address: str, *, expect: bytes | None = None,
+                        helpers: Sequence[Helper] = ()) -> SyncReport:
+        """Sync with the node at ``address`` (``http(s)://host:port``) until caught up.
 
-        ``expect``: the node id that must answer (from an invitation or the
-        peer book); a reply signed by any other node ends the session.
+        Runs sessions one after another while the last one stopped at its
+        window and made progress (at most :data:`MAX_SESSIONS`). ``expect``:
+        the node id that must answer (from an invitation or the peer book); a
+        reply signed by any other node ends the sync. ``helpers``: other peers
+        to fetch from at the same time.
         """
-        peer_id: bytes | None = expect
+        started = self.monotonic()
+        total: SessionStats | None = None
+        peer_id = expect
         own = 0
+        sessions = 0
+        async with self.catch_up.syncing(address):
+            while True:
+                sessions += 1
+                try:
+                    stats, peer_id, got_own = await self._session(address, peer_id, helpers)
+                except SyncFailed as exc:
+                    if total is not None and exc.stats is not None:
+                        exc.stats = _add(total, exc.stats)
+                    raise
+                own += got_own
+                total = stats if total is None else _add(total, stats)
+                moved = stats.accepted or stats.push_accepted or stats.received
+                if stats.complete or not moved or sessions >= MAX_SESSIONS:
+                    break
+        assert total is not None
+        return SyncReport(address, peer_id, total, own, sessions, self.monotonic() - started)
+
+    async def _session(self, address: str, expect: bytes | None,
+                       helpers: Sequence[Helper]) -> tuple[SessionStats, bytes | None, int]:
+        """One session: (its stats, the node that answered, own entries received)."""
         storages = {name: await self.recset.storage(name) for name in _SETS}
-        session = SyncSession(storages, skip=await self.store.pending_ids())
-        action = session.start()
+        session = SyncSession(storages, skip=await self.store.pending_ids(),
+                              claims=self.claims)
+        self.catch_up.session_started(address, len(storages["all"]))
+        run = _SessionRun(self, session, address, expect, helpers)
         try:
-            while not isinstance(action, Finished):
-                if isinstance(action, SendRequest):
-                    reply, peer_id = await self._post(address, action.endpoint, action.body,
-                                                      expect=peer_id)
-                    action = session.receive(reply)
-                elif isinstance(action, IngestEntries):
-                    outcomes = await take_in(self.store, self.events, action.entries,
-                                             peer=address, blocked=self.blocked)
-                    own += sum(1 for o in outcomes if o.own)
-                    action = session.ingested([o.status.value for o in outcomes])
-                else:
-                    assert isinstance(action, LoadEntries)
-                    action = session.loaded(await self.store.get_entries(list(action.ids)))
+            stats = await run.run()
         except PeerError as exc:
             raise SyncFailed(f"{address} sent something invalid: {exc.message}",
                              stats=session.stats) from exc
         except SyncFailed as exc:
             exc.stats = session.stats
             raise
-        return SyncReport(address, peer_id, action.stats, own)
+        finally:
+            session.release_claims(self.claims)
+        return stats, run.peer_id, run.own
 
     async def join(self, invitation: Invitation) -> int:
         """Prove to the inviter that this node holds ``invitation``; returns entries accepted.
@@ -157,14 +238,30 @@ class SyncClient:
 
     async def _post(self, address: str, endpoint: str, body: bytes, *,
                     expect: bytes | None = None) -> tuple[bytes, bytes]:
+        """POST a signed request; a 429 or 503 with Retry-After is waited out and retried."""
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                return await self._post_once(address, endpoint, body, expect=expect)
+            except PeerRefused as exc:
+                wait = exc.retry_after
+                if (exc.status not in (429, 503) or wait is None or wait > MAX_RETRY_WAIT_S
+                        or attempt == _RETRIES):
+                    raise
+                log.debug("%s asked to wait %.0f s before %s; waiting", address, wait,
+                          endpoint)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _post_once(self, address: str, endpoint: str, body: bytes, *,
+                         expect: bytes | None = None) -> tuple[bytes, bytes]:
         url = f"{address.rstrip('/')}/sync/v{PROTOCOL_VERSION}/{endpoint}"
         msg = HttpMessage.for_request("POST", url, {"content-type": CONTENT_TYPE}, body)
-        fields = sign_message_fields(msg, self.store.key, self.store.network,
-                                     self.store.now_ms() // 1000)
-        sent = msg.with_headers(fields)
+        fields_ = sign_message_fields(msg, self.store.key, self.store.network,
+                                      self.store.now_ms() // 1000)
+        sent = msg.with_headers(fields_)
         try:
             async with asyncio.timeout(self.timeout_s), self.http.post(
-                url, data=body, headers={"Content-Type": CONTENT_TYPE, **fields},
+                url, data=body, headers={"Content-Type": CONTENT_TYPE, **fields_},
                 allow_redirects=False,
             ) as resp:
                 if resp.status != 200:
@@ -175,7 +272,8 @@ class SyncClient:
                                   f"{PROTOCOL_VERSION} (it may run another version of "
                                   "Hedgerow, or not be a Hedgerow node)")
                     raise PeerRefused(f"{address} answered {resp.status}: "
-                                      f"{reason or resp.reason}", status=resp.status)
+                                      f"{reason or resp.reason}", status=resp.status,
+                                      retry_after=_retry_after(resp.headers.get("Retry-After")))
                 data = await read_bounded(resp.content, _REPLY_LIMIT[endpoint],
                                           resp.content_length)
                 headers = combine_fields(resp.headers.items())
@@ -210,3 +308,112 @@ class SyncClient:
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
         return node_key_for(keyid, self.blocked)
 
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (RFC 9110 §10.2.3: delay-seconds; a date is not waited for)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(int(value.strip()))
+
+
+class _SessionRun:
+    """Drives one :class:`SyncSession`: its requests, ingests and loads, several at once."""
+
+    def __init__(self, client: SyncClient, session: SyncSession, address: str,
+                 expect: bytes | None, helpers: Sequence[Helper]) -> None:
+        self.client, self.session, self.address = client, session, address
+        self.peer_id = expect
+        self.helpers = [h for h in helpers if h.address != address]
+        self.own = 0
+        # Requests under way per peer (the session's own peer is "").
+        self.busy: dict[str, int] = {"": 0, **{h.address: 0 for h in self.helpers}}
+        self.tasks: dict[asyncio.Task[Any], tuple[Any, str]] = {}
+
+    async def run(self) -> SessionStats:
+        session = self.session
+        action: Any = session.start()
+        try:
+            while True:
+                while action is not None and not isinstance(action, Finished):
+                    self._dispatch(action)
+                    action = session.next_action()
+                if isinstance(action, Finished):
+                    return action.stats
+                if not self.tasks:
+                    raise AssertionError("the session waits with nothing under way")
+                done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self._finish(task)
+                await self.client.catch_up.save_if_due()
+                action = session.next_action()
+        finally:
+            await self._wind_down()
+
+    def _dispatch(self, action: Any) -> None:
+        client = self.client
+        if isinstance(action, SendRequest):
+            peer = self._peer_for(action)
+            self.busy[peer] += 1
+            if peer:
+                helper = next(h for h in self.helpers if h.address == peer)
+                coro: Any = client._post(peer, action.endpoint, action.body,
+                                         expect=helper.node_id)
+            else:
+                coro = client._post(self.address, action.endpoint, action.body,
+                                    expect=self.peer_id)
+            self.tasks[asyncio.create_task(coro)] = (action, peer)
+        elif isinstance(action, IngestEntries):
+            coro = take_in(client.store, client.events, action.entries, peer=self.address,
+                           blocked=client.blocked)
+            self.tasks[asyncio.create_task(coro)] = (action, "")
+        else:
+            assert isinstance(action, LoadEntries)
+            self.tasks[asyncio.create_task(client.store.get_entries(list(action.ids)))] = \
+                (action, "")
+
+    def _peer_for(self, request: SendRequest) -> str:
+        """The peer with the fewest requests under way ("" is the session's own)."""
+        if not request.any_peer or not self.helpers:
+            return ""
+        return min(self.busy, key=lambda p: (self.busy[p], p != ""))
+
+    def _finish(self, task: asyncio.Task[Any]) -> None:
+        action, peer = self.tasks.pop(task)
+        session = self.session
+        if isinstance(action, SendRequest):
+            self.busy[peer] -= 1
+            try:
+                body, signer = task.result()
+            except (SyncFailed, PeerError) as exc:
+                if not peer:
+                    raise
+                # A helper that fails is left out for the rest of the session; what it
+                # was asked for goes back to the session's own peer.
+                log.debug("helper %s failed: %s", peer, getattr(exc, "message", exc))
+                self.helpers = [h for h in self.helpers if h.address != peer]
+                self.busy.pop(peer, None)
+                session.helper_failed(action)
+                return
+            if not peer:
+                self.peer_id = signer
+            session.receive(action, body, from_helper=bool(peer))
+            if action.endpoint == "reconcile":
+                self.client.catch_up.peer_holds(self.address, session.stats.peer_holds)
+        elif isinstance(action, IngestEntries):
+            outcomes = task.result()
+            self.own += sum(1 for o in outcomes if o.own)
+            session.ingested([o.status.value for o in outcomes])
+            self.client.catch_up.ingested(sum(1 for o in outcomes if o.stored))
+        else:
+            session.loaded(task.result())
+
+    async def _wind_down(self) -> None:
+        """Requests still under way are dropped; an ingest under way is let finish,
+        so that what it stores is counted."""
+        for task, (action, _) in self.tasks.items():
+            if not isinstance(action, IngestEntries):
+                task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        self.tasks.clear()

@@ -47,7 +47,7 @@ from ..events import EventBus, Joined, JoinFailed, PeerSynced, PeerUnreachable, 
 from ..settings import Config
 from ..store.store import Store
 from . import peerbook
-from .client import SyncClient, SyncReport
+from .client import Helper, SyncClient, SyncReport
 from .peerbook import PeerRow, SyncRecord
 
 __all__ = ["Gossip"]
@@ -71,14 +71,16 @@ class Gossip:
 
     # --- one peer --------------------------------------------------------------
 
-    async def sync_peer(self, address: str) -> SyncReport:
-        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`."""
+    async def sync_peer(self, address: str, *, helpers: Sequence[Helper] = ()) -> SyncReport:
+        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`.
+
+        ``helpers``: other peers it may fetch from at the same time."""
         address = peerbook.normalise_address(address)
         known = await self.store.db.read(peerbook.peer_by_address, address)
         row = known if known is not None else (await self.store.db.write(
             peerbook.add_peer, address, source="manual", now_ms=self.store.now_ms()))[0]
         await self.join_if_invited()
-        return await self._sync_row(row)
+        return await self._sync_row(row, helpers=helpers)
 
     async def join_if_invited(self) -> bool:
         """Join the network with the invitation this node was made with, if not a member yet.
@@ -125,7 +127,7 @@ class Gossip:
                        stats.push_accepted,
                        clock_offset_s=self.client.clock_offsets.get(report.address)),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
-        if await self.store.needs_catch_up():
+        if stats.complete and await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it
             # publishes, or it could fork itself (DESIGN.md). A completed
             # session leaves it holding every entry of its own that this peer
@@ -170,22 +172,32 @@ class Gossip:
         if not due_only:
             health = [replace(h, next_attempt_ms=0) for h in health]
         chosen = {h.address for h in choose_peers(health, now, fanout, self.rng)}
+        return await self.sync_rows([row for row in rows if row.address in chosen])
+
+    async def sync_rows(self, rows: Sequence[PeerRow]) -> list[SyncReport]:
+        """Sync with ``rows`` at once, each session helped by the others.
+
+        The catch-up entry point of a round: when this node is far behind,
+        the entries found with any peer are fetched from all of them, split
+        as they go (node/sync/client.py "Several peers at once").
+        """
         reports: list[SyncReport] = []
+        everyone = [Helper(row.address, row.node_id) for row in rows]
 
         async def one(row: PeerRow) -> None:
             # A failure is booked and reported as an event already.
             with contextlib.suppress(SyncFailed):
-                reports.append(await self._sync_row(row))
+                reports.append(await self._sync_row(row, helpers=everyone))
 
         async with asyncio.TaskGroup() as group:
             for row in rows:
-                if row.address in chosen:
-                    group.create_task(one(row))
+                group.create_task(one(row))
         return reports
 
-    async def _sync_row(self, row: PeerRow) -> SyncReport:
+    async def _sync_row(self, row: PeerRow, *, helpers: Sequence[Helper] = ()) -> SyncReport:
         try:
-            report = await self.client.sync_with(row.address, expect=row.node_id)
+            report = await self.client.sync_with(row.address, expect=row.node_id,
+                                                 helpers=helpers)
         except SyncFailed as exc:
             await self._book_failure(row, exc)
             raise
