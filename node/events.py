@@ -67,6 +67,8 @@ class CaughtUp:
     seconds: float
     peers: int
     held: int
+    requests: int  # requests its sessions sent
+    bytes_down: int  # reply bodies they received
 
 
 @dataclass(frozen=True, slots=True)

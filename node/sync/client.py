@@ -213,6 +213,7 @@ class SyncClient:
             raise
         finally:
             session.release_claims(self.claims)
+            self.catch_up.session_ended(session.stats.requests, session.stats.bytes_down)
         return stats, run.peer_id, run.own
 
     async def join(self, invitation: Invitation) -> int:
@@ -328,10 +329,13 @@ class _SessionRun:
         # Requests under way per peer (the session's own peer is "").
         self.busy: dict[str, int] = {"": 0, **{h.address: 0 for h in self.helpers}}
         self.tasks: dict[asyncio.Task[Any], tuple[Any, str]] = {}
+        self.ingest_busy = 0.0
+        self._ingest_started = 0.0
 
     async def run(self) -> SessionStats:
         session = self.session
         action: Any = session.start()
+        t0 = time.perf_counter()
         try:
             while True:
                 while action is not None and not isinstance(action, Finished):
@@ -347,6 +351,10 @@ class _SessionRun:
                 await self.client.catch_up.save_if_due()
                 action = session.next_action()
         finally:
+            # Whether the store or the network set the pace: an ingest under way nearly
+            # all the time means the network kept up.
+            log.debug("session with %s: %.2f s, an ingest under way for %.2f s of it",
+                      self.address, time.perf_counter() - t0, self.ingest_busy)
             await self._wind_down()
 
     def _dispatch(self, action: Any) -> None:
@@ -363,6 +371,7 @@ class _SessionRun:
                                     expect=self.peer_id)
             self.tasks[asyncio.create_task(coro)] = (action, peer)
         elif isinstance(action, IngestEntries):
+            self._ingest_started = time.perf_counter()
             coro = take_in(client.store, client.events, action.entries, peer=self.address,
                            blocked=client.blocked)
             self.tasks[asyncio.create_task(coro)] = (action, "")
@@ -400,6 +409,7 @@ class _SessionRun:
             if action.endpoint == "reconcile":
                 self.client.catch_up.peer_holds(self.address, session.stats.peer_holds)
         elif isinstance(action, IngestEntries):
+            self.ingest_busy += time.perf_counter() - self._ingest_started
             outcomes = task.result()
             self.own += sum(1 for o in outcomes if o.own)
             session.ingested([o.status.value for o in outcomes])

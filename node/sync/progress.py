@@ -56,6 +56,8 @@ class CatchUp:
         self._last_event = float("-inf")
         self._last_save = float("-inf")
         self._dirty = False
+        self._requests = 0
+        self._bytes_down = 0
 
     @property
     def catching_up(self) -> bool:
@@ -96,10 +98,17 @@ class CatchUp:
             self._started_ms = self.store.now_ms()
             self._held_at_start = self.held
             self._peers = {address}
+            self._requests = self._bytes_down = 0
             self._dirty = True
         elif self._started is not None:
             self._peers.add(address)
         self._progress()
+
+    def session_ended(self, requests: int, bytes_down: int) -> None:
+        """A session of the catch-up ended, after ``requests`` requests."""
+        if self._started is not None:
+            self._requests += requests
+            self._bytes_down += bytes_down
 
     def ingested(self, stored: int) -> None:
         """Entries were stored (fetched in a session, or released from waiting)."""
@@ -144,7 +153,8 @@ class CatchUp:
         final = self._state("caught_up", self.store.now_ms())
         self.events.publish(CatchUpProgress(self.held, max(self.expected, self.held),
                                             self.per_s, len(self._peers)))
-        self.events.publish(CaughtUp(final.received, seconds, final.peers, self.held))
+        self.events.publish(CaughtUp(final.received, seconds, final.peers, self.held,
+                                     self._requests, self._bytes_down))
         self._started = None
         self._dirty = False
         await self.store.db.write(record_catch_up, final)
