@@ -17,11 +17,13 @@ from node.service import NodeService
 from node.settings import load_config
 from node.store import blocklist
 from node.sync import peerbook
+from node.sync.client import Helper
 from node.sync.peerbook import PeerRow
 from protocol import id_from_text, id_to_text, short_id
 
 from .common import UserError, data_dir_option, json_option, open_store, run
 from .output import ago, console, echo_json, is_terminal, print_table, size
+from .progress import CatchUpBar
 
 __all__ = ["peer", "sync"]
 
@@ -176,15 +178,20 @@ async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> l
             if not addresses:
                 raise UserError("this node knows no peers yet: add one with `hedgerow peer add "
                                 "URL`, or create the node with an invitation")
-            progress = Progress(TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
+            progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                                 console=console(), transient=True, disable=not is_terminal())
             outcomes: list[_Outcome] = []
-            with progress:
-                task = progress.add_task("sync", total=len(addresses))
+            # Several peers at once: each session fetches from the others too.
+            rows = {row.address: row for row in await store.db.read(peerbook.list_peers)}
+            helpers = [Helper(a, rows[a].node_id if a in rows else None) for a in addresses]
+            with progress, CatchUpBar(progress=progress) as bar:
+                unsubscribe = service.events.subscribe(bar.on_event)
+                task = progress.add_task("syncing", total=len(addresses), rate="")
 
                 async def one(address: str) -> None:
                     try:
-                        report = await gossip.sync_peer(address)
+                        report = await gossip.sync_peer(address, helpers=helpers)
                         stats = report.stats
                         outcome = _Outcome(address, True, stats.accepted, stats.push_accepted,
                                            stats.bytes_up, stats.bytes_down, stats.rounds)
@@ -195,7 +202,10 @@ async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> l
                     if print_lines:
                         progress.console.print(outcome.line(), markup=False)
 
-                await asyncio.gather(*(one(a) for a in addresses))
+                try:
+                    await asyncio.gather(*(one(a) for a in addresses))
+                finally:
+                    unsubscribe()
             return outcomes
         finally:
             await service.stop()

@@ -24,6 +24,7 @@ from node.web import setup_code_to_show
 from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
 from .output import ago, echo_json, print_table
+from .progress import CatchUpBar, catch_up_line
 
 __all__ = ["caught_up", "status", "up"]
 
@@ -67,20 +68,24 @@ async def _serve(data_dir: Path, config: Config) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        async with open_store(data_dir) as store:
-            events = EventBus()
-            events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
-            service = NodeService(store, config, events=events)
-            try:
-                await service.start(backups=True)
-            except OSError as exc:
-                raise _listen_error(exc, config) from None
-            try:
-                _announce(service, config, store)
-                await stopping.wait()
-                _echo("stopping…")
-            finally:
-                await service.stop()
+        # On a terminal, a progress bar while the node catches up (the log lines go
+        # on above it); in a journal, the log's one line when a catch-up is done.
+        with CatchUpBar() as bar:
+            async with open_store(data_dir) as store:
+                events = EventBus()
+                events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
+                events.subscribe(bar.on_event)
+                service = NodeService(store, config, events=events)
+                try:
+                    await service.start(backups=True)
+                except OSError as exc:
+                    raise _listen_error(exc, config) from None
+                try:
+                    _announce(service, config, store)
+                    await stopping.wait()
+                    _echo("stopping…")
+                finally:
+                    await service.stop()
         _echo("stopped cleanly")
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -182,6 +187,8 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                    f"version of: {again}. Publishing them again resolves the fork.")
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+    if s.catch_up is not None:
+        click.echo(f"syncing       {catch_up_line(s.catch_up, now_ms=wall_clock_ms())}")
     click.echo(f"backups       {backup_status_line(s.backups)}")
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")

@@ -32,6 +32,7 @@ from .backups import BackupHealth, backup_health
 from .errors import InvalidInput, LocalProblem
 from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, membership, organisation
+from .store.catch_up import CatchUpState, read_catch_up
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import read_node_state
 from .store.store import Store
@@ -333,6 +334,9 @@ class NodeStatus:
     membership: MembershipStatus
     #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
     backups: Mapping[str, Any]
+    #: The last or current catch-up (:class:`node.store.catch_up.CatchUpState` as JSON,
+    #: with ``active``: whether a running node is catching up now), or None.
+    catch_up: Mapping[str, Any] | None = None
 
     @property
     def short_id(self) -> str:
@@ -401,7 +405,15 @@ async def node_status(store: Store) -> NodeStatus:
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
             joining=joining_text, pending_entries=pending),
         backups=_backup_health(store, state.created_ms).to_json(),
+        catch_up=_catch_up_json(await store.db.read(read_catch_up), running_pid(store.data_dir)),
     )
+
+
+def _catch_up_json(state: CatchUpState | None, pid: int | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    # A catch-up the node stopped in the middle of goes on when it runs again.
+    return {**state.to_json(), "active": state.catching_up and pid is not None}
 
 
 def _backup_health(store: Store, created_ms: int) -> BackupHealth:

@@ -62,7 +62,10 @@ State machine rules:
    lost; the next session starts from what the store then holds and goes on
    from there (a catch-up is a run of sessions). There is no cap on rounds:
    every round moves entries, and the window bounds the work.
-5. ``DONE`` — :class:`Finished`, once nothing is left and nothing is under
+5. Ending early: after :meth:`SyncSession.drain` (the driver's peer failed),
+   only ingests are handed out — of everything fetched, including replies
+   still under way — so whatever arrived is stored.
+6. ``DONE`` — :class:`Finished`, once nothing is left and nothing is under
    way. Any call after that, or out of turn, raises
    :class:`~protocol.errors.InvalidArgument` (the driver's bug); anything
    wrong in a reply raises :class:`~protocol.errors.PeerError` (the server's
@@ -271,6 +274,7 @@ class SyncSession:
         self._loading: LoadEntries | None = None
         # Members entries fetched or being ingested: the all set waits for them.
         self._members_in_flight = 0
+        self._draining = False
         self._n = _Counters()
 
     @property
@@ -308,6 +312,8 @@ class SyncSession:
             action = IngestEntries(entries)
             self._ingesting = (set_name, action)
             return action
+        if self._draining:
+            return None
         if (self._reconcile_next is not None and not self._reconciling
                 and self.waiting_ids < self._fetch_ahead):
             messages, self._reconcile_next = self._reconcile_next, None
@@ -378,6 +384,12 @@ class SyncSession:
         if set_name == "members":
             self._members_in_flight -= 1
         self._n.accepted += sum(1 for o in outcomes if o == "accepted")
+
+    def drain(self) -> None:
+        """The session is ending early (its peer failed): from now on only the
+        entries already fetched are handed out to ingest, so that nothing that
+        arrived is lost; replies still under way may be fed in as usual."""
+        self._draining = True
 
     def release_claims(self, claims: set[bytes]) -> None:
         """Take this session's ids out of the shared ``claims`` (when it ends)."""

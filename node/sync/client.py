@@ -336,18 +336,30 @@ class _SessionRun:
         session = self.session
         action: Any = session.start()
         t0 = time.perf_counter()
+        failure: BaseException | None = None
         try:
             while True:
                 while action is not None and not isinstance(action, Finished):
-                    self._dispatch(action)
+                    if failure is None or isinstance(action, IngestEntries):
+                        self._dispatch(action)
                     action = session.next_action()
                 if isinstance(action, Finished):
                     return action.stats
                 if not self.tasks:
+                    if failure is not None:
+                        raise failure
                     raise AssertionError("the session waits with nothing under way")
                 done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    self._finish(task)
+                    try:
+                        self._finish(task)
+                    except (SyncFailed, PeerError) as exc:
+                        if failure is not None:
+                            continue
+                        # The peer failed: what is already on its way is still taken
+                        # in (each reply is whole and checked), then the session ends.
+                        failure = exc
+                        session.drain()
                 await self.client.catch_up.save_if_due()
                 action = session.next_action()
         finally:
