@@ -28,7 +28,7 @@ from protocol.messages import MAX_REPLY_FRAME
 
 from ..conftest import START_MS, FakeClock
 from ..peer_entries import ROSTER, practice
-from .test_sync import MakeNode, connect, ids, make_node  # noqa: F401  (the fixture)
+from .test_sync import MakeNode, connect, ids
 
 #: Every limit as a node runs with no settings changed (rate limits, frames, budgets).
 PRODUCTION = Config(mdns=False)
