@@ -218,8 +218,11 @@ async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> l
 def sync(data_dir: Path, peer_address: str | None, as_json: bool) -> None:
     """Sync with PEER (an address), or with every known peer, now.
 
-    Prints what each session did: +entries received / -entries sent. Exits with
-    1 if no peer could be synced with.
+    Prints what each session did: +entries received / -entries sent. A node
+    far behind (new to a big network, or back after months) catches up in
+    this one command, fetching from every peer at once, with a progress bar
+    (entries held of expected, and the rate) on a terminal. Exits with 1 if
+    no peer could be synced with.
     """
     outcomes = run(_sync_all(data_dir, peer_address, print_lines=not as_json))
     if as_json:

@@ -121,8 +121,9 @@ def up(data_dir: Path, host: str | None, port: int | None, create: bool) -> None
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Logs one line per event that matters: started, synced with a peer
-    (+received/-sent entries), a peer unreachable, a fork detected, the
-    nightly backup.
+    (+received/-sent entries), a peer unreachable, a fork detected, a
+    completed catch-up with its duration, the nightly backup. While the node
+    catches up with the network, a terminal shows a progress bar.
     """
     if create and create_if_empty(data_dir, now_ms=wall_clock_ms()):
         _echo(f"created a new node in {data_dir}: set it up on the first-run page")
