@@ -25,7 +25,8 @@ Actions (frozen dataclasses):
   :meth:`SyncSession.helper_failed`: its ids go back to this session's peer.
 * :class:`IngestEntries` — store these fetched entries (verify, then keep),
   then call :meth:`SyncSession.ingested` with one outcome per entry. At most
-  one is under way at a time, in the order the entries arrived.
+  ``max_ingests`` are under way at a time (two: one batch verifies while the
+  last is stored), handed out in the order the entries arrived.
 * :class:`LoadEntries` — read these ids from the store, then call
   :meth:`SyncSession.loaded` with the entries still held (any order, any
   subset: ids superseded meanwhile are skipped).
@@ -103,6 +104,8 @@ from .negentropy import Negentropy, NegentropyStorage
 __all__ = [
     "FETCH_AHEAD",
     "INGEST_BATCH",
+    "MAX_FETCHES",
+    "MAX_INGESTS",
     "MAX_REFETCH",
     "MAX_SESSION_IDS",
     "Action",
@@ -132,6 +135,8 @@ FETCH_AHEAD: Final = MAX_REPLY_FRAME // 32
 MAX_SESSION_IDS: Final = 200_000
 #: Fetch requests under way at once: one being answered while the last is ingested.
 MAX_FETCHES: Final = 2
+#: Ingests under way at once: the store verifies one batch while it commits another.
+MAX_INGESTS: Final = 2
 #: Fetched entries waiting for their ingest, in batches, before fetching pauses.
 _INGEST_QUEUE: Final = 2
 
@@ -226,7 +231,7 @@ class SyncSession:
                  frame_size_limit: int | None = None, reply_frame: int = MAX_REPLY_FRAME,
                  skip: frozenset[bytes] = frozenset(), max_ids: int = MAX_SESSION_IDS,
                  max_fetches: int = MAX_FETCHES, fetch_ahead: int = FETCH_AHEAD,
-                 claims: set[bytes] | None = None) -> None:
+                 claims: set[bytes] | None = None, max_ingests: int = MAX_INGESTS) -> None:
         """``storages``: this node's storage of each set to reconcile, in the
         order their missing entries are fetched (a single storage is the
         ``all`` set). ``frame_size_limit``: the largest Negentropy message
@@ -243,14 +248,15 @@ class SyncSession:
             storages = {"all": storages}
         if frame_size_limit is None:
             frame_size_limit = MAX_NEG_MESSAGE_BYTES // max(1, len(storages))
-        if max_ids < 1 or max_fetches < 1:
-            raise InvalidArgument("max_ids and max_fetches are at least 1")
+        if max_ids < 1 or max_fetches < 1 or max_ingests < 1:
+            raise InvalidArgument("max_ids, max_fetches and max_ingests are at least 1")
         self._negs = {name: Negentropy(storage, frame_size_limit)
                       for name, storage in storages.items()}
         self._reply_frame = reply_frame
         self._skip = skip
         self._max_ids = max_ids
         self._max_fetches = max_fetches
+        self._max_ingests = max_ingests
         self._fetch_ahead = fetch_ahead
         self._state = SessionState.IDLE
         self._seq = itertools.count(1)
@@ -270,7 +276,7 @@ class SyncSession:
         self._to_ingest: deque[tuple[str, tuple[SignedEntry, ...]]] = deque()
         # What is under way: requests by seq, the ingest and the load.
         self._requests: dict[int, tuple[str, tuple[str, ...] | _Fetch | tuple[bytes, ...]]] = {}
-        self._ingesting: tuple[str, IngestEntries] | None = None
+        self._ingesting: deque[tuple[str, IngestEntries]] = deque()
         self._loading: LoadEntries | None = None
         # Members entries fetched or being ingested: the all set waits for them.
         self._members_in_flight = 0
@@ -307,10 +313,10 @@ class SyncSession:
             raise InvalidArgument("start the session first")
         if self._state is not SessionState.RUNNING:
             raise InvalidArgument("the session is over")
-        if self._ingesting is None and self._to_ingest:
+        if len(self._ingesting) < self._max_ingests and self._to_ingest:
             set_name, entries = self._to_ingest.popleft()
             action = IngestEntries(entries)
-            self._ingesting = (set_name, action)
+            self._ingesting.append((set_name, action))
             return action
         if self._draining:
             return None
@@ -329,7 +335,7 @@ class SyncSession:
             push = self._next_push()
             if push is not None:
                 return push
-            if not self._requests and self._ingesting is None and not self._to_ingest \
+            if not self._requests and not self._ingesting and not self._to_ingest \
                     and self._loading is None and self.waiting_ids == 0:
                 self._state = SessionState.DONE
                 return Finished(self._n.freeze())
@@ -373,14 +379,20 @@ class SyncSession:
         if fetch.set_name == "members":
             self._members_in_flight -= 1
 
-    def ingested(self, outcomes: Sequence[str]) -> None:
-        """Report what the store made of the :class:`IngestEntries` under way."""
-        if self._ingesting is None:
+    def ingested(self, outcomes: Sequence[str], *, of: IngestEntries | None = None) -> None:
+        """Report what the store made of an :class:`IngestEntries` under way: ``of``
+        (default: the oldest under way)."""
+        if not self._ingesting:
             raise InvalidArgument("no entries are being ingested")
-        set_name, action = self._ingesting
+        index = 0
+        if of is not None:
+            index = next((i for i, (_, a) in enumerate(self._ingesting) if a is of), -1)
+            if index < 0:
+                raise InvalidArgument("those entries are not being ingested")
+        set_name, action = self._ingesting[index]
         if len(outcomes) != len(action.entries):
             raise InvalidArgument("one outcome per entry ingested")
-        self._ingesting = None
+        del self._ingesting[index]
         if set_name == "members":
             self._members_in_flight -= 1
         self._n.accepted += sum(1 for o in outcomes if o == "accepted")

@@ -331,6 +331,7 @@ class _SessionRun:
         self.tasks: dict[asyncio.Task[Any], tuple[Any, str]] = {}
         self.ingest_busy = 0.0
         self._ingest_started = 0.0
+        self._ingesting = 0
 
     async def run(self) -> SessionStats:
         session = self.session
@@ -383,7 +384,9 @@ class _SessionRun:
                                     expect=self.peer_id)
             self.tasks[asyncio.create_task(coro)] = (action, peer)
         elif isinstance(action, IngestEntries):
-            self._ingest_started = time.perf_counter()
+            if not self._ingesting:
+                self._ingest_started = time.perf_counter()
+            self._ingesting += 1
             coro = take_in(client.store, client.events, action.entries, peer=self.address,
                            blocked=client.blocked)
             self.tasks[asyncio.create_task(coro)] = (action, "")
@@ -421,10 +424,12 @@ class _SessionRun:
             if action.endpoint == "reconcile":
                 self.client.catch_up.peer_holds(self.address, session.stats.peer_holds)
         elif isinstance(action, IngestEntries):
-            self.ingest_busy += time.perf_counter() - self._ingest_started
+            self._ingesting -= 1
+            if not self._ingesting:
+                self.ingest_busy += time.perf_counter() - self._ingest_started
             outcomes = task.result()
             self.own += sum(1 for o in outcomes if o.own)
-            session.ingested([o.status.value for o in outcomes])
+            session.ingested([o.status.value for o in outcomes], of=action)
             self.client.catch_up.ingested(sum(1 for o in outcomes if o.stored))
         else:
             session.loaded(task.result())
