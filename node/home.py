@@ -34,7 +34,7 @@ from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, membership, organisation
 from .store.catch_up import CatchUpState, read_catch_up
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
-from .store.node_state import read_node_state
+from .store.node_state import CATCH_UP_PEERS, read_node_state
 from .store.store import Store
 from .sync import peerbook
 
@@ -331,12 +331,15 @@ class NodeStatus:
     blocked: int
     forks: tuple[ForkStatus, ...]
     needs_catch_up: bool
+    #: How catch-up after a restore stands, or how it ended ("" if never restored).
+    catch_up: str
     membership: MembershipStatus
     #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
     backups: Mapping[str, Any]
-    #: The last or current catch-up (:class:`node.store.catch_up.CatchUpState` as JSON,
-    #: with ``active``: whether a running node is catching up now), or None.
-    catch_up: Mapping[str, Any] | None = None
+    #: The last or current catch-up with the network (a node far behind its peers:
+    #: :class:`node.store.catch_up.CatchUpState` as JSON, with ``active``: whether a
+    #: running node is catching up now), or None.
+    network_catch_up: Mapping[str, Any] | None = None
 
     @property
     def short_id(self) -> str:
@@ -385,6 +388,15 @@ async def node_status(store: Store) -> NodeStatus:
                         f"`hedgerow admit {id_to_text(state.node_id)}`")
     pending = await store.db.read(lambda db: int(db.conn.execute(
         "SELECT count(*) FROM pending_entries").fetchone()[0]))
+    if state.needs_catch_up:
+        progress = await store.catch_up_progress()
+        known = await store.db.read(peerbook.peers_known)
+        needed = max(1, min(CATCH_UP_PEERS, known))
+        catch_up = (f"completed sessions with {progress.peers} of the {needed} distinct "
+                    "peers needed (or one that holds this node's own entries)")
+    else:
+        catch_up = f"caught up after the restore: {state.caught_up_why}" \
+            if state.caught_up_why else ""
     return NodeStatus(
         data_dir=str(store.data_dir),
         node_id=id_to_text(state.node_id),
@@ -399,13 +411,14 @@ async def node_status(store: Store) -> NodeStatus:
         blocked=len(blocked),
         forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms, f.resolved_ms,
                                f.author == state.node_id, f.slots) for f in forks),
-        needs_catch_up=state.needs_catch_up,
+        needs_catch_up=state.needs_catch_up, catch_up=catch_up,
         membership=MembershipStatus(
             member=me is not None, members=len(members),
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
             joining=joining_text, pending_entries=pending),
         backups=_backup_health(store, state.created_ms).to_json(),
-        catch_up=_catch_up_json(await store.db.read(read_catch_up), running_pid(store.data_dir)),
+        network_catch_up=_catch_up_json(await store.db.read(read_catch_up),
+                                        running_pid(store.data_dir)),
     )
 
 

@@ -13,7 +13,9 @@ Modules: :mod:`.errors` (the error tree), :mod:`.ids` (text form of ids),
 :mod:`.session` (the sync session), :mod:`.httpsig` (RFC 9421 HTTP message
 signatures), :mod:`.invitations` (invitation codes and the join proof),
 :mod:`.membership` (who is a member, from genesis and admissions),
-:mod:`.peers` (backoff and peer choice).
+:mod:`.peers` (backoff, peer choice and partial views), :mod:`.rumours`
+(passing new entries on: Demers' counter rule), :mod:`.addresses` (which
+addresses a node dials and announces).
 
 This is protocol version 2 (:data:`PROTOCOL_VERSION`; docs/protocol.md).
 """

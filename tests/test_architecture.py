@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: file system, the network, threads) is I/O and belongs in node/.
 PROTOCOL_MAY_IMPORT = frozenset({
     "__future__", "array", "base64", "binascii", "bisect", "collections", "dataclasses", "enum",
-    "functools", "hashlib", "heapq", "hmac", "itertools", "math", "operator", "re", "struct",
+    "functools", "hashlib", "heapq", "hmac", "ipaddress", "itertools", "math", "operator",
+    "re", "struct",
     "types", "typing", "cryptography", "msgpack", "msgspec", "protocol",
 })
 

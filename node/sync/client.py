@@ -36,7 +36,12 @@ allowance that runs out slows a session down, it does not end it.
 
 :meth:`SyncClient.join` is a node's first request to the member that invited
 it: it proves it holds the invitation (:func:`protocol.join_proof`) and
-takes in the genesis and its admission.
+takes in the genesis and its admission. :meth:`SyncClient.push` passes new
+entries on without a session (the relay: node/sync/relay.py).
+
+Addresses learned from the network go through the dial policy
+(node/sync/dialling.py): their IP literals are checked here, their names
+when they resolve, in the connections of ``learned_http``.
 
 Failures are :class:`node.errors.SyncFailed` subclasses, carrying what the
 session achieved before it failed.
@@ -66,7 +71,9 @@ from protocol import (
     PeerError,
     SendRequest,
     SessionStats,
+    SignedEntry,
     SyncSession,
+    decode,
     id_from_text,
     id_to_text,
     join_proof,
@@ -77,17 +84,22 @@ from protocol.httpsig import combine_fields
 from protocol.messages import (
     MAX_FETCH_REPLY_BYTES,
     MAX_JOIN_CHAIN,
+    MAX_PUSH_BYTES,
+    MAX_PUSH_ENTRIES,
     MAX_REPLY_FRAME,
     MAX_REQUEST_BYTES,
     RECONCILE_SETS,
     decode_join_reply,
+    decode_push_reply,
     encode_join_request,
+    encode_push_request,
 )
 
-from ..errors import PeerRefused, PeerUnreachable, SyncFailed
+from ..errors import AddressRefused, PeerRefused, PeerUnreachable, SyncFailed
 from ..events import EventBus
 from ..store.reconciliation import ReconciliationSet
 from ..store.store import Store
+from .dialling import DialPolicy, DialRefusedError
 from .intake import take_in
 from .progress import CatchUp
 from .wire import (
@@ -98,7 +110,8 @@ from .wire import (
     sign_message_fields,
 )
 
-__all__ = ["MAX_RETRY_WAIT_S", "MAX_SESSIONS", "Helper", "SyncClient", "SyncReport"]
+__all__ = ["MAX_RETRY_WAIT_S", "MAX_SESSIONS", "Helper", "PushReport", "SyncClient",
+           "SyncReport"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +122,9 @@ _REPLY_LIMIT: Final = {"reconcile": len(RECONCILE_SETS) * (MAX_REPLY_FRAME + 64)
 #: The sets a session reconciles, in the order their missing entries are
 #: fetched (protocol/session.py): the members first.
 _SETS: Final = ("members", "all")
+#: A push waits no longer than this for its answer: a rumour's pushes follow
+#: one another, and a peer that does not answer is replaced (protocol/rumours.py).
+PUSH_TIMEOUT_S: Final = 10.0
 #: A peer's Retry-After is waited out up to this long, and up to _RETRIES times a request.
 MAX_RETRY_WAIT_S: Final = 60.0
 _RETRIES: Final = 5
@@ -124,6 +140,7 @@ class Helper:
 
     address: str
     node_id: bytes | None = None
+    learned: bool = False  # the address came from the network (the dial policy applies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +151,28 @@ class SyncReport:
     peer_id: bytes | None
     stats: SessionStats
     own_entries_received: int
+    #: This node's own entries the peer lacked (pushed to it in the session).
+    own_entries_sent: int = 0
+    #: This node's own entries it held when the session began.
+    own_entries_held: int = 0
     sessions: int = 1
     seconds: float = 0.0
+
+    @property
+    def peer_held_own(self) -> bool:
+        """Whether the peer held at least one of this node's own entries (catch-up)."""
+        return self.own_entries_received > 0 or self.own_entries_sent < self.own_entries_held
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport:
+    """What one push did: the receiver's verdict on each entry, by id."""
+
+    address: str
+    peer_id: bytes
+    statuses: dict[bytes, str]
+    bytes_up: int
+    bytes_down: int
 
 
 def _add(a: SessionStats, b: SessionStats) -> SessionStats:
@@ -151,8 +188,14 @@ class SyncClient:
     def __init__(self, store: Store, events: EventBus, http: aiohttp.ClientSession, *,
                  recset: ReconciliationSet, timeout_s: float = 30.0,
                  blocked: frozenset[bytes] = frozenset(),
+                 learned_http: aiohttp.ClientSession | None = None,
+                 policy: DialPolicy | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store, self.events, self.http, self.recset = store, events, http, recset
+        #: Connections to learned addresses: names resolve through the dial
+        #: policy's resolver (node/sync/dialling.py).
+        self.learned_http = learned_http or http
+        self.policy = policy
         self.timeout_s = timeout_s
         self.blocked = blocked
         self.monotonic = monotonic
@@ -164,45 +207,55 @@ class SyncClient:
         self.catch_up = CatchUp(store, events, monotonic=monotonic)
 
     async def sync_with(self, address: str, *, expect: bytes | None = None,
-                        helpers: Sequence[Helper] = ()) -> SyncReport:
+                        learned: bool = False, helpers: Sequence[Helper] = ()) -> SyncReport:
         """Sync with the node at ``address`` (``http(s)://host:port``) until caught up.
 
         Runs sessions one after another while the last one stopped at its
         window and made progress (at most :data:`MAX_SESSIONS`). ``expect``:
         the node id that must answer (from an invitation or the peer book); a
-        reply signed by any other node ends the sync. ``helpers``: other peers
-        to fetch from at the same time.
+        reply signed by any other node ends the sync. ``learned``: the address
+        came from the network, not from a person (the dial policy's rule 2
+        applies). ``helpers``: other peers to fetch from at the same time.
         """
         started = self.monotonic()
         total: SessionStats | None = None
         peer_id = expect
-        own = 0
+        own = own_sent = 0
         sessions = 0
+        # What catch-up after a restore needs to know (node/store/node_state.py),
+        # counted only then: whether the peer held this node's own entries.
+        catching_up = await self.store.needs_catch_up()
+        own_held = await self.store.own_entry_count() if catching_up else 0
         async with self.catch_up.syncing(address):
             while True:
                 sessions += 1
                 try:
-                    stats, peer_id, got_own = await self._session(address, peer_id, helpers)
+                    stats, peer_id, got_own, sent_own = await self._session(
+                        address, peer_id, helpers, learned=learned, count_own=catching_up)
                 except SyncFailed as exc:
                     if total is not None and exc.stats is not None:
                         exc.stats = _add(total, exc.stats)
                     raise
                 own += got_own
+                own_sent += sent_own
                 total = stats if total is None else _add(total, stats)
                 moved = stats.accepted or stats.push_accepted or stats.received
                 if stats.complete or not moved or sessions >= MAX_SESSIONS:
                     break
         assert total is not None
-        return SyncReport(address, peer_id, total, own, sessions, self.monotonic() - started)
+        return SyncReport(address, peer_id, total, own, own_sent, own_held, sessions,
+                          self.monotonic() - started)
 
-    async def _session(self, address: str, expect: bytes | None,
-                       helpers: Sequence[Helper]) -> tuple[SessionStats, bytes | None, int]:
-        """One session: (its stats, the node that answered, own entries received)."""
+    async def _session(self, address: str, expect: bytes | None, helpers: Sequence[Helper], *,
+                       learned: bool, count_own: bool
+                       ) -> tuple[SessionStats, bytes | None, int, int]:
+        """One session: (its stats, the node that answered, own entries received and sent)."""
         storages = {name: await self.recset.storage(name) for name in _SETS}
         session = SyncSession(storages, skip=await self.store.pending_ids(),
                               claims=self.claims)
         self.catch_up.session_started(address, len(storages["all"]))
-        run = _SessionRun(self, session, address, expect, helpers)
+        run = _SessionRun(self, session, address, expect, helpers, learned=learned,
+                          count_own=count_own)
         try:
             stats = await run.run()
         except PeerError as exc:
@@ -214,7 +267,41 @@ class SyncClient:
         finally:
             session.release_claims(self.claims)
             self.catch_up.session_ended(session.stats.requests, session.stats.bytes_down)
-        return stats, run.peer_id, run.own
+        return stats, run.peer_id, run.own, run.own_sent
+
+    async def push(self, address: str, entries: list[SignedEntry], *,
+                   expect: bytes | None = None, learned: bool = False) -> PushReport:
+        """Push ``entries`` to the node at ``address``, in requests within the push limits."""
+        statuses: dict[bytes, str] = {}
+        up = down = 0
+        peer_id = expect
+        batch: list[SignedEntry] = []
+        size = 0
+
+        async def send() -> None:
+            nonlocal up, down, peer_id
+            body = encode_push_request(batch)
+            reply, peer_id = await self._post(address, "push", body, expect=peer_id,
+                                              learned=learned,
+                                              timeout_s=min(self.timeout_s, PUSH_TIMEOUT_S))
+            up, down = up + len(body), down + len(reply)
+            try:
+                results = decode_push_reply(reply, [e.id for e in batch])
+            except PeerError as exc:
+                raise SyncFailed(f"{address} sent something invalid: {exc.message}") from exc
+            statuses.update((r.id, r.outcome) for r in results)
+
+        for signed in entries:
+            wire = len(signed.payload) + len(signed.sig) + 16
+            if batch and (len(batch) >= MAX_PUSH_ENTRIES or size + wire > MAX_PUSH_BYTES):
+                await send()
+                batch, size = [], 0
+            batch.append(signed)
+            size += wire
+        if batch:
+            await send()
+        assert peer_id is not None or not entries
+        return PushReport(address, peer_id or b"", statuses, up, down)
 
     async def join(self, invitation: Invitation) -> int:
         """Prove to the inviter that this node holds ``invitation``; returns entries accepted.
@@ -238,11 +325,13 @@ class SyncClient:
         return sum(1 for o in outcomes if o.stored)
 
     async def _post(self, address: str, endpoint: str, body: bytes, *,
-                    expect: bytes | None = None) -> tuple[bytes, bytes]:
+                    expect: bytes | None = None, learned: bool = False,
+                    timeout_s: float | None = None) -> tuple[bytes, bytes]:
         """POST a signed request; a 429 or 503 with Retry-After is waited out and retried."""
         for attempt in range(1, _RETRIES + 1):
             try:
-                return await self._post_once(address, endpoint, body, expect=expect)
+                return await self._post_once(address, endpoint, body, expect=expect,
+                                             learned=learned, timeout_s=timeout_s)
             except PeerRefused as exc:
                 wait = exc.retry_after
                 if (exc.status not in (429, 503) or wait is None or wait > MAX_RETRY_WAIT_S
@@ -254,14 +343,21 @@ class SyncClient:
         raise AssertionError("unreachable")
 
     async def _post_once(self, address: str, endpoint: str, body: bytes, *,
-                         expect: bytes | None = None) -> tuple[bytes, bytes]:
+                         expect: bytes | None = None, learned: bool = False,
+                         timeout_s: float | None = None) -> tuple[bytes, bytes]:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         url = f"{address.rstrip('/')}/sync/v{PROTOCOL_VERSION}/{endpoint}"
+        if self.policy is not None:
+            refusal = self.policy.check_url(url, learned=learned)
+            if refusal is not None:
+                raise self._refused(address, expect, refusal)
+        http = self.learned_http if learned else self.http
         msg = HttpMessage.for_request("POST", url, {"content-type": CONTENT_TYPE}, body)
         fields_ = sign_message_fields(msg, self.store.key, self.store.network,
                                       self.store.now_ms() // 1000)
         sent = msg.with_headers(fields_)
         try:
-            async with asyncio.timeout(self.timeout_s), self.http.post(
+            async with asyncio.timeout(timeout), http.post(
                 url, data=body, headers={"Content-Type": CONTENT_TYPE, **fields_},
                 allow_redirects=False,
             ) as resp:
@@ -279,10 +375,13 @@ class SyncClient:
                                           resp.content_length)
                 headers = combine_fields(resp.headers.items())
         except TimeoutError:
-            raise PeerUnreachable(f"{address} did not answer within {self.timeout_s:g} s") \
-                from None
+            raise PeerUnreachable(f"{address} did not answer within {timeout:g} s") from None
         except BodyTooLarge as exc:
             raise SyncFailed(f"{address} sent a reply larger than {exc.limit} bytes") from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, DialRefusedError):
+                raise self._refused(address, expect, exc.os_error.reason) from None
+            raise PeerUnreachable(f"{address} is unreachable: {exc}") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise PeerUnreachable(f"{address} is unreachable: {exc}") from exc
         reply = HttpMessage(headers, status=200, request=sent, body=data)
@@ -309,6 +408,14 @@ class SyncClient:
     def _resolve_key(self, keyid: str) -> Ed25519PublicKey:
         return node_key_for(keyid, self.blocked)
 
+    @staticmethod
+    def _refused(address: str, expect: bytes | None, reason: str) -> AddressRefused:
+        # One line per refusal, naming the peer and the reason (DESIGN.md
+        # "Discovery and topology"); the peer book backs the address off.
+        node = f" (node {id_to_text(expect)[:7]})" if expect is not None else ""
+        log.info("not dialling %s%s: %s", address, node, reason)
+        return AddressRefused(f"{address} is not dialled: {reason}")
+
 
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (RFC 9110 §10.2.3: delay-seconds; a date is not waited for)."""
@@ -321,11 +428,13 @@ class _SessionRun:
     """Drives one :class:`SyncSession`: its requests, ingests and loads, several at once."""
 
     def __init__(self, client: SyncClient, session: SyncSession, address: str,
-                 expect: bytes | None, helpers: Sequence[Helper]) -> None:
+                 expect: bytes | None, helpers: Sequence[Helper], *, learned: bool,
+                 count_own: bool) -> None:
         self.client, self.session, self.address = client, session, address
         self.peer_id = expect
+        self.learned, self.count_own = learned, count_own
         self.helpers = [h for h in helpers if h.address != address]
-        self.own = 0
+        self.own = self.own_sent = 0
         # Requests under way per peer (the session's own peer is "").
         self.busy: dict[str, int] = {"": 0, **{h.address: 0 for h in self.helpers}}
         self.tasks: dict[asyncio.Task[Any], tuple[Any, str]] = {}
@@ -378,10 +487,10 @@ class _SessionRun:
             if peer:
                 helper = next(h for h in self.helpers if h.address == peer)
                 coro: Any = client._post(peer, action.endpoint, action.body,
-                                         expect=helper.node_id)
+                                         expect=helper.node_id, learned=helper.learned)
             else:
                 coro = client._post(self.address, action.endpoint, action.body,
-                                    expect=self.peer_id)
+                                    expect=self.peer_id, learned=self.learned)
             self.tasks[asyncio.create_task(coro)] = (action, peer)
         elif isinstance(action, IngestEntries):
             if not self._ingesting:
@@ -432,7 +541,11 @@ class _SessionRun:
             session.ingested([o.status.value for o in outcomes], of=action)
             self.client.catch_up.ingested(sum(1 for o in outcomes if o.stored))
         else:
-            session.loaded(task.result())
+            loaded = task.result()
+            if self.count_own:
+                me = self.client.store.node_id
+                self.own_sent += sum(1 for e in loaded if decode(e.payload)["author"] == me)
+            session.loaded(loaded)
 
     async def _wind_down(self) -> None:
         """Requests still under way are dropped; an ingest under way is let finish,

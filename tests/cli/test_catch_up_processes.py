@@ -109,7 +109,8 @@ def test_a_catch_up_killed_halfway_finishes_after_a_restart(
     assert integrity(joining) == "ok"
     # The row the pages and status read still says a catch-up is under way.
     status = json.loads(ok("status", "--json", "--data-dir", str(joining)))
-    assert status["catch_up"] is None or status["catch_up"]["state"] == "catching_up"
+    assert status["network_catch_up"] is None or \
+        status["network_catch_up"]["state"] == "catching_up"
     second, _ = start_node(joining, processes)
     wait_until(lambda: count(joining) == ENTRIES, "the restarted node caught up")
     assert second.signal(signal.SIGTERM, timeout=10) == 0
@@ -128,7 +129,7 @@ def test_sync_catches_up_in_one_command_and_status_says_so(
     assert f"{founder_url}: +3" in out  # the admissions, the founder's own entries, 3,000
     assert count(joining) == 3_000
     status = json.loads(ok("status", "--json", "--data-dir", str(joining)))
-    catch_up = status["catch_up"]
+    catch_up = status["network_catch_up"]
     assert catch_up["state"] == "caught_up" and not catch_up["active"]
     assert catch_up["held"] >= 3_000 and catch_up["received"] >= 3_000
     text = ok("status", "--data-dir", str(joining))

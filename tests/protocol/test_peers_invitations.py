@@ -25,6 +25,7 @@ from protocol.peers import (
     is_due,
     record_failure,
     record_success,
+    refresh_view,
     should_forget,
 )
 
@@ -44,27 +45,53 @@ def test_backoff_grows_exponentially_to_a_cap() -> None:
     assert peer.failures == 0 and is_due(peer, 5)
 
 
-def test_long_dead_peers_are_forgotten_unless_pinned() -> None:
-    rng = random.Random(2)
-    peer = PeerHealth("http://a", last_success_ms=0)
-    for i in range(10):
-        peer = record_failure(peer, i, rng)
-    assert not should_forget(peer, FORGET_AFTER_MS - 1)
-    assert should_forget(peer, FORGET_AFTER_MS)
+def test_peers_a_person_added_are_never_forgotten() -> None:
     pinned = PeerHealth("http://b", failures=50, last_success_ms=0, pinned=True)
     assert not should_forget(pinned, 10 * FORGET_AFTER_MS)
 
 
-def test_choose_prefers_live_due_peers() -> None:
+def test_choose_takes_due_peers_at_random_failed_ones_too() -> None:
     peers = [PeerHealth(f"http://{i}") for i in range(5)] + [
         PeerHealth("http://retry", failures=2, next_attempt_ms=0),
         PeerHealth("http://later", failures=1, next_attempt_ms=10**9),
     ]
-    chosen = choose_peers(peers, 100, 3, random.Random(3))
-    assert len(chosen) == 3 and all(p.failures == 0 for p in chosen)
     everyone = choose_peers(peers, 100, 10, random.Random(3))
     assert {p.address for p in everyone} == {p.address for p in peers} - {"http://later"}
-    assert everyone[-1].address == "http://retry"
+    # A failed peer whose retry is due is not starved by healthy ones.
+    picked = {p.address for seed in range(200)
+              for p in choose_peers(peers, 100, 3, random.Random(seed))}
+    assert "http://retry" in picked and "http://later" not in picked
+
+
+def test_failing_peers_are_forgotten_by_time_since_their_last_success() -> None:
+    rng = random.Random(4)
+    peer = record_failure(PeerHealth("http://a", last_success_ms=0), 1, rng)
+    assert not should_forget(peer, FORGET_AFTER_MS - 1)
+    assert should_forget(peer, FORGET_AFTER_MS)
+    never = record_failure(PeerHealth("http://b"), 5_000, rng)
+    assert not should_forget(never, 100 + FORGET_AFTER_MS - 1, added_ms=100)
+    assert should_forget(never, 100 + FORGET_AFTER_MS, added_ms=100)
+    healthy = PeerHealth("http://c", last_success_ms=0)
+    assert not should_forget(healthy, 10 * FORGET_AFTER_MS)
+
+
+@given(st.lists(st.integers(0, 60), max_size=40), st.lists(st.integers(0, 60), max_size=80),
+       st.integers(0, 2**32), st.integers(0, 30), st.integers(0, 8))
+def test_a_refreshed_view_is_bounded_keeps_what_it_must_and_changes(
+        view: list[int], candidates: list[int], seed: int, size: int, shuffle: int) -> None:
+    keep = frozenset(view[:3])
+    fresh = refresh_view(view, candidates, random.Random(seed), keep=keep, size=size,
+                         shuffle=shuffle)
+    assert len(fresh) == len(set(fresh)) <= size
+    assert set(fresh) <= set(view) | set(candidates)
+    kept = [p for p in dict.fromkeys(view) if p in keep][:size]
+    assert set(kept) <= set(fresh)
+    # A view no larger than its size takes in a newcomer whenever it can: it has room,
+    # or a peer not kept to swap.
+    newcomers = set(candidates) - set(view)
+    can_swap = shuffle > 0 and bool(set(view) - keep)
+    if newcomers and len(set(view)) <= size and (len(set(view)) < size or can_swap):
+        assert set(fresh) & newcomers
 
 
 def invitation(network: bytes = b"n" * 32, inviter: bytes = b"i" * 32,
