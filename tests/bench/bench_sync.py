@@ -72,12 +72,12 @@ AUTHORS = [NodeKey.from_seed(hashlib.sha256(b"sync bench author %d" % i).digest(
            for i in range(20)]
 
 
-def signed_entries(count: int, seed: int) -> list[SignedEntry]:
+def signed_entries(count: int, seed: int, network: bytes = NET) -> list[SignedEntry]:
     keys = AUTHORS
     out = []
     for i in range(count):
         key = keys[i % len(keys)]
-        out.append(sign_entry(key, Entry(NET, key.public, "practice", f"p-{seed}-{i}",
+        out.append(sign_entry(key, Entry(network, key.public, "practice", f"p-{seed}-{i}",
                                          1_767_225_600_000 + seed * 10_000_000 + i, {
             "title": f"Community fridge {i}", "status": "active",
             "description": "Surplus food from local shops, shared with neighbours. " * 4,
@@ -198,8 +198,8 @@ async def bench_real(n: int, big: int) -> dict[str, Any]:
 
     network = MemberNetwork("sync bench network")
     diffs = [*DIFFS, big] if big else list(DIFFS)
-    common = signed_entries(n, seed=0)
-    pool = signed_entries(max(diffs), seed=1)
+    common = signed_entries(n, seed=0, network=network.network)
+    pool = signed_entries(max(diffs), seed=1, network=network.network)
     cases = []
     with tempfile.TemporaryDirectory(prefix="hedgerow-bench-") as tmp:
         for d in diffs:
@@ -220,7 +220,10 @@ async def bench_real(n: int, big: int) -> dict[str, Any]:
                     await store.ingest(network.membership([*AUTHORS, *others, key]))
                     mine = common + sides[name]
                     for start in range(0, len(mine), 1000):
-                        await store.ingest(mine[start:start + 1000])
+                        outcomes = await store.ingest(mine[start:start + 1000])
+                        refused = [o for o in outcomes if not o.stored]
+                        if refused:
+                            raise SystemExit(f"the bench's entries were refused: {refused[0]}")
                     service = NodeService(store, Config(mdns=False))
                     await service.start(host="127.0.0.1", port=0, gossip=False, mdns=False)
                     services[name] = service
@@ -242,7 +245,8 @@ async def bench_real(n: int, big: int) -> dict[str, Any]:
                           "bytes_down": stats.bytes_down, "sessions": report.sessions,
                           "missing_entry_bytes": sum(e.size for e in pool[:d]),
                           "wall_s": round(wall, 4),
-                          "naive_bytes": naive([], pool[:half], pool[half:d])})
+                          "naive_bytes": naive([(0, e.id) for e in common], pool[:half],
+                                               pool[half:d])})
     return {"n": n, "real": True, "cases": cases,
             "http_bytes_per_round_trip": http_overhead_per_round_trip()}
 

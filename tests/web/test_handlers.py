@@ -13,11 +13,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from node.events import EntriesReceived, Event, Published
 from node.store.catch_up import CatchUpState, record_catch_up
+from node.store.reconciliation import ReconciliationSet
 from node.sync import peerbook
+from node.sync.client import SyncClient
 from node.sync.gossip import Gossip
 from protocol import id_to_text
 
@@ -245,14 +248,17 @@ async def test_a_publication_from_the_pages_is_announced_once(
     peers); the pages do not announce it a second time."""
     announced: list[Event] = []
     service.events.subscribe(announced.append)
-    gossip = Gossip(service.store, None, service.config, service.events)  # type: ignore[arg-type]
-    await gossip.watch_own_feed()  # where the watch starts
-    key = await add_practice(pages)
-    html = await pages.get(f"/practice/{key}/share")
-    await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
-    await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
-    await pages.post("/settings/profile/publish")
-    assert await gossip.watch_own_feed()
+    async with aiohttp.ClientSession() as http:
+        client = SyncClient(service.store, service.events, http,
+                            recset=ReconciliationSet(service.store.db))
+        gossip = Gossip(service.store, client, service.config, service.events)
+        await gossip.watch_own_feed()  # where the watch starts
+        key = await add_practice(pages)
+        html = await pages.get(f"/practice/{key}/share")
+        await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+        await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
+        await pages.post("/settings/profile/publish")
+        assert await gossip.watch_own_feed()
     published = [(e.kind, e.key) for e in announced if isinstance(e, Published)]
     assert sorted(published) == [("practice", key), ("profile", "profile")]
 
