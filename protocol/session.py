@@ -131,8 +131,9 @@ INGEST_BATCH: Final = 1000
 FETCH_AHEAD: Final = MAX_REPLY_FRAME // 32
 #: Ids (both directions) one session learns of before it stops reconciling, fetches
 #: and pushes what it found, and hands over to the next session. Each id costs the
-#: Negentropy client and the session about 200 bytes: 200,000 ids, about 40 MB.
-MAX_SESSION_IDS: Final = 200_000
+#: Negentropy client and the session about 200 bytes: 100,000 ids, about 20 MB. A
+#: new session costs a read of this node's set (about a second at a million).
+MAX_SESSION_IDS: Final = 100_000
 #: Fetch requests under way at once: one being answered while the last is ingested.
 MAX_FETCHES: Final = 2
 #: Ingests under way at once: the store verifies one batch while it commits another.
