@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import click
+
 from node.events import CatchUpProgress, CaughtUp, Event
 
 from .output import ago, console, is_terminal
@@ -41,6 +43,13 @@ class CatchUpBar:
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
+
+    def echo(self, line: str) -> None:
+        """Print a line: above the bar while it is shown, else as ``click.echo`` does."""
+        if self._progress is not None and self._shared is None:
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(line)
 
     def on_event(self, event: Event) -> None:
         """An event-bus subscriber."""

@@ -73,8 +73,9 @@ async def _serve(data_dir: Path, config: Config) -> None:
         with CatchUpBar() as bar:
             async with open_store(data_dir) as store:
                 events = EventBus()
-                events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
+                # The bar first: a completed catch-up takes it away before its line.
                 events.subscribe(bar.on_event)
+                events.subscribe(EventLog(bar.echo, level=LEVELS[config.log_level]))
                 service = NodeService(store, config, events=events)
                 try:
                     await service.start(backups=True)
