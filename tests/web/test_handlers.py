@@ -18,7 +18,6 @@ import pytest
 
 from node.events import EntriesReceived, Event, Published
 from node.store.catch_up import CatchUpState, record_catch_up
-from node.store.reconciliation import ReconciliationSet
 from node.sync import peerbook
 from node.sync.client import SyncClient
 from node.sync.gossip import Gossip
@@ -249,16 +248,15 @@ async def test_a_publication_from_the_pages_is_announced_once(
     announced: list[Event] = []
     service.events.subscribe(announced.append)
     async with aiohttp.ClientSession() as http:
-        client = SyncClient(service.store, service.events, http,
-                            recset=ReconciliationSet(service.store.db))
+        client = SyncClient(service.store, service.events, http, recset=service.recset)
         gossip = Gossip(service.store, client, service.config, service.events)
-        await gossip.watch_own_feed()  # where the watch starts
-        key = await add_practice(pages)
-        html = await pages.get(f"/practice/{key}/share")
-        await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
-        await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
-        await pages.post("/settings/profile/publish")
-        assert await gossip.watch_own_feed()
+    await gossip.watch_own_feed()  # where the watch starts
+    key = await add_practice(pages)
+    html = await pages.get(f"/practice/{key}/share")
+    await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+    await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
+    await pages.post("/settings/profile/publish")
+    assert await gossip.watch_own_feed()
     published = [(e.kind, e.key) for e in announced if isinstance(e, Published)]
     assert sorted(published) == [("practice", key), ("profile", "profile")]
 
