@@ -123,21 +123,25 @@ def version_mismatch(theirs: str) -> str:
 #: process, and the peer is charged what it measured.
 FRAME_SIZE_LIMIT: Final = MAX_REPLY_FRAME
 #: Each member's allowance of work (node.sync.limits.WorkBudget), spent per unit of
-#: work — a reconcile frame's measured CPU time, so much per byte of entries served,
-#: so much per entry pushed — never per request: seconds of work a second, saved up
-#: to a burst. Sized so that one honest catch-up is never slowed by it: serving a
-#: million entries (about 600 MB) costs about 12 s of work here (FETCH_COST_PER_BYTE)
+#: work — so much per byte sent (entries, frames of ids), a reconcile frame's measured
+#: CPU time if more, so much per entry pushed — never per request: seconds of work a
+#: second, saved up to a burst. Sized so that one honest catch-up is never slowed by
+#: it: serving a million entries (about 650 MB with their ids) costs about 13 s of
+#: work here (SEND_COST_PER_BYTE)
 #: plus a few seconds of reconciliation, and a joining node takes in at most ~20,000
 #: entries (12 MB) a second, which costs 0.24 s of work a second — within WORK_PER_S.
-#: A member that floods gets no more than a quarter of a core: its requests wait for
-#: the allowance to come back (slowed, never refused mid-session), one at a time
-#: (PeerQueue), while every other peer keeps its own allowance.
+#: A member that floods gets no more than a quarter of a core, and no more than
+#: 12.5 MB a second: its requests wait for the allowance to come back (slowed, never
+#: refused mid-session), one at a time (PeerQueue), while every other peer keeps its
+#: own allowance.
 WORK_PER_S: Final = 0.25
 WORK_BURST_S: Final = 5.0
-#: Estimated cost of the work a fetch or a push asks for: reading and encoding the
-#: entries served (about 15 ms of CPU per MB, measured), or verifying and storing one
-#: pushed entry. A reconcile frame's cost is measured.
-FETCH_COST_PER_BYTE: Final = 0.02 / 1_000_000
+#: Estimated cost of sending a reply: reading and encoding the entries served (about
+#: 15 ms of CPU per MB, measured), and the bandwidth, for a frame of ids too (cheap to
+#: make: a slice of the packed set). A reconcile frame's CPU time, measured, counts
+#: instead when it is more.
+SEND_COST_PER_BYTE: Final = 0.02 / 1_000_000
+#: Estimated cost of verifying and storing one pushed entry.
 PUSH_COST_S: Final = 0.0002
 #: A request whose reply carries at least this much (a fetch of ~100 entries, a frame
 #: of ~2,000 ids) is work the allowance pays for, and gives back the request it took
@@ -339,12 +343,13 @@ class SyncServer:
         """The reply body, and the seconds of work it cost."""
         if endpoint == "reconcile":
             # In the worker process: a large frame never stalls the event loop.
-            return await self.reconciler.answer(body)
+            reply, cpu = await self.reconciler.answer(body)
+            return reply, max(cpu, len(reply) * SEND_COST_PER_BYTE)
         if endpoint == "fetch":
             ids = decode_fetch_request(body)
             found = await self.store.get_entries(ids)
             reply = encode_fetch_reply(ids, found)
-            return reply, len(reply) * FETCH_COST_PER_BYTE
+            return reply, len(reply) * SEND_COST_PER_BYTE
         if endpoint == "join":
             return await self._join(body, peer), PUSH_COST_S
         entries = decode_push_request(body)
