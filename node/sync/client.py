@@ -129,7 +129,7 @@ PUSH_TIMEOUT_S: Final = 10.0
 MAX_RETRY_WAIT_S: Final = 60.0
 _RETRIES: Final = 5
 #: Sessions one sync may run, one after another, each going on from the last (a
-#: million entries take five of MAX_SESSION_IDS; a peer that keeps offering work
+#: million entries take ten of MAX_SESSION_IDS; a peer that keeps offering work
 #: without it ever ending is left for the next round).
 MAX_SESSIONS: Final = 50
 
@@ -239,7 +239,9 @@ class SyncClient:
                 own += got_own
                 own_sent += sent_own
                 total = stats if total is None else _add(total, stats)
-                moved = stats.accepted or stats.push_accepted or stats.received
+                # A session that stored nothing (all it found was refused, or waits for
+                # an admission) is not repeated at once: the next round tries again.
+                moved = stats.accepted or stats.push_accepted
                 if stats.complete or not moved or sessions >= MAX_SESSIONS:
                     break
         assert total is not None
