@@ -94,6 +94,7 @@ from protocol.messages import (
     encode_join_request,
     encode_push_request,
 )
+from protocol.session import MAX_SESSION_IDS
 
 from ..errors import AddressRefused, PeerRefused, PeerUnreachable, SyncFailed
 from ..events import EventBus
@@ -203,6 +204,10 @@ class SyncClient:
         self.clock_offsets: dict[str, int] = {}
         #: Ids a session of this client is fetching now: other sessions leave them.
         self.claims: set[bytes] = set()
+        #: Ids one session learns of before the next takes over, and the reply frame
+        #: it asks for (protocol/session.py).
+        self.session_ids = MAX_SESSION_IDS
+        self.reply_frame = MAX_REPLY_FRAME
         #: How far this node has got catching up (events, status, the pages).
         self.catch_up = CatchUp(store, events, monotonic=monotonic)
 
@@ -254,7 +259,8 @@ class SyncClient:
         """One session: (its stats, the node that answered, own entries received and sent)."""
         storages = {name: await self.recset.storage(name) for name in _SETS}
         session = SyncSession(storages, skip=await self.store.pending_ids(),
-                              claims=self.claims)
+                              claims=self.claims, max_ids=self.session_ids,
+                              reply_frame=self.reply_frame)
         self.catch_up.session_started(address, len(storages["all"]))
         run = _SessionRun(self, session, address, expect, helpers, learned=learned,
                           count_own=count_own)

@@ -83,6 +83,24 @@ async def test_twenty_thousand_entries_converge_in_one_session_under_production_
     assert state is not None and state.state == "caught_up" and state.held >= len(batch)
 
 
+async def test_one_sync_runs_session_after_session_until_caught_up(
+        make_node: MakeNode) -> None:
+    """Sessions are bounded (each learns of at most so many ids, so memory holds a
+    window, never the whole difference); one sync runs them one after another, each
+    going on from what the last stored, until one completes."""
+    full = await make_node("windowed-full")
+    batch = entries(6_000)
+    await fill(full, batch)
+    joining = await make_node("windowed-joining")
+    assert joining.client is not None
+    joining.client.session_ids = 1_000
+    joining.client.reply_frame = 8_192  # about 250 ids a round
+    report = await joining.gossip.sync_peer(full.url)
+    assert report.stats.complete and report.sessions >= 4
+    assert report.stats.accepted == len(batch)
+    assert await ids(joining) == await ids(full)
+
+
 class DroppingProxy:
     """A reverse proxy in front of a node that drops the connection, without an
     answer, about every ``every``-th request (at random, seeded): a flaky link, or a
