@@ -104,12 +104,13 @@ async def test_one_sync_runs_session_after_session_until_caught_up(
 class DroppingProxy:
     """A reverse proxy in front of a node that drops the connection, without an
     answer, about every ``every``-th request (at random, seeded): a flaky link, or a
-    peer that keeps restarting."""
+    peer that keeps restarting; and that answers ``delay`` seconds late: a slow peer."""
 
-    def __init__(self, target: str, every: int) -> None:
-        self.target, self.every = target, every
+    def __init__(self, target: str, every: int, delay: float = 0.0) -> None:
+        self.target, self.every, self.delay = target, every, delay
         self.rng = random.Random(f"dropping every {every}")
         self.requests = self.dropped = 0
+        self.fetches = 0
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self.url = ""
@@ -128,7 +129,11 @@ class DroppingProxy:
     async def forward(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.read()
-        if self.rng.random() < 1 / self.every:
+        if request.path.endswith("/fetch"):
+            self.fetches += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.every and self.rng.random() < 1 / self.every:
             self.dropped += 1
             assert request.transport is not None
             request.transport.abort()  # gone, mid-request, as a dropped link is
@@ -151,12 +156,15 @@ class DroppingProxy:
             await self._runner.cleanup()
 
 
+ProxyFor = Callable[..., asyncio.Future[DroppingProxy]]
+
+
 @pytest.fixture
-async def proxy_for() -> AsyncIterator[Callable[[str, int], asyncio.Future[DroppingProxy]]]:
+async def proxy_for() -> AsyncIterator[ProxyFor]:
     proxies: list[DroppingProxy] = []
 
-    async def make(target: str, every: int) -> DroppingProxy:
-        proxy = DroppingProxy(target, every)
+    async def make(target: str, every: int, delay: float = 0.0) -> DroppingProxy:
+        proxy = DroppingProxy(target, every, delay)
         await proxy.start()
         proxies.append(proxy)
         return proxy
@@ -167,8 +175,7 @@ async def proxy_for() -> AsyncIterator[Callable[[str, int], asyncio.Future[Dropp
 
 
 async def test_a_peer_that_drops_the_connection_every_few_requests_still_converges(
-        make_node: MakeNode, proxy_for: Callable[[str, int], asyncio.Future[DroppingProxy]],
-        clock: FakeClock) -> None:
+        make_node: MakeNode, proxy_for: ProxyFor, clock: FakeClock) -> None:
     """About one request in three is dropped: each session keeps what it stored
     before the drop (and what was already on its way), the next goes on from
     there, and in the end nothing is missing and the store is intact."""
@@ -196,25 +203,28 @@ async def test_a_peer_that_drops_the_connection_every_few_requests_still_converg
     assert integrity(joining) == "ok"
 
 
-async def test_several_peers_share_the_fetching(make_node: MakeNode) -> None:
+async def test_several_peers_share_the_fetching_and_a_slow_one_does_not_set_the_pace(
+        make_node: MakeNode, proxy_for: ProxyFor) -> None:
     """With two peers holding the same entries, one sync round fetches from both at
-    once (the ids found split between them as they go), and no entry twice."""
+    once, no entry twice; one of them answers every request a second late, and the
+    batches go to whichever peer is free, so the fast one fetches most of them."""
     batch = entries(8_000)
-    first = await make_node("peer-one")
-    second = await make_node("peer-two")
-    await fill(first, batch)
-    await fill(second, batch)
-    joining = await make_node("many-peers")
-    await connect(joining, first)
-    await connect(joining, second)
+    fast = await make_node("fast-peer")
+    slow = await make_node("slow-peer")
+    await fill(fast, batch)
+    await fill(slow, batch)
+    slow_proxy = await proxy_for(slow.url, 0, 1.0)
+    joining = await make_node("between-them")
+    await connect(joining, fast)
     from node.sync import peerbook
 
+    await joining.store.db.write(peerbook.add_peer, slow_proxy.url, source="manual",
+                                 now_ms=joining.store.now_ms())
     rows = await joining.store.db.read(peerbook.list_peers)
     reports = await joining.gossip.sync_rows(rows)
     assert len(reports) == 2
-    assert await ids(joining) == await ids(first)
-    fetched = sum(r.stats.received for r in reports)
-    from_helpers = sum(r.stats.helper_received for r in reports)
-    assert fetched == len(batch)  # each entry fetched once, whoever fetched it
-    assert 0 < from_helpers < len(batch)  # both peers served some
+    assert await ids(joining) == await ids(fast)
+    assert sum(r.stats.received for r in reports) == len(batch)  # each entry fetched once
     assert sum(r.stats.accepted for r in reports) == len(batch)
+    fetches = -(-len(batch) // 2000)
+    assert 1 <= slow_proxy.fetches <= fetches // 2  # it helped, and did not set the pace
