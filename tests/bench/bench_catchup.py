@@ -187,6 +187,8 @@ def main() -> None:
                 line, finished = wait_for(join_lines, "caught up with the network", joining,
                                           args.timeout)
                 rss = peak_rss_mb(joining.pid)
+                # The sync is booked (bytes in the peer book) just after: its own line.
+                wait_for(join_lines, "synced with ", joining, 60)
             finally:
                 stop(joining)
         finally:
