@@ -129,6 +129,10 @@ PUSH_TIMEOUT_S: Final = 10.0
 #: A peer's Retry-After is waited out up to this long, and up to _RETRIES times a request.
 MAX_RETRY_WAIT_S: Final = 60.0
 _RETRIES: Final = 5
+#: Claimed ids kept for sessions still running, in windows (MAX_SESSION_IDS): beyond
+#: that a session gives its own back as it ends, and a session that overlapped it may
+#: fetch a few of those again (the store takes them as duplicates).
+_CLAIMS_KEPT: Final = 4
 #: Sessions one sync may run, one after another, each going on from the last (a
 #: million entries take ten of MAX_SESSION_IDS; a peer that keeps offering work
 #: without it ever ending is left for the next round).
@@ -202,8 +206,10 @@ class SyncClient:
         self.monotonic = monotonic
         #: Per address, the peer's clock minus ours (seconds) at its last signed reply.
         self.clock_offsets: dict[str, int] = {}
-        #: Ids a session of this client is fetching now: other sessions leave them.
+        #: Ids a session of this client fetched, or is fetching, while other sessions
+        #: run: those leave them (see _session).
         self.claims: set[bytes] = set()
+        self._sessions = 0  # sessions under way
         #: Ids one session learns of before the next takes over, and the reply frame
         #: it asks for (protocol/session.py).
         self.session_ids = MAX_SESSION_IDS
@@ -257,6 +263,18 @@ class SyncClient:
                        learned: bool, count_own: bool
                        ) -> tuple[SessionStats, bytes | None, int, int]:
         """One session: (its stats, the node that answered, own entries received and sent)."""
+        self._sessions += 1
+        try:
+            return await self._one_session(address, expect, helpers, learned=learned,
+                                           count_own=count_own)
+        finally:
+            self._sessions -= 1
+            if self._sessions == 0:
+                self.claims.clear()
+
+    async def _one_session(self, address: str, expect: bytes | None,
+                           helpers: Sequence[Helper], *, learned: bool, count_own: bool
+                           ) -> tuple[SessionStats, bytes | None, int, int]:
         storages = {name: await self.recset.storage(name) for name in _SETS}
         session = SyncSession(storages, skip=await self.store.pending_ids(),
                               claims=self.claims, max_ids=self.session_ids,
@@ -273,7 +291,11 @@ class SyncClient:
             exc.stats = session.stats
             raise
         finally:
-            session.release_claims(self.claims)
+            # A session that began before these entries were stored would find them
+            # missing: its ids stay claimed while other sessions run (all are given
+            # back when none does), unless that holds more than a few windows' worth.
+            if self._sessions == 1 or len(self.claims) > _CLAIMS_KEPT * self.session_ids:
+                session.release_claims(self.claims)
             self.catch_up.session_ended(session.stats.requests, session.stats.bytes_down)
         return stats, run.peer_id, run.own, run.own_sent
 

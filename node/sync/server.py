@@ -22,10 +22,11 @@ nothing and gets a plain-text reason:
    nonces of accepted signatures are kept in the database), wrong network
    or bad → 401;
 6. the peer's misbehaviour score (ignored for a while) and per-peer rate
-   limit → 429. A request whose reply moves real work (at least
-   :data:`USEFUL_REPLY_BYTES`) gives its token back, here and at gate 2: the
-   work allowance pays for it instead, so a catch-up of any size is never
-   refused for its number of requests;
+   limit → 429. A request that moves real work (a reply of at least
+   :data:`USEFUL_REPLY_BYTES`, a push of at least :data:`USEFUL_PUSH_BYTES`)
+   gives its token back, here and at gate 2: the work allowance pays for it
+   instead, so a catch-up of any size, either way, is never refused for its
+   number of requests;
 7. the peer's turn and work budget (:mod:`.limits`): one request at a time
    per peer, a few waiting (more → 429); a peer that has used up its
    seconds of work waits for them to come back — slowed down, never refused
@@ -150,6 +151,9 @@ PUSH_COST_S: Final = 0.0002
 #: either), while requests that move little — a flood of empty fetches, a reconcile
 #: of sets that agree, again and again — are counted and refused past the rate (429).
 USEFUL_REPLY_BYTES: Final = 64 * 1024
+#: The same for the other direction: a push of at least this much (some 30 entries),
+#: whose verifying and storing the allowance is charged for entry by entry.
+USEFUL_PUSH_BYTES: Final = 16 * 1024
 
 
 class _Refuse(Exception):
@@ -250,7 +254,8 @@ class SyncServer:
             try:
                 async with self.turns.turn(peer):
                     reply = await self._answer_within_budget(endpoint, body, peer)
-                if len(reply) >= USEFUL_REPLY_BYTES:
+                if len(reply) >= USEFUL_REPLY_BYTES or (
+                        endpoint == "push" and len(body) >= USEFUL_PUSH_BYTES):
                     # Work, paid for by the work allowance: not counted as a request.
                     self.peer_limits.refund(peer)
                     self.ip_limits.refund(client_of(request).address)
