@@ -61,8 +61,12 @@ State machine rules:
    directions), it sends no further reconcile request: it fetches and pushes
    what it found and finishes with ``stats.complete`` false. Nothing it got is
    lost; the next session starts from what the store then holds and goes on
-   from there (a catch-up is a run of sessions). There is no cap on rounds:
-   every round moves entries, and the window bounds the work.
+   from there (a catch-up is a run of sessions). No cap on rounds ends a
+   session that makes progress: the window bounds the work. A server whose
+   replies find nothing new for :data:`MAX_QUIET_ROUNDS` rounds in a row
+   (Negentropy narrows a difference down 16-fold a round: a million items
+   need five) is not reconciling, and the session fails (what it stored
+   stays).
 5. Ending early: after :meth:`SyncSession.drain` (the driver's peer failed),
    only ingests are handed out — of everything fetched, including replies
    still under way — so whatever arrived is stored.
@@ -106,6 +110,7 @@ __all__ = [
     "INGEST_BATCH",
     "MAX_FETCHES",
     "MAX_INGESTS",
+    "MAX_QUIET_ROUNDS",
     "MAX_REFETCH",
     "MAX_SESSION_IDS",
     "Action",
@@ -120,6 +125,8 @@ __all__ = [
     "drive",
 ]
 
+#: Rounds in a row that find no new id before a session gives up on its server.
+MAX_QUIET_ROUNDS: Final = 32
 #: How often one id may come back in a fetch reply's ``more`` list.
 MAX_REFETCH: Final = 3
 #: Ids loaded from the store per :class:`LoadEntries` (a few pushes' worth).
@@ -282,6 +289,7 @@ class SyncSession:
         # Members entries fetched or being ingested: the all set waits for them.
         self._members_in_flight = 0
         self._draining = False
+        self._quiet_rounds = 0
         self._n = _Counters()
 
     @property
@@ -476,6 +484,7 @@ class SyncSession:
         if "all" in held:
             self._n.peer_holds = held["all"]
         following: dict[str, bytes] = {}
+        found_before = self._n.have + self._n.need
         for name in sets:
             message, have, need = self._negs[name].reconcile_client(replies[name])
             # Every entry of the members set is in the all set too: each id
@@ -496,6 +505,13 @@ class SyncSession:
                     self._n.need += 1
             if message is not None:
                 following[name] = message
+        if self._n.have + self._n.need > found_before:
+            self._quiet_rounds = 0
+        else:
+            self._quiet_rounds += 1
+        if following and self._quiet_rounds >= MAX_QUIET_ROUNDS:
+            raise SessionError(f"reconciliation found nothing new in {MAX_QUIET_ROUNDS} rounds",
+                               code="no_progress")
         if following and self._n.have + self._n.need >= self._max_ids:
             # The window is full (rule 4): what was found is fetched and pushed,
             # and the next session goes on from there.

@@ -23,9 +23,11 @@ from protocol.messages import (
     encode_fetch_reply,
     encode_push_reply,
     encode_reconcile,
+    encode_reconcile_reply,
 )
 from protocol.negentropy import NegentropyStorage
 from protocol.session import (
+    MAX_QUIET_ROUNDS,
     Action,
     Finished,
     IngestEntries,
@@ -289,3 +291,18 @@ def test_a_helper_reply_cannot_answer_a_fetch_only_the_peer_may() -> None:
     assert isinstance(action, SendRequest)
     with pytest.raises(InvalidArgument):
         session.receive(action, server.handle(action), from_helper=True)
+
+
+def test_a_server_that_never_settles_anything_ends_the_session() -> None:
+    """No cap on rounds ends a session that makes progress, but a server whose
+    replies find nothing new round after round is not reconciling."""
+    session = SyncSession(storage_of({e.id: e for e in ENTRIES}))
+    action = session.start()
+    # A fingerprint to infinity that never matches: the client splits, again and again.
+    stalling = encode_reconcile_reply({"all": b"\x61\x00\x00\x01" + bytes(16)}, {"all": 300})
+    with pytest.raises(SessionError, match="nothing new"):
+        for _ in range(MAX_QUIET_ROUNDS + 1):
+            assert isinstance(action, SendRequest) and action.endpoint == "reconcile"
+            session.receive(action, stalling)
+            action = session.next_action()
+    assert session.state is SessionState.FAILED
