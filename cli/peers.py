@@ -18,7 +18,7 @@ from node.service import NodeService
 from node.settings import load_config
 from node.store import blocklist
 from node.sync import peerbook
-from node.sync.client import SyncReport
+from node.sync.client import Helper, SyncReport
 from node.sync.peerbook import PeerRow
 from protocol import id_to_text, short_id
 
@@ -32,6 +32,7 @@ from .common import (
     run,
 )
 from .output import ago, console, echo_json, is_terminal, print_table, size
+from .progress import CatchUpBar
 
 __all__ = ["peer", "sync"]
 
@@ -205,16 +206,23 @@ async def _sync_all(data_dir: Path, only: str | None, *, remember: bool,
                                 "URL`, or create the node with an invitation")
             new = only is not None and \
                 await store.db.read(peerbook.peer_by_address, addresses[0]) is None
-            progress = Progress(TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
+            progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                                 console=console(), transient=True, disable=not is_terminal())
             outcomes: list[_Outcome] = []
             reports: dict[str, SyncReport] = {}
-            with progress:
-                task = progress.add_task("sync", total=len(addresses))
+            # Several peers at once: each session fetches from the others too.
+            rows = {row.address: row for row in await store.db.read(peerbook.list_peers)}
+            helpers = [Helper(a, rows[a].node_id, rows[a].learned) if a in rows else Helper(a)
+                       for a in addresses]
+            with progress, CatchUpBar(progress=progress) as bar:
+                unsubscribe = service.events.subscribe(bar.on_event)
+                task = progress.add_task("syncing", total=len(addresses), rate="")
 
                 async def one(address: str) -> None:
                     try:
-                        report = await gossip.sync_peer(address, remember=remember)
+                        report = await gossip.sync_peer(address, remember=remember,
+                                                        helpers=helpers)
                         reports[address] = report
                         stats = report.stats
                         outcome = _Outcome(address, True, stats.accepted, stats.push_accepted,
@@ -228,7 +236,10 @@ async def _sync_all(data_dir: Path, only: str | None, *, remember: bool,
                     if print_lines:
                         progress.console.print(outcome.line(), markup=False)
 
-                await asyncio.gather(*(one(a) for a in addresses))
+                try:
+                    await asyncio.gather(*(one(a) for a in addresses))
+                finally:
+                    unsubscribe()
             if new and not remember and outcomes[0].ok and print_lines and \
                     _ask_to_remember(addresses[0]):
                 await gossip.remember_peer(reports[addresses[0]])
@@ -259,8 +270,11 @@ def sync(data_dir: Path, peer_address: str | None, remember: bool, as_json: bool
 
     Prints what each session did: entries received and entries sent. An
     address that is not a peer yet is synced with once and not remembered,
-    unless you give --remember (or say yes when asked). Exits with 1 if no
-    peer could be synced with.
+    unless you give --remember (or say yes when asked). A node far behind
+    (new to a big network, or back after months) catches up in this one
+    command, fetching from every peer at once, with a progress bar (entries
+    held of expected, and the rate) on a terminal. Exits with 1 if no peer
+    could be synced with.
     """
     if remember and peer_address is None:
         raise click.UsageError("--remember needs a PEER address")

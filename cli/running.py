@@ -24,6 +24,7 @@ from node.web import setup_code_to_show
 from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
 from .output import ago, echo_json, one_line, print_table, travel_line
+from .progress import CatchUpBar, catch_up_line
 
 __all__ = ["caught_up", "status", "up"]
 
@@ -67,20 +68,25 @@ async def _serve(data_dir: Path, config: Config) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        async with open_store(data_dir) as store:
-            events = EventBus()
-            events.subscribe(EventLog(_echo, level=LEVELS[config.log_level]))
-            service = NodeService(store, config, events=events)
-            try:
-                await service.start(backups=True)
-            except OSError as exc:
-                raise _listen_error(exc, config) from None
-            try:
-                _announce(service, config, store)
-                await stopping.wait()
-                _echo("stopping…")
-            finally:
-                await service.stop()
+        # On a terminal, a progress bar while the node catches up (the log lines go
+        # on above it); in a journal, the log's one line when a catch-up is done.
+        with CatchUpBar() as bar:
+            async with open_store(data_dir) as store:
+                events = EventBus()
+                # The bar first: a completed catch-up takes it away before its line.
+                events.subscribe(bar.on_event)
+                events.subscribe(EventLog(bar.echo, level=LEVELS[config.log_level]))
+                service = NodeService(store, config, events=events)
+                try:
+                    await service.start(backups=True)
+                except OSError as exc:
+                    raise _listen_error(exc, config) from None
+                try:
+                    _announce(service, config, store)
+                    await stopping.wait()
+                    _echo("stopping…")
+                finally:
+                    await service.stop()
         _echo("stopped cleanly")
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -117,7 +123,8 @@ def up(data_dir: Path, host: str | None, port: int | None, create: bool) -> None
 
     Logs one line per event that matters: started, synced with a peer
     (entries received and sent), a peer unreachable, a publication, a fork
-    detected, the nightly backup.
+    detected, a completed catch-up with the network and its duration, the
+    nightly backup. While the node catches up, a terminal shows a progress bar.
     """
     if create and create_if_empty(data_dir, now_ms=wall_clock_ms()):
         _echo(f"created a new node in {data_dir}: set it up on the first-run page")
@@ -185,6 +192,8 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
         click.echo(f"              so far: {s.catch_up}")
     elif s.catch_up:
         click.echo(f"catch-up      {s.catch_up}")
+    if s.network_catch_up is not None:
+        click.echo(f"syncing       {catch_up_line(s.network_catch_up, now_ms=wall_clock_ms())}")
     click.echo(f"backups       {backup_status_line(s.backups)}")
     _print_ideas(s.ideas_travelled)
     if not s.peers:

@@ -177,6 +177,9 @@ class PeerRefused(SyncFailed):
 
     code = "peer_refused"
 
-    def __init__(self, message: str, *, status: int, stats: SessionStats | None = None) -> None:
+    def __init__(self, message: str, *, status: int, stats: SessionStats | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message, stats=stats)
         self.status = status
+        #: Seconds the peer asked us to wait (429, 503), when it said.
+        self.retry_after = retry_after

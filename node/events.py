@@ -16,6 +16,8 @@ from dataclasses import dataclass
 __all__ = [
     "BackupFailed",
     "BackupTaken",
+    "CatchUpProgress",
+    "CaughtUp",
     "EntriesReceived",
     "Event",
     "EventBus",
@@ -45,6 +47,28 @@ class PeerSynced:
     bytes_up: int
     bytes_down: int
     rounds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpProgress:
+    """This node is catching up: entries it holds, entries its peers hold, and how fast."""
+
+    held: int
+    expected: int
+    per_s: float
+    peers: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """A catch-up completed: entries taken in, how long it took, from how many peers."""
+
+    received: int
+    seconds: float
+    peers: int
+    held: int
+    requests: int  # requests its sessions sent
+    bytes_down: int  # reply bodies they received
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +133,8 @@ class BackupFailed:
 
 
 Event = (NodeStarted | PeerSynced | PeerUnreachable | EntriesReceived | ForkDetected
-         | Published | Joined | JoinFailed | BackupTaken | BackupFailed)
+         | Published | Joined | JoinFailed | BackupTaken | BackupFailed | CatchUpProgress
+         | CaughtUp)
 
 
 class EventBus:

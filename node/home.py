@@ -36,6 +36,7 @@ from .backups import BackupHealth, backup_health
 from .errors import InvalidInput, LocalProblem, NotFound
 from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, ideas_seen, membership, organisation
+from .store.catch_up import CatchUpState, read_catch_up
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import CATCH_UP_PEERS, read_node_state
 from .store.store import Store
@@ -342,6 +343,10 @@ class NodeStatus:
     membership: MembershipStatus
     #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
     backups: Mapping[str, Any]
+    #: The last or current catch-up with the network (a node far behind its peers:
+    #: :class:`node.store.catch_up.CatchUpState` as JSON, with ``active``: whether a
+    #: running node is catching up now), or None.
+    network_catch_up: Mapping[str, Any] | None = None
     #: Where the group's ideas travelled (:func:`ideas_travelled`), when asked for.
     ideas_travelled: tuple[dict[str, Any], ...] = ()
 
@@ -453,10 +458,19 @@ async def node_status(store: Store, *, ideas_viewer: str | None = None,
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
             joining=joining_text, pending_entries=pending),
         backups=_backup_health(store, state.created_ms).to_json(),
+        network_catch_up=_catch_up_json(await store.db.read(read_catch_up),
+                                        running_pid(store.data_dir)),
         ideas_travelled=tuple(await ideas_travelled(store, ideas_viewer,
                                                     remember=remember_ideas))
         if ideas_viewer is not None else (),
     )
+
+
+def _catch_up_json(state: CatchUpState | None, pid: int | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    # A catch-up the node stopped in the middle of goes on when it runs again.
+    return {**state.to_json(), "active": state.catching_up and pid is not None}
 
 
 def _backup_health(store: Store, created_ms: int) -> BackupHealth:

@@ -26,6 +26,8 @@ from protocol import retract_target, short_id
 from .events import (
     BackupFailed,
     BackupTaken,
+    CatchUpProgress,
+    CaughtUp,
     EntriesReceived,
     Event,
     ForkDetected,
@@ -149,6 +151,15 @@ def describe(event: Event) -> tuple[int, str]:
         return logging.WARNING, (f"fork detected: node {event.author} signed two entries with "
                                  f"version {event.version}; its entries are left out of views "
                                  "until it is resolved")
+    if isinstance(event, CaughtUp):
+        peers = f"{event.peers} peer{'s' if event.peers != 1 else ''}"
+        return logging.INFO, (f"caught up with the network: +{event.received:,} entries in "
+                              f"{event.seconds:.1f} s from {peers} ({event.held:,} held; "
+                              f"{event.requests:,} requests, {event.bytes_down / 1e6:.1f} MB "
+                              "received)")
+    if isinstance(event, CatchUpProgress):
+        return logging.DEBUG, (f"catching up: {event.held:,} of {event.expected:,} entries "
+                               f"({event.per_s:,.0f}/s)")
     if isinstance(event, Published):
         return logging.INFO, (f"published {entry_name(event.kind, event.key)} "
                               f"(version {event.version})")

@@ -94,6 +94,7 @@ from .session import (
     SessionStats,
     SyncSession,
     answer_reconcile,
+    drive,
 )
 from .versions import MAX_AHEAD_MS, Slot, Verdict, judge, next_version, slot_of, too_far_ahead
 from .wire import MAX_DEPTH, MAX_MESSAGE_BYTES, decode, encode
@@ -158,6 +159,7 @@ __all__ = [
     "credit_key",
     "decode",
     "decode_signed",
+    "drive",
     "encode",
     "encode_signed",
     "format_invitation",

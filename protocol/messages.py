@@ -7,7 +7,8 @@ rules, because a client is as hostile to a server as a server to a client.
 =============  ======================================  =========================================
 endpoint       request                                 reply
 =============  ======================================  =========================================
-``reconcile``  ``{"sets": {<set>: <Negentropy V1      ``{"sets": {<set>: <Negentropy V1
+``reconcile``  ``{"frame": <bytes>,                      ``{"held": {<set>: <count>, …},
+               "sets": {<set>: <Negentropy V1          "sets": {<set>: <Negentropy V1
                message>, …}}``                         message>, …}}``
 ``fetch``      ``{"ids": [<32-byte id>, …]}``           ``{"entries": [[payload, sig], …],
                                                          "more": [<id>, …]}``
@@ -24,6 +25,16 @@ missing entries a session fetches first so that it knows who the members
 are before it takes in their entries (DESIGN.md "Membership"). A request
 names the sets still being reconciled; the reply answers each. Two nodes
 that agree learn it for both sets in one round trip.
+
+``frame`` (optional) is the largest Negentropy message the client wants back
+for each set: the server answers within ``min(frame, its own limit)``, never
+less than :data:`~protocol.negentropy.MIN_FRAME_SIZE_LIMIT` (Negentropy V1's
+frame-size rule: a reply that would not fit is cut and the rest of the space
+answered next round). Large frames make a large difference take a handful of
+round trips: a 1 MiB frame carries about 32,000 ids. Without ``frame`` the
+server uses :data:`DEFAULT_REPLY_FRAME`. The reply says how many items the
+server holds in each set (``held``), so a client can show how far it has
+got.
 ``join`` is the one request a node that is not yet a member may make: it
 proves it holds an invitation (:func:`protocol.invitations.join_proof`), and
 the reply holds the network's genesis, the admissions on the inviter's own
@@ -45,9 +56,11 @@ from typing import Any, Final
 from .entries import MAX_ENTRY_BYTES, SignedEntry
 from .errors import DecodeError, SessionError
 from .invitations import INVITATION_ID_BYTES, JOIN_PROOF_BYTES
+from .negentropy import MIN_FRAME_SIZE_LIMIT
 from .wire import decode, encode
 
 __all__ = [
+    "DEFAULT_REPLY_FRAME",
     "ENDPOINTS",
     "MAX_FETCH_IDS",
     "MAX_FETCH_REPLY_BYTES",
@@ -55,6 +68,7 @@ __all__ = [
     "MAX_NEG_MESSAGE_BYTES",
     "MAX_PUSH_BYTES",
     "MAX_PUSH_ENTRIES",
+    "MAX_REPLY_FRAME",
     "OUTCOMES",
     "PROTOCOL_VERSION",
     "RECONCILE_SETS",
@@ -66,6 +80,8 @@ __all__ = [
     "decode_push_reply",
     "decode_push_request",
     "decode_reconcile",
+    "decode_reconcile_reply",
+    "decode_reconcile_request",
     "encode_fetch_reply",
     "encode_fetch_request",
     "encode_join_reply",
@@ -73,6 +89,8 @@ __all__ = [
     "encode_push_reply",
     "encode_push_request",
     "encode_reconcile",
+    "encode_reconcile_reply",
+    "encode_reconcile_request",
 ]
 
 #: The version of the wire protocol and entry format (docs/protocol.md). Nodes of
@@ -89,11 +107,17 @@ MAX_JOIN_CHAIN: Final = 64
 _MAX_JOIN_ENTRIES: Final = MAX_JOIN_CHAIN + 2
 #: Request bodies are capped at 256 KiB (issue: "request body ≤ 256 KiB").
 MAX_REQUEST_BYTES: Final = 256 * 1024
-#: Negentropy frames are bounded well inside a request body.
+#: The Negentropy messages of a request are bounded well inside its body.
 MAX_NEG_MESSAGE_BYTES: Final = 200 * 1024
-MAX_FETCH_IDS: Final = 500
+#: The largest reply frame (per set) a client may ask for: about 32,000 ids, so that
+#: a difference of 100,000 entries is found in four round trips, not fifty.
+MAX_REPLY_FRAME: Final = 1024 * 1024
+#: The reply frame when a request does not ask for one.
+DEFAULT_REPLY_FRAME: Final = 60_000
+#: Ids in one fetch request: with entries of about 500 bytes, one full reply.
+MAX_FETCH_IDS: Final = 2000
 #: A fetch reply is filled up to this many bytes of entries (then ``more``).
-MAX_FETCH_REPLY_BYTES: Final = 1024 * 1024
+MAX_FETCH_REPLY_BYTES: Final = 2 * 1024 * 1024
 #: Limits on everything a peer sends: at most 50 entries per push.
 MAX_PUSH_ENTRIES: Final = 50
 MAX_PUSH_BYTES: Final = 200 * 1024
@@ -150,17 +174,21 @@ def _neg(value: Any) -> bytes:
 
 
 def encode_reconcile(messages: Mapping[str, bytes]) -> bytes:
-    """A reconcile request or reply: one Negentropy message per set."""
+    """A reconcile request without a frame size (the server's default applies)."""
     return encode({"sets": dict(messages)})
 
 
-def decode_reconcile(body: bytes, expected: Collection[str] | None = None) -> dict[str, bytes]:
-    """A reconcile request's or reply's message per set.
+def encode_reconcile_request(messages: Mapping[str, bytes], frame: int) -> bytes:
+    """A reconcile request asking for reply frames of up to ``frame`` bytes per set."""
+    return encode({"frame": frame, "sets": dict(messages)})
 
-    A request names one or both sets; a reply (``expected``: the sets the
-    request named) answers exactly those.
-    """
-    value = _parse(body, MAX_REQUEST_BYTES, ("sets",), "reconcile message")["sets"]
+
+def encode_reconcile_reply(messages: Mapping[str, bytes], held: Mapping[str, int]) -> bytes:
+    """A reconcile reply: a message per set asked about, and how many items each holds."""
+    return encode({"held": {name: held[name] for name in messages}, "sets": dict(messages)})
+
+
+def _sets(value: Any, expected: Collection[str] | None, max_each: int) -> dict[str, bytes]:
     if not isinstance(value, dict) or not value or \
             any(name not in RECONCILE_SETS for name in value):
         raise SessionError("reconcile message: sets maps "
@@ -169,13 +197,62 @@ def decode_reconcile(body: bytes, expected: Collection[str] | None = None) -> di
     if expected is not None and set(value) != set(expected):
         raise SessionError("reconcile reply: it must answer each set asked about, and no other",
                            code="bad_message")
-    total = 0
     for message in value.values():
-        total += len(_neg(message))
-    if total > MAX_NEG_MESSAGE_BYTES:
+        if not isinstance(message, bytes) or not message or len(message) > max_each:
+            raise SessionError(f"reconcile message: each set's message is 1 to {max_each} "
+                               "bytes", code="bad_message")
+    return value
+
+
+def decode_reconcile_request(body: bytes) -> tuple[dict[str, bytes], int]:
+    """A reconcile request's message per set, and the reply frame it asks for.
+
+    A request names one or both sets, with at most :data:`MAX_NEG_MESSAGE_BYTES`
+    of messages in all. ``frame`` must be from
+    :data:`~protocol.negentropy.MIN_FRAME_SIZE_LIMIT` to :data:`MAX_REPLY_FRAME`;
+    a request without it asks for :data:`DEFAULT_REPLY_FRAME`.
+    """
+    try:
+        value = decode(body, max_bytes=MAX_REQUEST_BYTES)
+    except DecodeError as exc:
+        raise SessionError(f"reconcile message: {exc.message}", code=exc.code) from exc
+    if not isinstance(value, dict) or tuple(value) not in (("sets",), ("frame", "sets")):
+        raise SessionError("reconcile message must be a map with exactly sets, or frame and "
+                           "sets", code="bad_message")
+    frame = value.get("frame", DEFAULT_REPLY_FRAME)
+    if type(frame) is not int or not MIN_FRAME_SIZE_LIMIT <= frame <= MAX_REPLY_FRAME:
+        raise SessionError(f"reconcile message: frame is {MIN_FRAME_SIZE_LIMIT} to "
+                           f"{MAX_REPLY_FRAME} bytes", code="bad_message")
+    messages = _sets(value["sets"], None, MAX_NEG_MESSAGE_BYTES)
+    if sum(len(m) for m in messages.values()) > MAX_NEG_MESSAGE_BYTES:
         raise SessionError(f"reconcile message: more than {MAX_NEG_MESSAGE_BYTES} bytes of "
                            "Negentropy messages", code="bad_message")
-    return value
+    return messages, frame
+
+
+def decode_reconcile(body: bytes, expected: Collection[str] | None = None) -> dict[str, bytes]:
+    """A reconcile request's message per set (see :func:`decode_reconcile_request`)."""
+    messages, _ = decode_reconcile_request(body)
+    if expected is not None and set(messages) != set(expected):
+        raise SessionError("reconcile reply: it must answer each set asked about, and no other",
+                           code="bad_message")
+    return messages
+
+
+def decode_reconcile_reply(body: bytes, expected: Collection[str],
+                           frame: int) -> tuple[dict[str, bytes], dict[str, int]]:
+    """A reconcile reply to a request that named the sets ``expected`` and asked for
+    ``frame``: each set's message (at most ``frame`` bytes), and how many items the
+    server holds in each."""
+    value = _parse(body, len(expected) * (frame + 64) + 256, ("held", "sets"),
+                   "reconcile reply")
+    messages = _sets(value["sets"], expected, frame)
+    held = value["held"]
+    if not isinstance(held, dict) or set(held) != set(expected) or \
+            any(type(n) is not int or n < 0 for n in held.values()):
+        raise SessionError("reconcile reply: held counts the items of each set answered",
+                           code="bad_message")
+    return messages, held
 
 
 def encode_join_request(invitation_id: bytes, proof: bytes) -> bytes:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: encoding and crypto libraries. Anything else (the clock, randomness, the
 #: file system, the network, threads) is I/O and belongs in node/.
 PROTOCOL_MAY_IMPORT = frozenset({
-    "__future__", "base64", "binascii", "bisect", "collections", "dataclasses", "enum",
+    "__future__", "array", "base64", "binascii", "bisect", "collections", "dataclasses", "enum",
     "functools", "hashlib", "heapq", "hmac", "ipaddress", "itertools", "math", "operator",
     "re", "struct",
     "types", "typing", "cryptography", "msgpack", "msgspec", "protocol",

@@ -17,6 +17,7 @@ generation it does not have.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import sqlite_utils
 
@@ -25,25 +26,32 @@ from protocol import NegentropyStorage
 from . import ingest
 from .database import Database
 
-__all__ = ["ReconciliationSet", "members_set"]
+__all__ = ["READERS", "ReconciliationSet", "all_set", "members_set"]
 
 
-def members_set(db: sqlite_utils.Database) -> list[tuple[int, bytes]]:
+def members_set(db: sqlite_utils.Database) -> Iterator[tuple[int, bytes]]:
     """The genesis and admissions (and their withdrawals) as (version, id), sorted.
 
-    Read off the partial index ``entries_membership`` (migration m008).
+    Read off the partial index ``entries_membership`` (migration m008), row by row.
     """
-    return db.conn.execute(
+    return iter(db.conn.execute(
         "SELECT version, id FROM entries INDEXED BY entries_membership "
-        "WHERE family IN ('genesis', 'admit') ORDER BY version, id").fetchall()
+        "WHERE family IN ('genesis', 'admit') ORDER BY version, id"))
 
 
-_READERS = {"all": ingest.current_set, "members": members_set}
+def all_set(db: sqlite_utils.Database) -> Iterator[tuple[int, bytes]]:
+    """Every current entry as (version, id), sorted, row by row (off the covering index)."""
+    return iter(db.conn.execute("SELECT version, id FROM entries ORDER BY version, id"))
 
 
-def _generation_and_set(db: sqlite_utils.Database,
-                        set_name: str) -> tuple[int, list[tuple[int, bytes]]]:
-    return ingest.entries_generation(db), _READERS[set_name](db)
+#: Each set's rows, streamed: the storage is packed as they are read, so a million
+#: entries never stand in memory as a million Python tuples (protocol/negentropy.py).
+READERS = {"all": all_set, "members": members_set}
+
+
+def _generation_and_storage(db: sqlite_utils.Database,
+                            set_name: str) -> tuple[int, NegentropyStorage]:
+    return ingest.entries_generation(db), NegentropyStorage.from_sorted(READERS[set_name](db))
 
 
 class ReconciliationSet:
@@ -54,7 +62,7 @@ class ReconciliationSet:
 
     async def storage(self, set_name: str = "all") -> NegentropyStorage:
         """One of the sets, sealed; cheap when nothing changed since the last call."""
-        if set_name not in _READERS:
+        if set_name not in READERS:
             raise ValueError(f"no reconciliation set {set_name!r}")
         generation = await self._db.read(ingest.entries_generation)
         cached = self._cached.get(set_name)
@@ -64,8 +72,10 @@ class ReconciliationSet:
             cached = self._cached.get(set_name)
             if cached is not None and cached[0] == generation:
                 return cached[1]
-            generation, items = await self._db.read(_generation_and_set, set_name)
-            # Building prefix sums is CPU work: keep it off the event loop.
-            storage = await asyncio.to_thread(NegentropyStorage.from_sorted, items)
+            # The old copy goes first: while a node catches up its set changes at every
+            # session, and two copies of a large set need not stand side by side.
+            self._cached.pop(set_name, None)
+            # Read and packed on the reader thread: off the event loop.
+            generation, storage = await self._db.read(_generation_and_storage, set_name)
             self._cached[set_name] = (generation, storage)
             return storage

@@ -552,3 +552,25 @@ def _theme_tags_by_level(db: sqlite_utils.Database) -> None:
     db.executescript("""
         CREATE INDEX view_tags_by_level ON view_tags (facet, eff_level, value, node, status);
     """)
+
+
+@MIGRATIONS(name="m060_catch_up")
+def _catch_up(db: sqlite_utils.Database) -> None:
+    # How far the running node has got catching up with the network
+    # (node/sync/progress.py), so that `hedgerow status` (another process) and
+    # the pages show the same figures as the progress bar: entries held and
+    # expected, the rate, and when the last catch-up began and ended.
+    db.executescript("""
+        CREATE TABLE catch_up (
+            only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+            state TEXT NOT NULL CHECK (state IN ('catching_up', 'caught_up')),
+            started_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            finished_ms INTEGER,
+            held INTEGER NOT NULL,
+            expected INTEGER NOT NULL,
+            received INTEGER NOT NULL,
+            per_s REAL NOT NULL,
+            peers INTEGER NOT NULL
+        );
+    """)

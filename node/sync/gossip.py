@@ -53,7 +53,7 @@ from ..events import EventBus, Joined, JoinFailed, PeerSynced, PeerUnreachable, 
 from ..settings import Config
 from ..store.store import Store
 from . import peerbook
-from .client import SyncClient, SyncReport
+from .client import Helper, SyncClient, SyncReport
 from .dialling import DialPolicy
 from .peerbook import PeerRow, SyncRecord
 from .relay import Relay
@@ -82,13 +82,15 @@ class Gossip:
 
     # --- one peer --------------------------------------------------------------
 
-    async def sync_peer(self, address: str, *, remember: bool = True) -> SyncReport:
+    async def sync_peer(self, address: str, *, remember: bool = True,
+                        helpers: Sequence[Helper] = ()) -> SyncReport:
         """Sync with one peer now and book the outcome; raises :class:`SyncFailed`.
 
         An address that is not a peer yet becomes one only if ``remember``:
         a one-off sync leaves the peer book as it was, so that a mistyped
         address does not stay behind as a failing peer. :meth:`remember_peer`
-        keeps it afterwards.
+        keeps it afterwards. ``helpers``: other peers it may fetch from at the
+        same time (node/sync/client.py "Several peers at once").
         """
         address = peerbook.normalise_address(address)
         row = await self.store.db.read(peerbook.peer_by_address, address)
@@ -97,8 +99,8 @@ class Gossip:
                                              now_ms=self.store.now_ms()))[0]
         await self.join_if_invited()
         if row is not None:
-            return await self._sync_row(row)
-        report = await self.client.sync_with(address)
+            return await self._sync_row(row, helpers=helpers)
+        report = await self.client.sync_with(address, helpers=helpers)
         await self._after_success(report)
         return report
 
@@ -163,7 +165,8 @@ class Gossip:
 
     async def _after_success(self, report: SyncReport) -> None:
         stats = report.stats
-        if await self.store.needs_catch_up():
+        # Only a sync that completed (reconciled to the end) holds all the peer had.
+        if stats.complete and await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it
             # publishes, or it could fork itself (DESIGN.md). A completed
             # session leaves it holding every entry of its own that this peer
@@ -220,23 +223,32 @@ class Gossip:
         if not due_only:
             health = [replace(h, next_attempt_ms=0) for h in health]
         chosen = {h.address for h in choose_peers(health, now, fanout, self.rng)}
+        return await self.sync_rows([row for row in rows if row.address in chosen])
+
+    async def sync_rows(self, rows: Sequence[PeerRow]) -> list[SyncReport]:
+        """Sync with ``rows`` at once, each session helped by the others.
+
+        The catch-up entry point of a round: when this node is far behind,
+        the entries found with any peer are fetched from all of them, split
+        as they go (node/sync/client.py "Several peers at once").
+        """
         reports: list[SyncReport] = []
+        everyone = [Helper(row.address, row.node_id, row.learned) for row in rows]
 
         async def one(row: PeerRow) -> None:
             # A failure is booked and reported as an event already.
             with contextlib.suppress(SyncFailed):
-                reports.append(await self._sync_row(row))
+                reports.append(await self._sync_row(row, helpers=everyone))
 
         async with asyncio.TaskGroup() as group:
             for row in rows:
-                if row.address in chosen:
-                    group.create_task(one(row))
+                group.create_task(one(row))
         return reports
 
-    async def _sync_row(self, row: PeerRow) -> SyncReport:
+    async def _sync_row(self, row: PeerRow, *, helpers: Sequence[Helper] = ()) -> SyncReport:
         try:
             report = await self.client.sync_with(row.address, expect=row.node_id,
-                                                 learned=row.learned)
+                                                 learned=row.learned, helpers=helpers)
         except SyncFailed as exc:
             await self._book_failure(row, exc)
             raise

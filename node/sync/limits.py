@@ -6,13 +6,15 @@ tests drive them with a fake clock.
 
 * :class:`RateLimiter` — a token bucket per key (a peer's node id, or an IP
   address): ``rate`` requests a second on average, bursts up to ``burst``.
-  A request over the limit gets 429 with ``Retry-After``.
+  A request over the limit gets 429 with ``Retry-After``. A request that
+  turns out to be real work gets its token back (:meth:`RateLimiter.refund`):
+  the work budget pays for it instead.
 * :class:`PeerScores` — penalty points per peer for bad requests (invalid
   signatures, malformed bodies, rejected entries). Points decay over time; a
   peer over the threshold is ignored (429) until its points decay below it.
 * :class:`WorkBudget` — seconds of work (CPU) per peer, spent per unit of
   work after it is done (a reconcile frame's measured CPU time, so much per
-  entry fetched or pushed), refilled at a steady rate. A peer that has spent
+  byte of entries served or per entry pushed), refilled at a steady rate. A peer that has spent
   its allowance is *slowed down*, not refused: its next unit of work waits
   until the allowance is back (DESIGN.md "Limits": a member's budget that
   runs out slows it down rather than refusing it mid-session). Floods are
@@ -71,6 +73,12 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+    def refund(self, key: str, tokens: float = 1.0) -> None:
+        """Give back tokens a request took (it turned out to be work, paid for elsewhere)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(self.burst, bucket.tokens + tokens)
 
 
 class PeerScores:

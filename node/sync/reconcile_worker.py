@@ -37,7 +37,7 @@ from typing import Final
 import msgpack
 
 from protocol import PeerError, ReconcileError, answer_reconcile
-from protocol.messages import MAX_REQUEST_BYTES
+from protocol.messages import MAX_REPLY_FRAME, MAX_REQUEST_BYTES, RECONCILE_SETS
 
 from ..errors import LocalProblem
 
@@ -48,7 +48,8 @@ IDLE_S: Final = 20.0
 #: A frame's answer that takes longer than this means the worker is stuck: it is killed.
 ANSWER_TIMEOUT_S: Final = 30.0
 _LENGTH: Final = struct.Struct(">I")
-_MAX_REPLY: Final = 4 * MAX_REQUEST_BYTES
+#: The largest answer: a full frame for each set, and the framing around them.
+_MAX_REPLY: Final = len(RECONCILE_SETS) * MAX_REPLY_FRAME + 64 * 1024
 
 
 class WorkerGone(LocalProblem):
@@ -176,13 +177,11 @@ def serve(database: Path, frame_size_limit: int, idle_s: float) -> None:
     """The worker's loop: frames in on stdin, answers out on stdout, until idle or closed."""
     # Imported here: the node process never needs them for this module.
     from protocol import NegentropyStorage
-    from protocol.messages import decode_reconcile
+    from protocol.messages import decode_reconcile_request
 
     from ..store.connection import connect, read_snapshot
-    from ..store.ingest import current_set, entries_generation
-    from ..store.reconciliation import members_set
-
-    readers = {"all": current_set, "members": members_set}
+    from ..store.ingest import entries_generation
+    from ..store.reconciliation import READERS as readers
 
     # Background work: when the machine is busy, the node's own process (its pages,
     # its other peers) goes first. A Pi has few cores to share.
@@ -206,19 +205,22 @@ def serve(database: Path, frame_size_limit: int, idle_s: float) -> None:
             if body is None:
                 return
             try:
-                messages = decode_reconcile(body)
+                # The client asks for the frame it wants; this node's own limit caps it
+                # (protocol/messages.py: frames are negotiated in each request).
+                messages, frame = decode_reconcile_request(body)
                 with read_snapshot(db):
                     generation = entries_generation(db)
                     for name in messages:
                         held = cached.get(name)
                         if held is None or held[0] != generation:
+                            cached.pop(name, None)  # one copy of a large set at a time
                             cached[name] = (generation,
                                             NegentropyStorage.from_sorted(readers[name](db)))
                 # The peer pays for its frames, not for this node's sets having changed.
                 started = time.process_time()
                 storages = {name: cached[name][1] for name in messages}
                 reply: list[object] = ["ok", answer_reconcile(
-                    storages, messages, frame_size_limit=frame_size_limit)]
+                    storages, messages, frame_size_limit=min(frame, frame_size_limit))]
             except PeerError as exc:
                 started = time.process_time()
                 reply = ["error", [exc.code, exc.message]]

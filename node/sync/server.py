@@ -22,7 +22,11 @@ nothing and gets a plain-text reason:
    nonces of accepted signatures are kept in the database), wrong network
    or bad → 401;
 6. the peer's misbehaviour score (ignored for a while) and per-peer rate
-   limit → 429;
+   limit → 429. A request that moves real work (a reply of at least
+   :data:`USEFUL_REPLY_BYTES`, a push of at least :data:`USEFUL_PUSH_BYTES`)
+   gives its token back, here and at gate 2: the work allowance pays for it
+   instead, so a catch-up of any size, either way, is never refused for its
+   number of requests;
 7. the peer's turn and work budget (:mod:`.limits`): one request at a time
    per peer, a few waiting (more → 429); a peer that has used up its
    seconds of work waits for them to come back — slowed down, never refused
@@ -64,6 +68,7 @@ from protocol import (
 from protocol.httpsig import claimed_keyid, combine_fields
 from protocol.messages import (
     ENDPOINTS,
+    MAX_REPLY_FRAME,
     MAX_REQUEST_BYTES,
     decode_fetch_request,
     decode_join_request,
@@ -111,18 +116,44 @@ def version_mismatch(theirs: str) -> str:
             "older one")
 
 
-#: Frame limit for our reconcile replies: bounded work and bytes per request.
-FRAME_SIZE_LIMIT: Final = 60_000
-#: Each peer's allowance of work (node.sync.limits.WorkBudget): seconds of CPU a second,
-#: saved up to a burst. A 200 KiB reconcile frame costs up to ~0.1 s; an honest
-#: catch-up of a million entries about 20 s of reconciliation plus fetching, so it
-#: finishes in a few minutes, while one peer can never take more than a fifth of a core.
-WORK_PER_S: Final = 0.2
-WORK_BURST_S: Final = 2.0
-#: Estimated cost of the work a fetch or a push asks for, per entry (reading or
-#: verifying and storing one entry); a reconcile frame's cost is measured.
-FETCH_COST_S: Final = 0.00002
+#: The largest reply frame this node answers reconcile requests with (per set). A
+#: client asks for its frame in each request (protocol/messages.py) and gets at most
+#: this: about 32,000 ids, so that a new node finds a 100,000-entry difference in four
+#: round trips. Answering a full frame of ids is a slice of the packed set (a few
+#: milliseconds); a full frame of fingerprints, at most ~0.2 s of CPU in the worker
+#: process, and the peer is charged what it measured.
+FRAME_SIZE_LIMIT: Final = MAX_REPLY_FRAME
+#: Each member's allowance of work (node.sync.limits.WorkBudget), spent per unit of
+#: work — so much per byte sent (entries, frames of ids), a reconcile frame's measured
+#: CPU time if more, so much per entry pushed — never per request: seconds of work a
+#: second, saved up to a burst. Sized so that one honest catch-up is never slowed by
+#: it: serving a million entries (about 650 MB with their ids) costs about 13 s of
+#: work here (SEND_COST_PER_BYTE)
+#: plus a few seconds of reconciliation, and a joining node takes in at most ~20,000
+#: entries (12 MB) a second, which costs 0.24 s of work a second — within WORK_PER_S.
+#: A member that floods gets no more than a quarter of a core, and no more than
+#: 12.5 MB a second: its requests wait for the allowance to come back (slowed, never
+#: refused mid-session), one at a time (PeerQueue), while every other peer keeps its
+#: own allowance.
+WORK_PER_S: Final = 0.25
+WORK_BURST_S: Final = 5.0
+#: Estimated cost of sending a reply: reading and encoding the entries served (about
+#: 15 ms of CPU per MB, measured), and the bandwidth, for a frame of ids too (cheap to
+#: make: a slice of the packed set). A reconcile frame's CPU time, measured, counts
+#: instead when it is more.
+SEND_COST_PER_BYTE: Final = 0.02 / 1_000_000
+#: Estimated cost of verifying and storing one pushed entry.
 PUSH_COST_S: Final = 0.0002
+#: A request whose reply carries at least this much (a fetch of ~100 entries, a frame
+#: of ~2,000 ids) is work the allowance pays for, and gives back the request it took
+#: from the request-rate limits: an honest catch-up, every request of which moves
+#: entries, is never refused for its number of requests (there is no round cap
+#: either), while requests that move little — a flood of empty fetches, a reconcile
+#: of sets that agree, again and again — are counted and refused past the rate (429).
+USEFUL_REPLY_BYTES: Final = 64 * 1024
+#: The same for the other direction: a push of at least this much (some 30 entries),
+#: whose verifying and storing the allowance is charged for entry by entry.
+USEFUL_PUSH_BYTES: Final = 16 * 1024
 
 
 class _Refuse(Exception):
@@ -223,6 +254,11 @@ class SyncServer:
             try:
                 async with self.turns.turn(peer):
                     reply = await self._answer_within_budget(endpoint, body, peer)
+                if len(reply) >= USEFUL_REPLY_BYTES or (
+                        endpoint == "push" and len(body) >= USEFUL_PUSH_BYTES):
+                    # Work, paid for by the work allowance: not counted as a request.
+                    self.peer_limits.refund(peer)
+                    self.ip_limits.refund(client_of(request).address)
             except QueueFull as exc:
                 raise _Refuse(429, str(exc), 1.0) from None
             except WorkerGone as exc:
@@ -312,11 +348,13 @@ class SyncServer:
         """The reply body, and the seconds of work it cost."""
         if endpoint == "reconcile":
             # In the worker process: a large frame never stalls the event loop.
-            return await self.reconciler.answer(body)
+            reply, cpu = await self.reconciler.answer(body)
+            return reply, max(cpu, len(reply) * SEND_COST_PER_BYTE)
         if endpoint == "fetch":
             ids = decode_fetch_request(body)
             found = await self.store.get_entries(ids)
-            return encode_fetch_reply(ids, found), len(ids) * FETCH_COST_S
+            reply = encode_fetch_reply(ids, found)
+            return reply, len(reply) * SEND_COST_PER_BYTE
         if endpoint == "join":
             return await self._join(body, peer), PUSH_COST_S
         entries = decode_push_request(body)

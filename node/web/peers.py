@@ -37,6 +37,7 @@ from protocol.invitations import INVITATION_PREFIX
 
 from ..errors import InvalidInput, NotFound, NotMember, SyncFailed
 from ..store import blocklist
+from ..store.catch_up import read_catch_up
 from ..store.membership import DEFAULT_INVITATION_DAYS, MAX_INVITATION_USES
 from ..sync import peerbook
 from ..sync.announce import InvitationAddress, invitation_address
@@ -89,7 +90,18 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
         "invite_warning": suggested.warning if logged_in else "",
         "lan_addresses": _lan_addresses(request) if access_of(request).logged_in else [],
         "now_ms": store.now_ms(),
+        "catch_up": await _catch_up(request),
     }, status=status, title="Peers")
+
+
+async def _catch_up(request: web.Request) -> dict[str, object] | None:
+    """The last or current catch-up, as ``hedgerow status --json`` shows it."""
+    state = await store_of(request).db.read(read_catch_up)
+    if state is None:
+        return None
+    client = request.app[PAGES].service.client
+    active = state.catching_up and client is not None and client.catch_up.catching_up
+    return {**state.to_json(), "active": active}
 
 
 async def peers_page(request: web.Request) -> web.StreamResponse:

@@ -17,7 +17,17 @@ and the client pushes what the server lacks.
 Targets: d = 0 costs one round trip and ≤ 1 KiB; overhead beyond the missing
 entries ≤ 64 KiB for d ≤ 1,000; ≥ 50× fewer bytes than naive at d = 10.
 
+With ``--real`` the same cases (and a large one, ``--big``, half each way) run
+through the real thing instead: two nodes (real stores in a temporary
+directory, members of one network) with the sync server listening on
+127.0.0.1 and every production limit in force (the settings' defaults: the
+request rates, the work allowance, the server's frame limit, the
+reconciliation worker process), synced by the node's own client over HTTP.
+Bytes are still reply and request bodies; ``wall_s`` includes signing,
+verifying and storing.
+
     python tests/bench/bench_sync.py [--n 100000] [--json]
+    python tests/bench/bench_sync.py --real [--n 20000] [--big 20000] [--json]
 """
 
 from __future__ import annotations
@@ -35,9 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from protocol import (
     Entry,
-    Finished,
-    IngestEntries,
-    LoadEntries,
     NegentropyStorage,
     NodeKey,
     PushResult,
@@ -45,13 +52,14 @@ from protocol import (
     SignedEntry,
     SyncSession,
     answer_reconcile,
+    drive,
     encode,
     sign_entry,
 )
 from protocol.messages import (
     decode_fetch_request,
     decode_push_request,
-    decode_reconcile,
+    decode_reconcile_request,
     encode_fetch_reply,
     encode_push_reply,
 )
@@ -60,13 +68,16 @@ NET = hashlib.sha256(b"bench sync network").digest()
 DIFFS = (0, 10, 100, 1000)
 
 
-def signed_entries(count: int, seed: int) -> list[SignedEntry]:
-    keys = [NodeKey.from_seed(hashlib.sha256(b"sync bench author %d" % i).digest())
-            for i in range(20)]
+AUTHORS = [NodeKey.from_seed(hashlib.sha256(b"sync bench author %d" % i).digest())
+           for i in range(20)]
+
+
+def signed_entries(count: int, seed: int, network: bytes = NET) -> list[SignedEntry]:
+    keys = AUTHORS
     out = []
     for i in range(count):
         key = keys[i % len(keys)]
-        out.append(sign_entry(key, Entry(NET, key.public, "practice", f"p-{seed}-{i}",
+        out.append(sign_entry(key, Entry(network, key.public, "practice", f"p-{seed}-{i}",
                                          1_767_225_600_000 + seed * 10_000_000 + i, {
             "title": f"Community fridge {i}", "status": "active",
             "description": "Surplus food from local shops, shared with neighbours. " * 4,
@@ -87,8 +98,9 @@ class MemoryServer:
 
     def handle(self, request: SendRequest) -> bytes:
         if request.endpoint == "reconcile":
-            messages = decode_reconcile(request.body)
-            return answer_reconcile({name: self.storage for name in messages}, messages)
+            messages, frame = decode_reconcile_request(request.body)
+            return answer_reconcile({name: self.storage for name in messages}, messages,
+                                    frame_size_limit=frame)
         if request.endpoint == "fetch":
             wanted = decode_fetch_request(request.body)
             return encode_fetch_reply(wanted, [self.extra[i] for i in wanted if i in self.extra])
@@ -107,22 +119,17 @@ def run_case(common: list[tuple[int, bytes]], client_only: list[SignedEntry],
     server = MemoryServer(storage(server_only), {e.id: e for e in server_only})
     client_extra = {e.id: e for e in client_only}
     started = time.perf_counter()
-    session = SyncSession(client_store)
-    action = session.start()
     got: list[SignedEntry] = []
-    while not isinstance(action, Finished):
-        if isinstance(action, SendRequest):
-            action = session.receive(server.handle(action))
-        elif isinstance(action, IngestEntries):
-            got.extend(action.entries)
-            action = session.ingested(["accepted"] * len(action.entries))
-        else:
-            assert isinstance(action, LoadEntries)
-            action = session.loaded([client_extra[i] for i in action.ids])
+
+    def ingest(entries: tuple[SignedEntry, ...]) -> list[str]:
+        got.extend(entries)
+        return ["accepted"] * len(entries)
+
+    stats = drive(SyncSession(client_store), server.handle, ingest,
+                  lambda ids: [client_extra[i] for i in ids])
     wall = time.perf_counter() - started
     assert {e.id for e in got} == {e.id for e in server_only}
     assert set(server.received) == {e.id for e in client_only}
-    stats = action.stats
     missing = sum(e.size for e in client_only + server_only)
     return {"round_trips": stats.requests, "bytes_up": stats.bytes_up,
             "bytes_down": stats.bytes_down, "missing_entry_bytes": missing,
@@ -179,16 +186,94 @@ def bench(n: int) -> dict[str, Any]:
     return {"n": n, "cases": cases, "http_bytes_per_round_trip": http_overhead_per_round_trip()}
 
 
+async def bench_real(n: int, big: int) -> dict[str, Any]:
+    """The cases through two real nodes: stores, the sync server on loopback, production
+    limits, the node's own client."""
+    import tempfile
+
+    from node import Store, init_node
+    from node.service import NodeService
+    from node.settings import Config
+    from tests.members import MemberNetwork
+
+    network = MemberNetwork("sync bench network")
+    diffs = [*DIFFS, big] if big else list(DIFFS)
+    common = signed_entries(n, seed=0, network=network.network)
+    pool = signed_entries(max(diffs), seed=1, network=network.network)
+    cases = []
+    with tempfile.TemporaryDirectory(prefix="hedgerow-bench-") as tmp:
+        for d in diffs:
+            half = d // 2
+            sides = {"client": pool[:half], "server": pool[half:d]}
+            services: dict[str, NodeService] = {}
+            stores: list[Store] = []
+            try:
+                for name in ("server", "client"):
+                    data_dir = Path(tmp) / f"{name}-{d}"
+                    key = init_node(data_dir, network=network.network,
+                                    seed=hashlib.sha256(f"{name}".encode()).digest(),
+                                    now_ms=1_767_225_600_000)
+                    store = await Store.open(data_dir)
+                    stores.append(store)
+                    others = [NodeKey.from_seed(hashlib.sha256(other.encode()).digest())
+                              for other in ("server", "client")]
+                    await store.ingest(network.membership([*AUTHORS, *others, key]))
+                    mine = common + sides[name]
+                    for start in range(0, len(mine), 1000):
+                        outcomes = await store.ingest(mine[start:start + 1000])
+                        refused = [o for o in outcomes if not o.stored]
+                        if refused:
+                            raise SystemExit(f"the bench's entries were refused: {refused[0]}")
+                    service = NodeService(store, Config(mdns=False))
+                    await service.start(host="127.0.0.1", port=0, gossip=False, mdns=False)
+                    services[name] = service
+                client = services["client"].client
+                assert client is not None
+                started = time.perf_counter()
+                report = await client.sync_with(services["server"].url)
+                wall = time.perf_counter() - started
+                server_ids = {i for _, i in await services["server"].store.current_set()}
+                client_ids = {i for _, i in await services["client"].store.current_set()}
+                assert server_ids == client_ids, "the two nodes did not converge"
+            finally:
+                for service in services.values():
+                    await service.stop()
+                for store in stores:
+                    await store.close()
+            stats = report.stats
+            cases.append({"d": d, "round_trips": stats.requests, "bytes_up": stats.bytes_up,
+                          "bytes_down": stats.bytes_down, "sessions": report.sessions,
+                          "missing_entry_bytes": sum(e.size for e in pool[:d]),
+                          "wall_s": round(wall, 4),
+                          "naive_bytes": naive([(0, e.id) for e in common], pool[:half],
+                                               pool[half:d])})
+    return {"n": n, "real": True, "cases": cases,
+            "http_bytes_per_round_trip": http_overhead_per_round_trip()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--n", type=int, default=None,
+                        help="entries in common (default 100,000; 20,000 with --real)")
+    parser.add_argument("--real", action="store_true",
+                        help="two real nodes, the sync server on loopback, production limits")
+    parser.add_argument("--big", type=int, default=20_000,
+                        help="with --real, one more case with this difference (0: none)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = bench(args.n)
+    if args.real:
+        import asyncio
+
+        result = asyncio.run(bench_real(20_000 if args.n is None else args.n, args.big))
+    else:
+        result = bench(100_000 if args.n is None else args.n)
     if args.json:
         print(json.dumps(result))
         return
-    print(f"n = {result['n']:,} entries in common; d = symmetric difference (half each way)")
+    where = ("two real nodes over HTTP, production limits" if result.get("real") else
+             "in memory, the protocol's bytes")
+    print(f"n = {result['n']:,} entries in common; d = symmetric difference (half each way); "
+          f"{where}")
     head = (f"{'d':>6}{'trips':>7}{'up B':>10}{'down B':>10}{'missing B':>11}"
             f"{'overhead B':>12}{'naive B':>12}{'naive/ours':>11}{'wall s':>8}")
     print(head)

@@ -16,7 +16,14 @@ import msgpack
 import pytest
 
 from protocol import encode
-from protocol.messages import encode_fetch_request, encode_push_request, encode_reconcile
+from protocol.messages import (
+    MAX_FETCH_IDS,
+    MAX_REPLY_FRAME,
+    encode_fetch_request,
+    encode_push_request,
+    encode_reconcile,
+    encode_reconcile_request,
+)
 from protocol.negentropy import encode_varint
 
 from ..node.conftest import FakeClock
@@ -259,6 +266,26 @@ async def test_malformed_negentropy_frames_are_400(node: HostileNode, member: Si
     await node.refused(400, lambda: member.post("reconcile", body))
 
 
+@pytest.mark.parametrize("frame", [
+    pytest.param(4095, id="below Negentropy's smallest frame"),
+    pytest.param(MAX_REPLY_FRAME + 1, id="above the largest reply frame"),
+    pytest.param(-1, id="negative"),
+    pytest.param("60000", id="not a number"),
+])
+async def test_reconcile_frames_out_of_range_are_400(node: HostileNode, member: Signer,
+                                                     frame: object) -> None:
+    body = encode({"frame": frame, "sets": {"all": b"\x61"}})
+    await node.refused(400, lambda: member.post("reconcile", body))
+
+
+async def test_a_large_frame_is_answered_within_the_servers_own_limit(
+        node: HostileNode, member: Signer) -> None:
+    """A client may ask for any frame up to MAX_REPLY_FRAME; the reply stays within it."""
+    body = encode_reconcile_request({"all": b"\x61"}, MAX_REPLY_FRAME)
+    reply = await node.refused(200, lambda: member.post("reconcile", body))
+    assert reply.status == 200
+
+
 async def test_another_negentropy_version_gets_the_version_we_speak(
         node: HostileNode, member: Signer) -> None:
     # spec rule 4: answered (200) with the single byte 0x61, nothing stored.
@@ -269,7 +296,7 @@ async def test_another_negentropy_version_gets_the_version_we_speak(
 
 @pytest.mark.parametrize("body", [
     pytest.param(encode({"ids": [b"short"]}), id="short id"),
-    pytest.param(encode({"ids": [bytes(32)] * 501}), id="501 ids"),
+    pytest.param(encode({"ids": [bytes(32)] * (MAX_FETCH_IDS + 1)}), id="too many ids"),
     pytest.param(encode({"ids": "nope"}), id="ids not a list"),
     pytest.param(encode({"ids": [], "more": 1}), id="unknown field"),
 ])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,16 +15,20 @@ from protocol import Entry, NodeKey, SignedEntry, sign_entry
 from protocol.errors import InvalidArgument, SessionError
 from protocol.messages import (
     MAX_PUSH_ENTRIES,
+    MAX_REPLY_FRAME,
     PushResult,
     decode_fetch_request,
     decode_push_request,
-    decode_reconcile,
+    decode_reconcile_request,
     encode_fetch_reply,
     encode_push_reply,
     encode_reconcile,
+    encode_reconcile_reply,
 )
 from protocol.negentropy import NegentropyStorage
 from protocol.session import (
+    MAX_QUIET_ROUNDS,
+    Action,
     Finished,
     IngestEntries,
     LoadEntries,
@@ -30,6 +36,7 @@ from protocol.session import (
     SessionState,
     SyncSession,
     answer_reconcile,
+    drive,
 )
 
 NET = hashlib.sha256(b"session net").digest()
@@ -52,16 +59,21 @@ class Server:
     """A server that answers from a dict, as node/ does from its store."""
 
     def __init__(self, held: dict[bytes, SignedEntry],
-                 members: dict[bytes, SignedEntry] | None = None) -> None:
+                 members: dict[bytes, SignedEntry] | None = None, *,
+                 frame_limit: int = 0) -> None:
         self.held = held
         self.members = members or {}
+        self.frame_limit = frame_limit or MAX_REPLY_FRAME
+        self.frames: list[int] = []
 
     def handle(self, request: SendRequest) -> bytes:
         if request.endpoint == "reconcile":
-            messages = decode_reconcile(request.body)
+            messages, frame = decode_reconcile_request(request.body)
+            self.frames.append(frame)
             return answer_reconcile({name: storage_of(self.held if name == "all" else
                                                       self.members)
-                                     for name in messages}, messages)
+                                     for name in messages}, messages,
+                                    frame_size_limit=min(frame, self.frame_limit))
         if request.endpoint == "fetch":
             ids = decode_fetch_request(request.body)
             return encode_fetch_reply(ids, [self.held[i] for i in ids if i in self.held])
@@ -75,23 +87,24 @@ class Server:
         return encode_push_reply(results)
 
 
-def run(client: dict[bytes, SignedEntry], server: Server) -> Finished:
-    session = SyncSession(storage_of(client))
-    action = session.start()
+def run(client: dict[bytes, SignedEntry], server: Server, **options: Any) -> Finished:
+    session = SyncSession(storage_of(client), **options)
+    action: Action | None = session.start()
     for _ in range(10_000):
         if isinstance(action, Finished):
             assert session.state is SessionState.DONE
             return action
         if isinstance(action, SendRequest):
-            action = session.receive(server.handle(action))
+            session.receive(action, server.handle(action))
         elif isinstance(action, IngestEntries):
             outcomes = []
             for e in action.entries:
                 outcomes.append("duplicate" if e.id in client else "accepted")
                 client[e.id] = e
-            action = session.ingested(outcomes)
+            session.ingested(outcomes)
         elif isinstance(action, LoadEntries):
-            action = session.loaded([client[i] for i in action.ids if i in client])
+            session.loaded([client[i] for i in action.ids if i in client])
+        action = session.next_action()
     raise AssertionError("session did not finish")
 
 
@@ -121,29 +134,35 @@ def test_unrequested_entries_in_a_fetch_reply_fail_the_session() -> None:
     session = SyncSession(storage_of(client))
     action = session.start()
     assert isinstance(action, SendRequest)
-    action = session.receive(server.handle(action))
+    session.receive(action, server.handle(action))
+    action = session.next_action()
     assert isinstance(action, SendRequest) and action.endpoint == "fetch"
     with pytest.raises(SessionError):
-        session.receive(encode_fetch_reply([], [ENTRIES[10]]))
+        session.receive(action, encode_fetch_reply([], [ENTRIES[10]]))
     assert session.state is SessionState.FAILED
 
 
 def test_garbage_reply_is_a_peer_error() -> None:
     session = SyncSession(storage_of({}))
-    session.start()
+    action = session.start()
+    assert isinstance(action, SendRequest)
     with pytest.raises(SessionError):
-        session.receive(b"\xc1")
+        session.receive(action, b"\xc1")
 
 
 def test_out_of_turn_calls_are_local_errors() -> None:
     session = SyncSession(storage_of({}))
     with pytest.raises(InvalidArgument):
-        session.receive(encode_reconcile({"all": b"a"}))
+        session.receive(SendRequest("reconcile", b"", 1), encode_reconcile({"all": b"a"}))
+    with pytest.raises(InvalidArgument):
+        session.next_action()
     session.start()
     with pytest.raises(InvalidArgument):
         session.start()
     with pytest.raises(InvalidArgument):
         session.ingested([])
+    with pytest.raises(InvalidArgument):
+        session.loaded([])
 
 
 def test_the_members_set_is_fetched_first_and_nothing_twice() -> None:
@@ -155,20 +174,135 @@ def test_the_members_set_is_fetched_first_and_nothing_twice() -> None:
     server = Server(held, members)
     skip = frozenset({ENTRIES[0].id})
     session = SyncSession({"members": storage_of({}), "all": storage_of({})}, skip=skip)
-    action = session.start()
     fetched: list[bytes] = []
-    while not isinstance(action, Finished):
-        if isinstance(action, SendRequest):
-            if action.endpoint == "fetch":
-                fetched += decode_fetch_request(action.body)
-            action = session.receive(server.handle(action))
-        elif isinstance(action, IngestEntries):
-            action = session.ingested(["accepted"] * len(action.entries))
-        else:
-            action = session.loaded([])
+
+    def send(request: SendRequest) -> bytes:
+        nonlocal fetched
+        if request.endpoint == "fetch":
+            fetched += decode_fetch_request(request.body)
+        return server.handle(request)
+
+    drive(session, send, lambda entries: ["accepted"] * len(entries), lambda ids: [])
     assert sorted(fetched) == sorted(set(held) - skip) and len(fetched) == len(set(fetched))
     assert set(fetched[:20]) == set(members)
     converged = SyncSession({"members": storage_of(members), "all": storage_of(held)})
     action = converged.start()
-    action = converged.receive(server.handle(action))
+    assert isinstance(action, SendRequest)
+    converged.receive(action, server.handle(action))
+    action = converged.next_action()
     assert isinstance(action, Finished) and action.stats.rounds == 1
+
+
+def test_fetching_starts_while_reconciliation_goes_on() -> None:
+    """Ids found in one round are fetched before the next round: with small
+    frames a big difference takes several rounds, and every round stores
+    something (no round cap ends a session with nothing fetched)."""
+    server = Server({e.id: e for e in ENTRIES}, frame_limit=4096)
+    session = SyncSession(storage_of({}), reply_frame=4096, fetch_ahead=50)
+    order: list[str] = []
+    stored: dict[bytes, SignedEntry] = {}
+
+    def send(request: SendRequest) -> bytes:
+        order.append(request.endpoint)
+        return server.handle(request)
+
+    def ingest(entries: tuple[SignedEntry, ...]) -> list[str]:
+        stored.update((e.id, e) for e in entries)
+        return ["accepted"] * len(entries)
+
+    stats = drive(session, send, ingest, lambda ids: [])
+    assert set(stored) == set(server.held)
+    assert stats.rounds >= 3 and stats.complete and stats.peer_holds == len(ENTRIES)
+    # A fetch between every two reconcile rounds.
+    assert order[0] == "reconcile" and order.index("fetch") < order.index("reconcile", 1)
+    rounds_at = [i for i, endpoint in enumerate(order) if endpoint == "reconcile"]
+    assert all("fetch" in order[a:b] for a, b in itertools.pairwise(rounds_at))
+    assert server.frames == [4096] * stats.rounds
+
+
+def test_a_bounded_session_keeps_what_it_got_and_the_next_goes_on() -> None:
+    """A session that reaches its window fetches what it found, says it is not
+    complete, and the next session (over what the store then holds) goes on."""
+    server = Server({e.id: e for e in ENTRIES}, frame_limit=4096)
+    client: dict[bytes, SignedEntry] = {}
+    sessions = []
+    for _ in range(10):
+        finished = run(client, server, reply_frame=4096, max_ids=100)
+        sessions.append(finished.stats)
+        if finished.stats.complete:
+            break
+    assert set(client) == set(server.held)
+    assert len(sessions) >= 3
+    assert all(s.accepted > 0 for s in sessions[:-1])
+    assert not sessions[0].complete and sessions[-1].complete
+
+
+def test_ids_are_streamed_not_piled_up() -> None:
+    """Ids waiting to be fetched never exceed one frame's worth beyond FETCH_AHEAD."""
+    server = Server({e.id: e for e in ENTRIES}, frame_limit=4096)
+    session = SyncSession(storage_of({}), reply_frame=4096, fetch_ahead=50)
+    action: Action | None = session.start()
+    most = 0
+    while not isinstance(action, Finished):
+        if isinstance(action, SendRequest):
+            session.receive(action, server.handle(action))
+        elif isinstance(action, IngestEntries):
+            session.ingested(["accepted"] * len(action.entries))
+        most = max(most, session.waiting_ids)
+        action = session.next_action()
+    assert 0 < most <= 50 + 4096 // 32
+
+
+def test_helpers_fetch_alongside_and_what_they_lack_comes_from_the_peer() -> None:
+    """A fetch any peer may answer goes to a helper; ids the helper does not hold,
+    or a helper that fails, go back to the session's own peer."""
+    held = {e.id: e for e in ENTRIES}
+    server = Server(held)
+    helper = Server({e.id: e for e in ENTRIES[::2]})
+    session = SyncSession(storage_of({}), max_fetches=2)
+    got: dict[bytes, SignedEntry] = {}
+    action: Action | None = session.start()
+    helper_turn = True
+    failed_once = False
+    while not isinstance(action, Finished):
+        if isinstance(action, SendRequest):
+            if action.endpoint == "fetch" and action.any_peer and helper_turn:
+                helper_turn = False
+                if not failed_once:
+                    failed_once = True
+                    session.helper_failed(action)
+                else:
+                    session.receive(action, helper.handle(action), from_helper=True)
+            else:
+                helper_turn = True
+                session.receive(action, server.handle(action))
+        elif isinstance(action, IngestEntries):
+            got.update((e.id, e) for e in action.entries)
+            session.ingested(["accepted"] * len(action.entries))
+        action = session.next_action()
+    assert set(got) == set(held)
+    assert action.stats.received == len(held)
+
+
+def test_a_helper_reply_cannot_answer_a_fetch_only_the_peer_may() -> None:
+    server = Server({e.id: e for e in ENTRIES[:40]})
+    session = SyncSession(storage_of({}))
+    action = session.start()
+    assert isinstance(action, SendRequest)
+    with pytest.raises(InvalidArgument):
+        session.receive(action, server.handle(action), from_helper=True)
+
+
+def test_a_server_that_never_settles_anything_ends_the_session() -> None:
+    """No cap on rounds ends a session that makes progress, but a server whose
+    replies find nothing new round after round is not reconciling."""
+    session = SyncSession(storage_of({e.id: e for e in ENTRIES}))
+    action = session.start()
+    # A fingerprint to infinity that never matches: the client splits, again and again.
+    stalling = encode_reconcile_reply({"all": b"\x61\x00\x00\x01" + bytes(16)}, {"all": 300})
+    with pytest.raises(SessionError, match="nothing new"):
+        for _ in range(MAX_QUIET_ROUNDS + 1):
+            assert isinstance(action, SendRequest) and action.endpoint == "reconcile"
+            session.receive(action, stalling)
+            action = session.next_action()
+    assert session.state is SessionState.FAILED

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from node.events import EntriesReceived, Event, Published
+from node.store.catch_up import CatchUpState, record_catch_up
 from node.sync import peerbook
 from node.sync.client import SyncClient
 from node.sync.gossip import Gossip
@@ -462,6 +463,21 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
     await pages.post("/peers/remove", {"address": "http://127.0.0.1:9"})
     html = await pages.post("/peers/sync", {"address": "http://127.0.0.1:7"}, status=400)
     assert "not syncing right now" in text_of(html)
+
+
+async def test_peers_page_shows_the_catch_up(pages: PageClient, service: PagesService) -> None:
+    """The figures `hedgerow status --json` shows: held of expected, the rate; and,
+    once done, how many entries came in and how long it took."""
+    now = service.store.now_ms()
+    await service.store.db.write(record_catch_up, CatchUpState(
+        "catching_up", now - 10_000, now, None, 45_000, 100_000, 44_000, 4_400.0, 2))
+    html = text_of(await pages.get("/peers"))
+    assert "Catching up with the network" in html
+    assert "45,000 of 100,000 entries (45%)" in html and "it goes on at the next sync" in html
+    await service.store.db.write(record_catch_up, CatchUpState(
+        "caught_up", now - 20_000, now, now, 100_000, 100_000, 99_000, 4_950.0, 2))
+    html = text_of(await pages.get("/peers"))
+    assert "Caught up" in html and "99,000 entries taken in" in html and "in 20.0 s" in html
 
 
 @pytest.mark.parametrize(("path", "fields", "words"), [

@@ -6,6 +6,7 @@ checked round by round with no sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,8 +20,14 @@ from node.errors import PeerRefused, SyncFailed
 from node.service import NodeService
 from node.settings import Config
 from node.store.ingest import IngestStatus
-from protocol import HttpMessage, NodeKey, decode, encode
-from protocol.messages import encode_fetch_request, encode_push_request
+from node.sync.server import USEFUL_REPLY_BYTES
+from protocol import HttpMessage, Negentropy, NegentropyStorage, NodeKey, decode, encode
+from protocol.messages import (
+    encode_fetch_reply,
+    encode_fetch_request,
+    encode_push_request,
+    encode_reconcile,
+)
 
 from ..conftest import START_MS, FakeClock, make_member_node
 from ..peer_entries import NETWORK, OTHER_NETWORK, admitted, peer_key, practice
@@ -257,6 +264,64 @@ async def test_rate_limits_answer_429(make_node: MakeNode, clock: FakeClock) -> 
         statuses.append((await post(url, body, headers))[0])
     assert statuses[:5] == [200] * 5
     assert 429 in statuses[5:]
+
+
+async def test_requests_that_move_work_are_paid_for_by_the_work_allowance(
+        make_node: MakeNode, clock: FakeClock) -> None:
+    """A member's allowance is spent per unit of work, not per request: fetches that
+    each move real work keep going past the request burst that empty ones stop at."""
+    strict = Config(mdns=False, rate_limit_per_peer=1, rate_limit_per_ip=1000)
+    target = await make_node("working", config=strict)
+    author = peer_key(7)
+    entries = [practice(author, f"w{i}", START_MS - 10_000 + i, description="d" * 400)
+               for i in range(200)]
+    await target.store.ingest(entries)
+    wanted = encode_fetch_request([e.id for e in entries])
+    assert len(encode_fetch_reply([e.id for e in entries], entries)) >= USEFUL_REPLY_BYTES
+    forger = Forger(peer_key("chatty"), NETWORK, target)
+    url = f"{target.url}/sync/v2/fetch"
+    statuses = []
+    for i in range(12):  # more than twice the burst of 5
+        headers = forger.signed_headers("fetch", wanted, now_s=clock() // 1000,
+                                        nonce=f"w{i:021d}")
+        statuses.append((await post(url, wanted, headers))[0])
+    assert statuses == [200] * 12
+    empty = encode_fetch_request([])
+    for i in range(8):
+        headers = forger.signed_headers("fetch", empty, now_s=clock() // 1000,
+                                        nonce=f"e{i:021d}")
+        statuses.append((await post(url, empty, headers))[0])
+    assert 429 in statuses[12:]
+
+
+async def test_a_member_that_floods_is_held_back_and_others_still_sync(
+        make_node: MakeNode, clock: FakeClock) -> None:
+    """Production limits: a member firing requests many at once and back to back gets
+    429 past its turn and its rate, is served no more than the rate allows, and a
+    member syncing meanwhile converges."""
+    production = Config(mdns=False)
+    target = await make_node("flooded", config=production)
+    await publish(target, "Repair cafe")
+    flooder = Forger(peer_key("pest"), NETWORK, target)
+    url = f"{target.url}/sync/v2/reconcile"
+    body = encode_reconcile({"all": Negentropy(NegentropyStorage.from_sorted([])).initiate()})
+    counter = iter(range(10_000))
+
+    async def one() -> int:
+        headers = flooder.signed_headers("reconcile", body, now_s=clock() // 1000,
+                                         nonce=f"p{next(counter):021d}")
+        return (await post(url, body, headers))[0]
+
+    at_once = await asyncio.gather(*(one() for _ in range(40)))
+    back_to_back = [await one() for _ in range(60)]
+    statuses = at_once + back_to_back
+    assert set(statuses) <= {200, 429}
+    # The burst (5 x 10 a second) and what refills while the flood lasts, no more.
+    assert statuses.count(200) < 100 and statuses.count(429) > 20
+    honest = await make_node("honest", config=production)
+    await connect(honest, target)
+    report = await honest.gossip.sync_peer(target.url)
+    assert report.stats.complete and await ids(honest) >= await ids(target)
 
 
 async def test_malformed_bodies_are_400_and_penalised(target: NodeService,
