@@ -39,13 +39,17 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from protocol import id_from_text
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 #: Seconds any one ``ip``/``tc``/``nft`` command may take.
@@ -507,3 +511,180 @@ def network(workdir: Path, **kw: Any) -> Iterator[Network]:
         yield net
     finally:
         net.close()
+
+
+# --- a Hedgerow network on the namespaces ----------------------------------------------------
+
+def read_db(data_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows from a node's database, read-only (fine while the node runs: WAL).
+
+    Polling this costs next to nothing; a ``hedgerow`` process per poll and
+    node would cost the machine more than the nodes themselves.
+    """
+    conn = sqlite3.connect(f"file:{data_dir / 'hedgerow.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def current_ids(data_dir: Path) -> frozenset[bytes]:
+    """The ids of the entries a node holds: its current set."""
+    return frozenset(bytes(row[0]) for row in read_db(data_dir, "SELECT id FROM entries"))
+
+
+def integrity(data_dir: Path) -> str:
+    """``PRAGMA integrity_check`` of a node's database (``ok`` when sound)."""
+    return "; ".join(str(row[0]) for row in read_db(data_dir, "PRAGMA integrity_check"))
+
+
+@dataclass
+class Member:
+    """A node of the network under test: its namespace, data directory and process."""
+
+    host: Host
+    data_dir: Path
+    node_id: str = ""
+    process: Node | None = None
+
+    @property
+    def index(self) -> int:
+        return self.host.index
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.alive
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Something a ``hedgerow`` command reported as published: the entry it signed."""
+
+    author: int  # the member's index
+    kind: str
+    key: str
+    version: int
+    entry_id: bytes
+    at: float  # time.monotonic() when the command returned
+
+
+class Cluster:
+    """A Hedgerow network on a :class:`Network`: one member per host, built as the README says.
+
+    ``env``: settings for every ``hedgerow up`` (``HEDGEROW_…`` variables).
+    """
+
+    def __init__(self, net: Network, *, env: dict[str, str] | None = None) -> None:
+        self.net = net
+        self.env = env or {}
+        self.members: list[Member] = []
+        self.publications: list[Publication] = []
+
+    def _ack(self, member: Member, signed: dict[str, Any]) -> Publication:
+        publication = Publication(member.index, signed["kind"], signed["key"],
+                                  int(signed["version"]), bytes.fromhex(signed["entry_id"]),
+                                  time.monotonic())
+        self.publications.append(publication)
+        return publication
+
+    def start(self, member: Member, *, timeout: float = 30.0) -> Node:
+        member.process = self.net.start_node(member.host, member.data_dir, env=self.env,
+                                             timeout=timeout)
+        return member.process
+
+    def build_chain(self, hosts: Sequence[Host], *, on_joined: Callable[[Member], None] | None
+                    = None) -> list[Member]:
+        """The README's steps: the first founds the network; each next joins with an
+        invitation from the one before (``invite`` → ``init --join`` → ``up`` → ``profile
+        publish`` once it has joined)."""
+        def publish_profile(member: Member) -> None:
+            self._ack(member, self.net.hedgerow_json(member.host, member.data_dir, "profile",
+                                                     "publish"))
+
+        # Each profile is published while the next node joins (on two cores,
+        # that is a third of the time it takes to build the chain).
+        with ThreadPoolExecutor(max_workers=1) as background:
+            profiles: list[Future[None]] = []
+            for host in hosts:
+                member = Member(host, self.net.workdir / f"node-{host.index}")
+                name = f"Group {host.index}"
+                if not self.members:
+                    done = self.net.hedgerow_json(host, member.data_dir, "init",
+                                                  "--new-network", "--name", name,
+                                                  "--level", "local")
+                    member.node_id = done["node_id"]
+                    publish_profile(member)
+                    self.members.append(member)
+                    self.start(member)
+                else:
+                    inviter = self.members[-1]
+                    code = self.net.hedgerow_json(inviter.host, inviter.data_dir,
+                                                  "invite")["invitation"]
+                    done = self.net.hedgerow_json(host, member.data_dir, "init", "--join", code,
+                                                  "--name", name, "--level", "neighbourhood")
+                    member.node_id = done["node_id"]
+                    self.members.append(member)
+                    process = self.start(member)
+                    process.wait_for("joined the network", timeout=30)
+                    profiles.append(background.submit(publish_profile, member))
+                if on_joined is not None:
+                    on_joined(member)
+            for future in profiles:
+                future.result(timeout=HEDGEROW_TIMEOUT_S)
+        return self.members
+
+    def publish(self, member: Member, key: str) -> Publication:
+        """A new practice, shared: ``record add`` and ``share publish``."""
+        self.net.hedgerow(member.host, member.data_dir, "record", "add", "--key", key,
+                          "--title", key.replace("-", " ").capitalize())
+        return self._ack(member, self.net.hedgerow_json(member.host, member.data_dir, "share",
+                                                        "publish", key))
+
+    def kill(self, member: Member) -> None:
+        assert member.process is not None
+        member.process.kill()
+
+    def live(self) -> list[Member]:
+        return [m for m in self.members if m.running]
+
+    def lacking(self, member: Member, publications: Sequence[Publication]) -> list[Publication]:
+        """The publications ``member`` holds neither in the version published nor a newer one.
+
+        A newer version of the same slot (the author's own later profile, for
+        one) supersedes an entry: that is not a loss.
+        """
+        held = {(bytes(author), kind, key): int(version) for author, kind, key, version in
+                read_db(member.data_dir, "SELECT author, kind, key, max(version) FROM entries "
+                                         "GROUP BY author, kind, key")}
+        ids = {m.index: id_from_text(m.node_id) for m in self.members}
+        return [p for p in publications
+                if held.get((ids[p.author], p.kind, p.key), -1) < p.version]
+
+    def missing(self, publications: Sequence[Publication],
+                members: Sequence[Member] | None = None) -> dict[int, int]:
+        """Member index → how many of ``publications`` it lacks (only those lacking any)."""
+        out = {}
+        for member in self.live() if members is None else members:
+            lacking = len(self.lacking(member, publications))
+            if lacking:
+                out[member.index] = lacking
+        return out
+
+    def wait_held(self, publications: Sequence[Publication], what: str, *,
+                  timeout: float, members: Sequence[Member] | None = None) -> float:
+        """Seconds until every member (default: the live ones) holds ``publications``."""
+        last: dict[int, int] = {}
+
+        def check() -> bool:
+            last.clear()
+            last.update(self.missing(publications, members))
+            return not last
+
+        try:
+            return wait_until(check, what, timeout=timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; still lacking (node: entries): {last}") from None
+
+    def same_sets(self, members: Sequence[Member] | None = None) -> bool:
+        return len({current_ids(m.data_dir) for m in
+                    (self.live() if members is None else members)}) == 1

@@ -7,7 +7,6 @@ iproute2), they fail with one line saying why: they never skip.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,23 +32,3 @@ def make_network(tmp_path: Path) -> Iterator[Callable[..., Network]]:
     for net in made:
         net.close()
         assert not net.leftovers(), f"left behind: {net.leftovers()}"
-
-
-def read(data_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Rows from a node's database, read-only (fine while the node runs: WAL)."""
-    conn = sqlite3.connect(f"file:{data_dir / 'hedgerow.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
-
-
-def current_ids(data_dir: Path) -> frozenset[bytes]:
-    """The ids of the entries a node holds: its current set."""
-    return frozenset(bytes(r[0]) for r in read(data_dir, "SELECT id FROM entries"))  # type: ignore[call-overload]
-
-
-def integrity(data_dir: Path) -> str:
-    """``PRAGMA integrity_check`` of a stopped node's database."""
-    rows = read(data_dir, "PRAGMA integrity_check")
-    return "; ".join(str(r[0]) for r in rows)

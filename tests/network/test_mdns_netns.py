@@ -21,8 +21,7 @@ import pytest
 
 from protocol import id_from_text
 
-from ..netns import Network, wait_until
-from .conftest import current_ids, integrity, read
+from ..netns import Network, current_ids, integrity, read_db, wait_until
 
 #: Seconds two nodes may take to find each other once both are up (mDNS
 #: probing and announcing take about 2 s; a lookup up to 3 s more).
@@ -32,7 +31,7 @@ REACH_WITHIN_S = 20.0
 
 
 def mdns_peers(data_dir: Path) -> list[tuple[object, ...]]:
-    return read(data_dir, "SELECT address, node_id, source FROM peers WHERE source = 'mdns'")
+    return read_db(data_dir, "SELECT address, node_id, source FROM peers WHERE source = 'mdns'")
 
 
 @pytest.mark.timeout(150)
