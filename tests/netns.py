@@ -271,6 +271,7 @@ class Network:
         self.env = {"HEDGEROW_MDNS": "false", **(env or {})}
         self.hosts: list[Host] = []
         self.nodes: list[Node] = []
+        self._spawned: list[subprocess.Popen[bytes]] = []
         self._bridges: list[str] = []
         self._namespaces: list[str] = []
         self._links: list[str] = []
@@ -442,6 +443,29 @@ class Network:
     def hedgerow_json(self, host: Host, data_dir: Path, *args: str, **kw: Any) -> Any:
         return json.loads(self.hedgerow(host, data_dir, *args, "--json", **kw))
 
+    def spawn(self, host: Host, argv: Sequence[str], *, stdout: Any = subprocess.DEVNULL,
+              stderr: Any = subprocess.DEVNULL,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in ``host`` (killed by :meth:`close`, or if this process dies)."""
+        popen = subprocess.Popen(["ip", "netns", "exec", host.name, *argv], cwd=ROOT,
+                                 stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                 env={**os.environ, **(env or {})},
+                                 preexec_fn=_die_with_parent)
+        self._spawned.append(popen)
+        return popen
+
+    def reachable(self, source: Host, target: Host, port: int, *,
+                  timeout: float = 2.0) -> bool:
+        """Whether a TCP connection from ``source`` to ``target``:``port`` opens."""
+        probe = ("import socket, sys\n"
+                 "try:\n"
+                 f"    socket.create_connection(({target.ip!r}, {port}), timeout={timeout})\n"
+                 "except OSError:\n"
+                 "    sys.exit(1)\n")
+        done = self.run(source, [sys.executable, "-c", probe], timeout=timeout + 10,
+                        check=False)
+        return done.returncode == 0
+
     def start_node(self, host: Host, data_dir: Path, *args: str,
                    env: dict[str, str] | None = None, ready: str = "is up;",
                    timeout: float = 30.0) -> Node:
@@ -455,12 +479,9 @@ class Network:
         offset = out.stat().st_size if out.exists() else 0
         err_offset = err.stat().st_size if err.exists() else 0
         with out.open("ab") as stdout, err.open("ab") as stderr:
-            popen = subprocess.Popen(
-                ["ip", "netns", "exec", host.name, sys.executable, "-m", "cli", "up",
-                 "--data-dir", str(data_dir), *args],
-                cwd=ROOT, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1", **(env or {})},
-                preexec_fn=_die_with_parent)
+            popen = self.spawn(host, [sys.executable, "-m", "cli", "up", "--data-dir",
+                                      str(data_dir), *args], stdout=stdout, stderr=stderr,
+                               env={**self.env, "PYTHONUNBUFFERED": "1", **(env or {})})
         node = Node(host, data_dir, popen, out, err, _offset=offset, _err_offset=err_offset)
         self.nodes.append(node)
         if ready:
@@ -474,11 +495,11 @@ class Network:
         if self._closed:
             return
         self._closed = True
-        for node in self.nodes:
+        for popen in self._spawned:
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                if node.alive:
-                    os.kill(node.pid, signal.SIGKILL)
-                node.popen.wait(timeout=COMMAND_TIMEOUT_S)
+                if popen.poll() is None:
+                    os.kill(popen.pid, signal.SIGKILL)
+                popen.wait(timeout=COMMAND_TIMEOUT_S)
         problems = []
         for name in self._namespaces:
             done = _run(["ip", "netns", "del", name], check=False)
