@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from .wire import network_fingerprint
 
 __all__ = [
     "MAX_ADDRESSES_PER_NODE",
+    "REFRESH_S",
     "SERVICE_TYPE",
     "Discovery",
     "Found",
@@ -62,6 +63,13 @@ MAX_ADDRESSES_READ: Final = 16
 #: Lookups of announced services running at once; more are dropped until some end.
 MAX_PENDING_LOOKUPS: Final = 32
 _LOOKUP_TIMEOUT_MS: Final = 3000
+#: Seconds between readings of the machine's interface addresses.
+REFRESH_S: Final = 60.0
+
+
+def _packed(ip: str) -> bytes:
+    address = ipaddress.ip_address(ip)
+    return address.packed
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -177,56 +185,87 @@ def judge_announcement(properties: dict[bytes, bytes | None], addresses: Sequenc
 class Discovery:
     """Announces this node on the LAN and adds the nodes of its network it finds as peers.
 
-    ``listening``: the URLs the node listens on (:attr:`NodeService.addresses`);
-    the announced addresses and the node's own addresses come from them and
-    from the machine's interface addresses (``interfaces``; by default read
-    from the machine once, here).
+    ``listening``: the URLs the node listens on (:attr:`NodeService.addresses`).
+    The announced addresses and the node's own addresses come from them and
+    from the machine's interface addresses (``read_interfaces``), read again
+    every :data:`REFRESH_S` seconds: a machine that got its LAN address after
+    the node started (DHCP after boot), or a new one, announces what it has now.
     """
 
     def __init__(self, store: Store, events: EventBus, *, port: int,
-                 listening: Sequence[str], interfaces: Sequence[str] | None = None) -> None:
+                 listening: Sequence[str],
+                 read_interfaces: Callable[[], list[str]] = interface_addresses) -> None:
         self.store, self.events, self.port = store, events, port
         self.fingerprint = network_fingerprint(store.network)
-        hosts = listening_hosts(listening)
-        self.own = list(interface_addresses() if interfaces is None else interfaces)
-        self.announced = announced_addresses(hosts, self.own)
-        self.loopback_only = bool(hosts) and all(
-            ip is not None and ip.is_loopback for ip in map(_ip, hosts))
+        self.hosts = listening_hosts(listening)
+        self.read_interfaces = read_interfaces
+        self.own: list[str] = []
+        self.announced: list[str] = []
+        self.loopback_only = bool(self.hosts) and all(
+            ip is not None and ip.is_loopback for ip in map(_ip, self.hosts))
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
+        self._registered = False
         self._pending: set[asyncio.Task[None]] = set()
         self._announcing: asyncio.Task[None] | None = None
+        self.read_addresses()
+
+    def read_addresses(self) -> bool:
+        """Read the interfaces again; whether what this node announces changed."""
+        self.own = list(self.read_interfaces())
+        announced = announced_addresses(self.hosts, self.own)
+        changed = announced != self.announced
+        self.announced = announced
+        return changed
 
     async def start(self) -> None:
-        six = any(ip is not None and ip.version == 6 for ip in map(_ip, self.announced))
+        six = any(ip is not None and ip.version == 6 for ip in map(_ip, self.hosts))
         self._zc = AsyncZeroconf(ip_version=IPVersion.All if six else IPVersion.V4Only)
         node = self.store.key
-        if not self.announced:
-            # Nothing others on the LAN could reach (loopback only, or no
-            # interface up): browse, but announce nothing.
-            log.info("mDNS: no address to announce (listening on loopback only or no "
-                     "network); looking for other nodes only")
-        else:
-            self._info = AsyncServiceInfo(
-                SERVICE_TYPE, f"hedgerow-{node.short_id.lower()}.{SERVICE_TYPE}",
-                port=self.port, parsed_addresses=self.announced,
-                properties={"id": node.node_id, "net": self.fingerprint,
-                            "v": str(PROTOCOL_VERSION)},
-                server=f"hedgerow-{node.short_id.lower()}.local.",
-            )
-            # Announcing probes the LAN for a second or so: let the node answer
-            # requests meanwhile (the task is ours and stop() ends it).
-            self._announcing = asyncio.get_running_loop().create_task(self._announce())
+        self._info = AsyncServiceInfo(
+            SERVICE_TYPE, f"hedgerow-{node.short_id.lower()}.{SERVICE_TYPE}",
+            port=self.port, parsed_addresses=self.announced,
+            properties={"id": node.node_id, "net": self.fingerprint,
+                        "v": str(PROTOCOL_VERSION)},
+            server=f"hedgerow-{node.short_id.lower()}.local.",
+        )
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, [SERVICE_TYPE],
                                             handlers=[self._on_change])
+        # Announcing probes the LAN for a second or so: let the node answer
+        # requests meanwhile (the task is ours and stop() ends it).
+        self._announcing = asyncio.get_running_loop().create_task(self._keep_announcing())
+
+    async def _keep_announcing(self) -> None:
+        await self._announce()
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            if self.read_addresses():
+                await self._announce()
 
     async def _announce(self) -> None:
+        """Announce the current addresses (register, update, or withdraw when there are none)."""
         assert self._zc is not None and self._info is not None
         try:
-            await self._zc.async_register_service(self._info)
+            if not self.announced:
+                if self._registered:
+                    await self._zc.async_unregister_service(self._info)
+                    self._registered = False
+                # Nothing others on the LAN could reach (loopback only, or no
+                # network yet): look for other nodes, announce nothing.
+                log.info("mDNS: no address to announce (listening on loopback only, or no "
+                         "network); looking for other nodes only")
+                return
+            self._info.addresses = [_packed(ip) for ip in self.announced]
+            if self._registered:
+                await self._zc.async_update_service(self._info)
+            else:
+                await self._zc.async_register_service(self._info, allow_name_change=True)
+                self._registered = True
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # a LAN without multicast must not stop the node
-            log.warning("mDNS announcement failed (%s); LAN discovery is off", exc)
+            log.warning("mDNS announcement failed (%s); this node is not announced", exc)
             return
         log.info("mDNS: announcing %s on the local network",
                  ", ".join(f"{ip}:{self.port}" for ip in self.announced))
@@ -287,10 +326,11 @@ class Discovery:
         if self._browser is not None:
             await self._browser.async_cancel()
         if self._zc is not None:
-            if self._info is not None:
+            if self._info is not None and self._registered:
                 try:
                     await self._zc.async_unregister_service(self._info)
                 except Exception:
                     log.debug("mDNS unregister failed", exc_info=True)
             await self._zc.async_close()
         self._zc = self._browser = self._info = None
+        self._registered = False

@@ -126,7 +126,7 @@ def test_public_addresses_are_accepted_and_few_are_kept() -> None:
 async def test_found_nodes_become_mdns_peers_with_their_id_and_refusals_are_logged(
         store: Store, caplog: pytest.LogCaptureFixture) -> None:
     discovery = Discovery(store, EventBus(), port=8470, listening=["http://0.0.0.0:8470"],
-                          interfaces=["127.0.0.1", "192.168.1.9"])
+                          read_interfaces=lambda: ["127.0.0.1", "192.168.1.9"])
     assert discovery.announced == ["192.168.1.9"] and not discovery.loopback_only
     fingerprint = network_fingerprint(store.network)
     properties = {**props(), b"net": fingerprint.encode()}
@@ -148,7 +148,7 @@ async def test_found_nodes_become_mdns_peers_with_their_id_and_refusals_are_logg
 async def test_a_node_on_loopback_only_announces_nothing_and_dials_loopback(
         store: Store) -> None:
     discovery = Discovery(store, EventBus(), port=8470, listening=["http://127.0.0.1:8470"],
-                          interfaces=["127.0.0.1", "192.168.1.9"])
+                          read_interfaces=lambda: ["127.0.0.1", "192.168.1.9"])
     assert discovery.announced == [] and discovery.loopback_only
     properties = {**props(), b"net": network_fingerprint(store.network).encode()}
     found = await discovery.consider(properties, ["127.0.0.1", "192.168.1.20", "10.1.1.1"],
@@ -157,3 +157,16 @@ async def test_a_node_on_loopback_only_announces_nothing_and_dials_loopback(
     assert found is not None
     assert found.addresses == ("http://127.0.0.1:9000", "http://192.168.1.20:9000")
     assert [ip for ip, _ in found.refused] == ["10.1.1.1"]
+
+
+async def test_addresses_are_read_again_and_a_change_is_noticed(store: Store) -> None:
+    # A machine that gets its LAN address after the node started (DHCP after boot).
+    interfaces = [["127.0.0.1"]]
+    discovery = Discovery(store, EventBus(), port=8470, listening=["http://0.0.0.0:8470"],
+                          read_interfaces=lambda: interfaces[0])
+    assert discovery.announced == []
+    assert not discovery.read_addresses()
+    interfaces[0] = ["127.0.0.1", "192.168.1.9"]
+    assert discovery.read_addresses()
+    assert discovery.announced == ["192.168.1.9"] and "192.168.1.9" in discovery.own
+    assert not discovery.read_addresses()
