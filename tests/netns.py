@@ -704,7 +704,15 @@ class Cluster:
         try:
             return wait_until(check, what, timeout=timeout)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; still lacking (node: entries): {last}") from None
+            peers = {i: self.peer_count(self.members[i - 1]) for i in last}
+            raise AssertionError(f"{exc}; still lacking (node: entries): {last}; the peers "
+                                 f"those nodes know (node: rows, of which synced ok): {peers}"
+                                 ) from None
+
+    def peer_count(self, member: Member) -> tuple[int, int]:
+        """(rows in the member's peer book, rows whose last session went well)."""
+        rows = read_db(member.data_dir, "SELECT last_outcome FROM peers")
+        return len(rows), sum(1 for (outcome,) in rows if outcome == "ok")
 
     def same_sets(self, members: Sequence[Member] | None = None) -> bool:
         return len({current_ids(m.data_dir) for m in
