@@ -704,7 +704,8 @@ class Cluster:
         try:
             return wait_until(check, what, timeout=timeout)
         except AssertionError as exc:
-            peers = {i: self.peer_count(self.members[i - 1]) for i in last}
+            by_index = {m.index: m for m in self.members}
+            peers = {i: self.peer_count(by_index[i]) for i in last}
             raise AssertionError(f"{exc}; still lacking (node: entries): {last}; the peers "
                                  f"those nodes know (node: rows, of which synced ok): {peers}"
                                  ) from None
