@@ -2,9 +2,10 @@
 
 A node announces itself with its addresses (the ones it listens on; when it
 listens on every interface, the machine's non-loopback interface addresses,
-from ifaddr), its port and the TXT properties ``id`` (its node id text),
-``net`` (the network fingerprint — never the network id itself) and ``v``
-(the sync protocol version), and browses for others.
+read by :func:`node.sync.dialling.interface_ips` with ifaddr), its port and
+the TXT properties ``id`` (its node id text), ``net`` (the network
+fingerprint — never the network id itself) and ``v`` (the sync protocol
+version), and browses for others.
 
 A node found with the same network fingerprint, protocol version and a
 different id becomes a peer (source ``mdns``) with the announced node id
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-import ifaddr
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
@@ -39,6 +39,7 @@ from ..errors import InvalidInput
 from ..events import EventBus
 from ..store.store import Store
 from . import peerbook
+from .dialling import interface_ips
 from .wire import network_fingerprint
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "Discovery",
     "Found",
     "announced_addresses",
-    "interface_addresses",
     "judge_announcement",
     "listening_hosts",
 ]
@@ -70,6 +70,11 @@ REFRESH_S: Final = 60.0
 def _packed(ip: str) -> bytes:
     address = ipaddress.ip_address(ip)
     return address.packed
+
+
+def _unspecified(text: str) -> bool:
+    ip = _ip(text)
+    return ip is None or ip.is_unspecified
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -113,18 +118,6 @@ def announced_addresses(listening: Iterable[str], interfaces: Iterable[str]) -> 
         for ip in chosen:
             text = str(ip)
             if not ip.is_loopback and reachable_from_others(text) and text not in out:
-                out.append(text)
-    return out
-
-
-def interface_addresses() -> list[str]:
-    """Every IP address of this machine's interfaces (loopback included), from ifaddr."""
-    out = []
-    for adapter in ifaddr.get_adapters():
-        for found in adapter.ips:
-            # ifaddr gives IPv4 as text and IPv6 as (address, flowinfo, scope id).
-            text = found.ip if isinstance(found.ip, str) else found.ip[0]
-            if text not in out:
                 out.append(text)
     return out
 
@@ -194,7 +187,7 @@ class Discovery:
 
     def __init__(self, store: Store, events: EventBus, *, port: int,
                  listening: Sequence[str],
-                 read_interfaces: Callable[[], list[str]] = interface_addresses) -> None:
+                 read_interfaces: Callable[[], list[str]] = interface_ips) -> None:
         self.store, self.events, self.port = store, events, port
         self.fingerprint = network_fingerprint(store.network)
         self.hosts = listening_hosts(listening)
@@ -213,8 +206,12 @@ class Discovery:
 
     def read_addresses(self) -> bool:
         """Read the interfaces again; whether what this node announces changed."""
-        self.own = list(self.read_interfaces())
-        announced = announced_addresses(self.hosts, self.own)
+        interfaces = list(self.read_interfaces())
+        # This node's own addresses (protocol.addresses rule 2b): its machine's,
+        # and the one it listens on when that is a single address.
+        self.own = [*interfaces, *(h for h in self.hosts if h not in interfaces
+                                   and not _unspecified(h))]
+        announced = announced_addresses(self.hosts, interfaces)
         changed = announced != self.announced
         self.announced = announced
         return changed
