@@ -49,7 +49,7 @@ HEAL_S = 75.0
 
 def directory(member: Member) -> set[tuple[str, str, str, int]]:
     """(kind, node, key, version) of every practice and profile, as `view directory` lists them."""
-    done = CliRunner().invoke(hedgerow, ["view", "directory", "--json", "--limit", "1000",
+    done = CliRunner().invoke(hedgerow, ["view", "directory", "--json", "--limit", "500",
                                          "--data-dir", str(member.data_dir)])
     assert done.exit_code == 0, done.output
     return {(r["kind"], r["node"], r["key"], int(r["version"]))
