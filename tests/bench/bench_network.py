@@ -66,6 +66,8 @@ class Spread:
         self.cluster = cluster
         self.pending: list[Publication] = []
         self.reached: dict[Publication, float] = {}
+        #: When each node was first seen holding each publication (seconds after it).
+        self.arrived: dict[Publication, dict[int, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -91,13 +93,32 @@ class Spread:
             live = self.cluster.live()
             lacking: set[Publication] = set()
             for member in live:
-                lacking.update(self.cluster.lacking(member, pending))
+                missing = self.cluster.lacking(member, pending)
+                lacking.update(missing)
+                now = time.monotonic()
+                for publication in pending:
+                    if publication not in missing:
+                        self.arrived.setdefault(publication, {}).setdefault(
+                            member.index, now - publication.at)
             now = time.monotonic()
             with self._lock:
                 for publication in pending:
                     if publication not in lacking:
                         self.reached[publication] = now - publication.at
                         self.pending.remove(publication)
+
+    def stragglers(self, publications: list[Publication]) -> str:
+        """Which nodes were last to receive these publications, and how often."""
+        last: dict[int, int] = {}
+        for publication in publications:
+            arrived = self.arrived.get(publication, {})
+            if publication not in self.reached:
+                continue
+            slowest = max(arrived, key=lambda index: arrived[index], default=None)
+            if slowest is not None:
+                last[slowest] = last.get(slowest, 0) + 1
+        ranked = sorted(last.items(), key=lambda item: -item[1])
+        return ", ".join(f"node {index} ({count}x)" for index, count in ranked) or "none"
 
     def wait(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -178,12 +199,14 @@ def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
         except AssertionError as exc:
             log(str(exc))
         peers_known = [live_peers_known(cluster, m) for m in cluster.members]
+        log("live peers known, by node: " + ", ".join(
+            f"{m.index}: {n}" for m, n in zip(cluster.members, peers_known, strict=True)))
 
         with Spread(cluster) as spread:
             first = publish_and_watch(cluster, spread, publications, rng, "first", interval)
             before = [spread.reached.get(p, math.inf) for p in first]
             log(f"{publications} publications: {sum(map(math.isfinite, before))} reached "
-                "every node")
+                f"every node; last to get them: {spread.stragglers(first)}")
 
             victims = rng.sample(cluster.members, killed)
             for victim in victims:
@@ -194,7 +217,8 @@ def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
                                        interval)
             after = [spread.reached.get(p, math.inf) for p in second]
             log(f"{publications} publications after the kills: "
-                f"{sum(map(math.isfinite, after))} reached every live node")
+                f"{sum(map(math.isfinite, after))} reached every live node; last to get "
+                f"them: {spread.stragglers(second)}")
 
         catch_up: dict[int, float] = {}
         for victim in victims:
