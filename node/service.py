@@ -165,6 +165,9 @@ class NodeService:
             await announce(self.store, self.config,
                            [(host, self.port)] if listen else [])
             if gossip:
+                # What this node has published so far is the baseline: anything
+                # published from now on (the CLI, a moment after `up`) is relayed.
+                await self.gossip.watch_own_feed()
                 self.gossip.start()
             if (self.config.mdns if mdns is None else mdns) and listen:
                 # Imported here: zeroconf costs memory a node without mDNS never needs.

@@ -11,7 +11,8 @@ and the relay's task (node/sync/relay.py), owned the same way:
   among the due ones (:func:`protocol.choose_peers`). A node that holds an
   invitation and is not a member yet first joins
   (:meth:`Gossip.join_if_invited`);
-* **publish** — every couple of seconds, look whether this node's own feed
+* **publish** — every couple of seconds, refresh the peer view if entries
+  arrived (at most every ten seconds), and look whether this node's own feed
   has a newer version than last time (the CLI may publish from another
   process), and if so hand the new entries to the relay, which pushes them
   to ``push_fanout`` peers at once and on from there; entries accepted from
@@ -76,7 +77,7 @@ class Gossip:
         self.view = PeerView(store, self.rng, client.policy or DialPolicy())
         self.relay = Relay(store, client, self.rng, book_failure=self._book_failure)
         self._scheduler: AsyncIOScheduler | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._last_own_version: int | None = None
 
     # --- one peer --------------------------------------------------------------
@@ -252,6 +253,10 @@ class Gossip:
         """
         if self.on_tick is not None:
             await self.on_tick()
+        try:
+            await self.view.refresh_if_news()
+        except HedgerowError as exc:
+            log.warning("could not refresh the peer view: %s", exc.message)
         version = await self.store.own_highest_version()
         last, self._last_own_version = self._last_own_version, version
         if last is None or version <= last:
@@ -317,12 +322,13 @@ class Gossip:
         scheduler.start()
         self._scheduler = scheduler
         self.relay.start()
-        self._unsubscribe = self.events.subscribe(self.relay.on_event)
+        self._unsubscribe = [self.events.subscribe(self.relay.on_event),
+                             self.events.subscribe(self.view.on_event)]
 
     async def stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

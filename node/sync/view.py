@@ -5,7 +5,9 @@ refreshed sample of peers drawn from the signed profiles it holds (partial
 views, as in Cyclon or HyParView), never the whole network, plus the members
 that sync with it. The decision is :func:`protocol.peers.refresh_view`; this
 module feeds it a random sample of the profiles held
-(:func:`peerbook.profile_candidates`) at each anti-entropy round, and records
+(:func:`peerbook.profile_candidates`) at each anti-entropy round — and, while
+entries are arriving, every :data:`NEWS_REFRESH_S` at the most, so that a
+young network finds itself within seconds rather than rounds — and records
 the addresses of members that complete requests to this node (source
 ``inbound``).
 
@@ -25,17 +27,20 @@ from typing import Final
 from protocol import id_to_text
 from protocol.peers import RandomSource, refresh_view
 
+from ..events import EntriesReceived, Event
 from ..store.store import Store
 from . import peerbook
 from .dialling import DialPolicy
 
-__all__ = ["INBOUND_RECHECK_S", "PROFILE_SAMPLE", "PeerView"]
+__all__ = ["INBOUND_RECHECK_S", "NEWS_REFRESH_S", "PROFILE_SAMPLE", "PeerView"]
 
 log = logging.getLogger(__name__)
 
 #: Profiles drawn at random at each refresh: enough candidates to refill a
 #: view, and a cost that does not grow with the network.
 PROFILE_SAMPLE: Final = 64
+#: How often the view is refreshed, at the most, because entries arrived.
+NEWS_REFRESH_S: Final = 10.0
 #: How often the addresses of one inbound member are looked up again.
 INBOUND_RECHECK_S: Final = 300.0
 #: Bounds on what this module remembers between calls.
@@ -49,9 +54,24 @@ class PeerView:
         self.monotonic = monotonic
         self._inbound_checked: dict[bytes, float] = {}
         self._refused_logged: set[str] = set()
+        self._news = False
+        self._refreshed_at: float | None = None
+
+    def on_event(self, event: Event) -> None:
+        """Event-bus subscriber: entries arrived (profiles among them, perhaps)."""
+        if isinstance(event, EntriesReceived):
+            self._news = True
+
+    async def refresh_if_news(self) -> list[str]:
+        """Refresh if entries arrived since the last refresh and it is not too soon."""
+        if not self._news or (self._refreshed_at is not None and
+                              self.monotonic() - self._refreshed_at < NEWS_REFRESH_S):
+            return []
+        return await self.refresh()
 
     async def refresh(self) -> list[str]:
         """One refresh of the view (protocol/peers.py rule 5); returns the addresses added."""
+        self._news, self._refreshed_at = False, self.monotonic()
         candidates = self._dialable(await self.store.db.read(
             peerbook.profile_candidates, own=self.store.node_id, sample=PROFILE_SAMPLE))
         rows = await self.store.db.read(peerbook.list_peers)

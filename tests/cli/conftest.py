@@ -209,6 +209,44 @@ def start_node(data_dir: Path, processes: list[Process],
     return process, line.split("listening on ", 1)[1].strip()
 
 
+@dataclass
+class ChainedNetwork:
+    """Nodes joined as the README says, each with an invitation from the one before."""
+
+    dirs: list[Path]
+    running: list[tuple[Process, str]]
+    #: The invitation codes, and what each ``hedgerow invite`` printed on stderr.
+    codes: list[str]
+    invite_notes: list[str]
+
+
+def chain_of_nodes(root: Path, names: list[str], processes: list[Process], *,
+                   env: dict[str, str] | None = None,
+                   typed_address: bool = False) -> ChainedNetwork:
+    """``init --new-network`` the first, then ``invite`` / ``init --join`` / ``up`` /
+    ``profile publish`` for each next one; ``typed_address``: pass the running URL to
+    ``invite --address`` instead of letting it choose."""
+    dirs = [root / name.lower().replace(" ", "-") for name in names]
+    ok("init", "--new-network", "--name", names[0], "--level", "local",
+       "--data-dir", str(dirs[0]))
+    ok("profile", "publish", "--data-dir", str(dirs[0]))
+    network = ChainedNetwork(dirs, [start_node(dirs[0], processes, env=env)], [], [])
+    for new in range(1, len(names)):
+        previous = new - 1
+        address = ["--address", network.running[previous][1]] if typed_address else []
+        made = invoke("invite", *address, "--data-dir", str(dirs[previous]))
+        assert made.code == 0, made.err
+        network.codes.append(made.out.strip())
+        network.invite_notes.append(made.err)
+        ok("init", "--join", made.out.strip(), "--name", names[new], "--level",
+           "neighbourhood", "--data-dir", str(dirs[new]))
+        process, url = start_node(dirs[new], processes, env=env)
+        process.wait_for("joined the network", timeout=20)
+        network.running.append((process, url))
+        ok("profile", "publish", "--data-dir", str(dirs[new]))
+    return network
+
+
 # --- a terminal ------------------------------------------------------------------------
 
 def in_terminal(argv: list[str], *, input: str = "", env: dict[str, str] | None = None,

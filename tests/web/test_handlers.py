@@ -13,10 +13,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from node.events import EntriesReceived, Event, Published
 from node.sync import peerbook
+from node.sync.client import SyncClient
 from node.sync.gossip import Gossip
 from protocol import id_to_text
 
@@ -244,7 +246,9 @@ async def test_a_publication_from_the_pages_is_announced_once(
     peers); the pages do not announce it a second time."""
     announced: list[Event] = []
     service.events.subscribe(announced.append)
-    gossip = Gossip(service.store, None, service.config, service.events)  # type: ignore[arg-type]
+    async with aiohttp.ClientSession() as http:
+        client = SyncClient(service.store, service.events, http, recset=service.recset)
+        gossip = Gossip(service.store, client, service.config, service.events)
     await gossip.watch_own_feed()  # where the watch starts
     key = await add_practice(pages)
     html = await pages.get(f"/practice/{key}/share")
