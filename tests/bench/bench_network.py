@@ -15,8 +15,8 @@ Measured (seconds from the moment ``hedgerow share publish`` returned):
 * ``rejoin_catch_up_s_max``: from a killed node's restart until it holds
   every publication;
 * ``idle_bytes_per_session``: bytes (both ways) of one anti-entropy session
-  between two nodes that already agree (``hedgerow sync --json``, the
-  figures the peer book adds up per peer), the median of a few;
+  between two nodes that already agree, from the byte counts the peer book
+  keeps per peer (the median of a few sessions the nodes ran on their own);
 * ``peers_known_min``: the fewest live peers any node has in its peer book,
   once built and again with nodes down.
 
@@ -107,6 +107,12 @@ class Spread:
                         self.reached[publication] = now - publication.at
                         self.pending.remove(publication)
 
+    def late(self, publications: list[Publication], after_s: float) -> str:
+        """How many (node, publication) arrivals took longer than ``after_s``."""
+        times = [t for p in publications for t in self.arrived.get(p, {}).values()]
+        slow = sum(1 for t in times if t > after_s)
+        return f"{slow} of {len(times)} arrivals took over {after_s:.0f} s"
+
     def stragglers(self, publications: list[Publication]) -> str:
         """Which nodes were last to receive these publications, and how often."""
         last: dict[int, int] = {}
@@ -166,17 +172,37 @@ def publish_and_watch(cluster: Cluster, spread: Spread, count: int, rng: random.
     return done
 
 
-def idle_session_bytes(cluster: Cluster, rng: random.Random, sessions: int = 5) -> int | None:
-    """Median bytes of a session between nodes that agree (``hedgerow sync PEER --json``)."""
-    sizes = []
-    for member in rng.sample(cluster.live(), min(sessions, len(cluster.live()))):
-        other = rng.choice([m for m in cluster.live() if m is not member])
-        outcomes = cluster.net.hedgerow_json(member.host, member.data_dir, "sync",
-                                             other.host.url())
-        for outcome in outcomes:
-            if outcome["ok"] and outcome["received"] == outcome["sent"] == 0:
-                sizes.append(outcome["bytes_up"] + outcome["bytes_down"])
-    return int(statistics.median(sizes)) if sizes else None
+def idle_session_bytes(cluster: Cluster, *, timeout: float, sessions: int = 6) -> int | None:
+    """Median bytes (both ways) of the nodes' own sessions that moved no entry.
+
+    Read from the peer books: a row whose last sync changed while its entry
+    counts did not had one session (or more: the window is short) that found
+    nothing to send; its byte counters grew by that session's bytes.
+    """
+    def snapshot() -> dict[tuple[int, str], tuple[int, int, int, str]]:
+        rows = {}
+        for member in cluster.live():
+            for address, last, up, down, e_in, e_out, outcome in read_db(
+                    member.data_dir, "SELECT address, last_sync_ms, bytes_up, bytes_down, "
+                                     "entries_in, entries_out, last_outcome FROM peers"):
+                rows[(member.index, address)] = (last or 0, up + down, e_in + e_out,
+                                                 outcome or "")
+        return rows
+
+    before = snapshot()
+    sizes: dict[tuple[int, str], int] = {}
+    deadline = time.monotonic() + timeout
+    while len(sizes) < sessions and time.monotonic() < deadline:
+        time.sleep(1)
+        for key, (last, size, entries, outcome) in snapshot().items():
+            was = before.get(key)
+            if was is None or key in sizes or last == was[0]:
+                continue
+            if entries == was[2] and outcome == "ok":
+                sizes[key] = size - was[1]
+            else:
+                before[key] = (last, size, entries, outcome)  # it moved entries: not idle
+    return int(statistics.median(sizes.values())) if sizes else None
 
 
 def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
@@ -206,7 +232,8 @@ def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
             first = publish_and_watch(cluster, spread, publications, rng, "first", interval)
             before = [spread.reached.get(p, math.inf) for p in first]
             log(f"{publications} publications: {sum(map(math.isfinite, before))} reached "
-                f"every node; last to get them: {spread.stragglers(first)}")
+                f"every node; {spread.late(first, TARGET_TO_ALL_P95_S)}; last to get them: "
+                f"{spread.stragglers(first)}")
 
             victims = rng.sample(cluster.members, killed)
             for victim in victims:
@@ -217,8 +244,9 @@ def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
                                        interval)
             after = [spread.reached.get(p, math.inf) for p in second]
             log(f"{publications} publications after the kills: "
-                f"{sum(map(math.isfinite, after))} reached every live node; last to get "
-                f"them: {spread.stragglers(second)}")
+                f"{sum(map(math.isfinite, after))} reached every live node; "
+                f"{spread.late(second, TARGET_TO_ALL_P95_S)}; last to get them: "
+                f"{spread.stragglers(second)}")
 
         catch_up: dict[int, float] = {}
         for victim in victims:
@@ -232,7 +260,13 @@ def bench(nodes: int, publications: int, killed: int, seed: int, workdir: Path,
                     catch_up[victim.index] = time.monotonic() - victim.process.started_at
             time.sleep(0.1)
         log(f"restarted nodes caught up: {sorted(catch_up.items())}")
-        idle = idle_session_bytes(cluster, rng)
+        # Idle sessions: once every node holds the same current set, the
+        # sessions the nodes run on their own find nothing to move.
+        same_by = time.monotonic() + interval
+        while not cluster.same_sets() and time.monotonic() < same_by:
+            time.sleep(0.5)
+        idle = idle_session_bytes(cluster, timeout=interval)
+        log(f"idle sessions: {idle} bytes (median)")
         for member in cluster.members:
             if member.process is not None and member.process.alive:
                 member.process.stop()
