@@ -173,7 +173,8 @@ class NodeService:
                 # Imported here: zeroconf costs memory a node without mDNS never needs.
                 from .sync.discovery import Discovery
 
-                self.discovery = Discovery(self.store, self.events, port=self.port)
+                self.discovery = Discovery(self.store, self.events, port=self.port,
+                                           listening=self.addresses)
                 await self.discovery.start()
             if backups and self.config.backups:
                 self.backups = NightlyBackups(self.store, self.config, self.events)

@@ -8,7 +8,6 @@ import pytest
 
 from node.errors import InvalidInput
 from node.settings import SETTINGS, Config, load_config, markdown_table
-from node.sync.discovery import peer_address_from
 from node.sync.limits import IGNORE_AT, PeerScores, RateLimiter
 from node.sync.peerbook import normalise_address
 
@@ -83,15 +82,3 @@ def test_peer_addresses_are_normalised(given: str, expected: str) -> None:
 def test_bad_peer_addresses(bad: str) -> None:
     with pytest.raises(InvalidInput):
         normalise_address(bad)
-
-
-def test_mdns_announcements_of_our_network_become_peers() -> None:
-    props = {b"id": b"OTHER", b"net": b"abc", b"v": b"1"}
-    assert peer_address_from(props, ["192.0.2.7"], 8470, own_id="ME",
-                             fingerprint="abc") == "http://192.0.2.7:8470"
-    assert peer_address_from(props, ["192.0.2.7"], 8470, own_id="OTHER",
-                             fingerprint="abc") is None  # ourselves
-    assert peer_address_from(props, ["192.0.2.7"], 8470, own_id="ME",
-                             fingerprint="xyz") is None  # another network
-    assert peer_address_from(props, ["169.254.1.1"], 8470, own_id="ME",
-                             fingerprint="abc") is None  # link-local only
