@@ -184,7 +184,6 @@ class _Node:
         self.replacements = 0  # failed sessions this round may still replace
 
 
-
 class _Session:
     """A sync session from ``client`` to ``server``; ``sync`` is None until it is
     known not to be a converged one (shortcut 2)."""
@@ -401,7 +400,8 @@ class Network:
             self._start_session(node, self.nodes[int(chosen.address)])
 
     def _start_session(self, client: _Node, server: _Node) -> None:
-        self.sessions += 1
+        if self._in_window():
+            self.sessions += 1
         client.syncing.add(server.address)
         session = _Session(client, server, client.held)
         if self.settings.shortcut:
@@ -436,7 +436,8 @@ class Network:
         client.syncing.discard(address)
         self._book(client, address, ok=ok)
         if not ok:
-            self.failed_sessions += 1
+            if self._in_window():
+                self.failed_sessions += 1
             if client.replacements > 0:  # replaced at once by another due peer (rule 4)
                 client.replacements -= 1
                 self._sync_with(client, 1)
@@ -540,7 +541,8 @@ class Network:
         if call.incarnation != exchange.client.incarnation:
             return
         if isinstance(exchange, _Push):
-            self.failed_pushes += 1
+            if self._in_window():
+                self.failed_pushes += 1
             self._push_over(exchange, None)
         else:
             self._session_over(exchange, ok=False)
@@ -563,7 +565,8 @@ class Network:
             ids = tuple(sorted({i for r in chosen for i in r.ids}))
             body = self.push_body(ids)
             node.pushing[address] = chosen
-            self.pushes += 1
+            if self._in_window():
+                self.pushes += 1
             self._send(_Call(_Push(node, self.nodes[int(address)], chosen, ids), "push", body,
                              now), len(body))
         view = node.view
@@ -655,7 +658,8 @@ class Network:
         """A down node comes back (and syncs at once); another live node goes down."""
         node.up = True
         self.up_flags[node.index] = 1
-        self.restarts += 1
+        if self._in_window():
+            self.restarts += 1
         node.incarnation += 1
         self.at(self.now, _TICK, (node, node.incarnation))
         # Never the only holder of a publication (see the module's docstring).

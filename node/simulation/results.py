@@ -109,10 +109,11 @@ class PublicationResult:
 
 @dataclass(frozen=True, slots=True)
 class SeedResult:
-    """One run: its publications and what the whole network sent meanwhile.
+    """One run: its publications and what the whole network did meanwhile.
 
-    Traffic is counted over the window (``SimulationSettings.window``
-    intervals from the end of the warm-up), in which the publications are made.
+    Everything but the publications is counted over the window
+    (``SimulationSettings.window`` intervals from the end of the warm-up), in
+    which the publications are made.
     """
 
     seed: int
