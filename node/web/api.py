@@ -37,7 +37,7 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
-from ..views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
+from ..views import PARAMS, VIEWS, prepare_for, refresh, run_view, verifiable_export
 from ..views.schemas import VIEW_SCHEMAS, common_schemas
 from . import api_members, api_node, api_records
 from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
@@ -114,7 +114,7 @@ async def _evidence(request: web.Request) -> web.StreamResponse:
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
     store = request.app[VIEWS_STORE]
-    params = prepare(name, _raw_params(request), me=store.node_id, now_ms=store.now_ms())
+    params = await prepare_for(store, name, _raw_params(request))
     await refresh(store)
     return _json(await store.db.read(verifiable_export, name, params))
 
