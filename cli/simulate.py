@@ -34,6 +34,8 @@ _DEFAULTS = Config()
               help="Publications per run, each from a random live node.")
 @click.option("--no-relay", is_flag=True,
               help="Anti-entropy alone: nodes do not pass new entries on.")
+@click.option("--push-fanout", type=click.IntRange(0, 20), default=_DEFAULTS.push_fanout,
+              show_default=True, help="Peers an author's new entries are pushed to at once.")
 @click.option("--interval", type=click.FloatRange(1.0, 86_400.0),
               default=float(_DEFAULTS.sync_interval), show_default=True,
               help="Seconds between anti-entropy rounds (sync_interval).")
@@ -43,8 +45,8 @@ _DEFAULTS = Config()
               show_default=True, help="Mean time a node stays down, in intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text (for scripts).")
 def simulate_command(nodes: int, fanout: int, loss: float, down: float, seeds: int,
-                     publications: int, no_relay: bool, interval: float, latency: float,
-                     down_time: float, as_json: bool) -> None:
+                     publications: int, no_relay: bool, push_fanout: int, interval: float,
+                     latency: float, down_time: float, as_json: bool) -> None:
     """Run a whole network in this process, on virtual time, with the protocol's own code:
     sync sessions, peer choice and backoff, partial views, and the rumours that pass new
     entries on, over a simulated network that loses messages and whose nodes go down and
@@ -57,7 +59,7 @@ def simulate_command(nodes: int, fanout: int, loss: float, down: float, seeds: i
     """
     settings = SimulationSettings(
         nodes=nodes, fanout=fanout, loss=loss, down=down, seeds=seeds, relay=not no_relay,
-        publications=publications, interval_s=interval, latency_ms=latency,
+        push_fanout=push_fanout, publications=publications, interval_s=interval, latency_ms=latency,
         down_time=down_time)
     settings.check()
     progress = sys.stderr.isatty()

@@ -19,8 +19,9 @@ Rules:
    is due alike, so a peer that failed once is tried again on time and not
    starved by healthy ones. A session of the round that fails is replaced
    at once by one with another due peer (:func:`choose_peers` again: the
-   failed peer, backing off, is not due), at most ``fanout`` times a round,
-   so that a round reaches ``fanout`` peers whenever enough of them answer.
+   failed peer, backing off, is not due), at most :data:`REPLACEMENTS` ×
+   ``fanout`` times a round, so that a round reaches ``fanout`` peers
+   whenever enough of them answer.
    Rounds follow each other after :func:`round_delay`: between
    :data:`ROUND_GAP` fractions of the interval at random, so that nodes
    drift apart, and never more than one interval, so that whatever the
@@ -44,6 +45,7 @@ __all__ = [
     "FORGET_AFTER_MS",
     "FORGET_MIN_FAILURES",
     "JITTER",
+    "REPLACEMENTS",
     "ROUND_GAP",
     "VIEW_SHUFFLE",
     "VIEW_SIZE",
@@ -70,6 +72,10 @@ VIEW_SIZE: Final = 24
 VIEW_SHUFFLE: Final = 4
 #: The time between two anti-entropy rounds, as fractions of the interval (rule 4).
 ROUND_GAP: Final = (0.75, 1.0)
+#: Failed sessions a round may replace, per peer of its fanout (rule 4): with
+#: 10 % of messages lost and a fifth of the nodes down about half the sessions
+#: fail, and a node whose round syncs with nobody waits a whole interval.
+REPLACEMENTS: Final = 2
 
 
 class RandomSource(Protocol):

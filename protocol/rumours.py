@@ -26,6 +26,7 @@ same ones):
    the limit; one that took any entry does not; a peer that could not be
    reached is skipped (another is chosen next time). A rumour dies at the
    limit, when no peer is left to try, or after :data:`MAX_PUSHES` pushes.
+   A push not answered within :data:`PUSH_TIMEOUT_MS` has failed.
 """
 
 from __future__ import annotations

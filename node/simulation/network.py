@@ -1,30 +1,34 @@
 """A whole network in one process, on virtual time, running the real protocol code.
 
-Every node does what a Hedgerow node does, through the same pure functions
-of protocol/:
+Every node does what a Hedgerow node does (node/sync/gossip.py, view.py,
+relay.py), through the same pure functions of protocol/:
 
 * **anti-entropy** — at a random moment of the first interval (nodes start
   at different times), at once whenever it comes back up, and then after
   each :func:`protocol.peers.round_delay`, a node refreshes its partial view
-  (:func:`protocol.peers.refresh_view`, keeping the peers that answered
-  since the last round, after dropping those
-  :func:`protocol.peers.should_forget` names), picks ``fanout`` peers with
-  :func:`protocol.peers.choose_peers` and runs a full push-pull
-  :class:`protocol.session.SyncSession` with each; a session that fails is
-  replaced at once by one with another due peer, at most ``fanout`` times a
-  round (protocol/peers.py, rule 4). The server answers with
+  (:func:`protocol.peers.refresh_view` over candidates drawn at random from
+  the profiles it holds, keeping the peers that answered and are not
+  failing, after dropping those :func:`protocol.peers.should_forget` names),
+  picks ``fanout`` peers with :func:`protocol.peers.choose_peers` and runs a
+  full push-pull :class:`protocol.session.SyncSession` with each; a session
+  that fails is replaced at once by one with another due peer, at most
+  :data:`protocol.peers.REPLACEMENTS` × ``fanout`` times a round
+  (protocol/peers.py, rule 4). The server answers with
   :func:`protocol.session.answer_reconcile` and the fetch and push encoders
   of :mod:`protocol.messages`. Every answer is booked with
   :func:`protocol.peers.record_success`, every failure with
-  :func:`protocol.peers.record_failure` (backoff with jitter).
+  :func:`protocol.peers.record_failure` (backoff with jitter). A node that
+  takes in new entries also refreshes its view, at most every 10 s.
 * **rumours** (unless ``relay`` is off) — the author of a new entry starts a
-  :class:`protocol.rumours.Rumour`; a node that takes in new entries, from a
-  push or a session, starts one for them with the peer they came from as its
-  source. A node pushes its rumours to the peers
-  :func:`protocol.rumours.next_targets` picks among the due peers of its
-  view (one push per peer in flight, all rumours for that peer in it), takes
-  the outcome for each rumour from the receiver's verdicts
-  (:func:`protocol.rumours.outcome_of`), and goes on per
+  :class:`protocol.rumours.Rumour` whose first push goes to
+  ``push_fanout`` peers of its view at once; a node that takes in new
+  entries, from a push or a session, starts one for them with the peer they
+  came from as its source. A node pushes its live rumours to the peers
+  :func:`protocol.rumours.next_targets` picks (its own publications among
+  all the peers of its view, others among the due ones; one push per peer
+  in flight, all rumours for that peer in it), marks them
+  :func:`protocol.rumours.sent`, takes the outcome for each rumour from the
+  receiver's verdicts (:func:`protocol.rumours.outcome_of`), and goes on per
   :func:`protocol.rumours.after_push` and :func:`protocol.rumours.alive`. A
   push unanswered within :data:`protocol.rumours.PUSH_TIMEOUT_MS` has failed.
 
@@ -106,6 +110,7 @@ from protocol.messages import (
 )
 from protocol.negentropy import NegentropyStorage
 from protocol.peers import (
+    REPLACEMENTS,
     VIEW_SIZE,
     PeerHealth,
     choose_peers,
@@ -124,6 +129,7 @@ from protocol.rumours import (
     alive,
     next_targets,
     outcome_of,
+    sent,
 )
 from protocol.session import (
     Finished,
@@ -150,8 +156,12 @@ _DESCRIPTION: Final = (
     "each month in the church hall; we keep a log of what was mended and what it saved."
 )
 
+#: A node refreshes its view at most this often because entries arrived
+#: (node/sync/view.py, NEWS_REFRESH_S).
+NEWS_REFRESH_MS: Final = 10_000
+
 # Event kinds, in the heap as (time_ms, sequence, kind, payload).
-_TICK, _ARRIVE, _REPLY, _TIMEOUT, _UP, _PUBLISH, _WINDOW_OVER, _END = range(8)
+_TICK, _ARRIVE, _REPLY, _TIMEOUT, _UP, _PUBLISH, _WINDOW_OVER, _END, _NEWS = range(9)
 
 
 def _push_reply(outcomes: tuple[str, ...]) -> bytes:
@@ -166,8 +176,8 @@ def _push_verdicts(reply_and_ids: tuple[bytes, tuple[bytes, ...]]) -> tuple[str,
 
 
 class _Node:
-    __slots__ = ("address", "answered", "health", "held", "incarnation", "index", "pushing",
-                 "replacements", "rumours", "syncing", "up", "view")
+    __slots__ = ("address", "busy", "health", "held", "incarnation", "index", "news",
+                 "own", "refreshed_at", "replacements", "rumours", "syncing", "up", "view")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -177,9 +187,11 @@ class _Node:
         self.held: frozenset[bytes] = frozenset()
         self.view: list[str] = []
         self.health: dict[str, PeerHealth] = {}
-        self.answered: set[str] = set()  # peers that answered since the last view refresh
-        self.rumours: list[Rumour] = []  # waiting for a push
-        self.pushing: dict[str, list[Rumour]] = {}  # peer → the rumours in the push in flight
+        self.refreshed_at = 0  # when the view was last refreshed
+        self.news = False  # entries arrived since then
+        self.rumours: dict[int, Rumour] = {}  # live rumours, by number
+        self.own: set[int] = set()  # the rumours of this node's own publications
+        self.busy: set[str] = set()  # peers with a push from this node in flight
         self.syncing: set[str] = set()  # peers with a session from this node in flight
         self.replacements = 0  # failed sessions this round may still replace
 
@@ -196,13 +208,14 @@ class _Session:
 
 
 class _Push:
-    """A relay push of ``rumours`` (their entries, ``ids``) from ``client`` to ``server``."""
+    """A relay push of rumours (by number; their entries, ``ids``) from ``client`` to
+    ``server``."""
 
-    __slots__ = ("client", "ids", "rumours", "server")
+    __slots__ = ("client", "ids", "numbers", "server")
 
-    def __init__(self, client: _Node, server: _Node, rumours: list[Rumour],
+    def __init__(self, client: _Node, server: _Node, numbers: list[int],
                  ids: tuple[bytes, ...]) -> None:
-        self.client, self.server, self.rumours, self.ids = client, server, rumours, ids
+        self.client, self.server, self.numbers, self.ids = client, server, numbers, ids
 
 
 class _Call:
@@ -287,6 +300,7 @@ class Network:
         self.messages = self.bytes = self.lost = 0
         self.sessions = self.failed_sessions = self.pushes = self.failed_pushes = 0
         self.restarts = self.skipped = 0
+        self.rumour_numbers = 0
         self.down_count = settings.down_count
         self.down_seen = [self.down_count, self.down_count]
         # Live nodes × milliseconds inside the window, summed as the count changes.
@@ -303,7 +317,7 @@ class Network:
         self._set_up()
         handlers: list[Callable[[Any], None]] = [
             self._tick, self._arrive, self._reply, self._timeout, self._come_up,
-            self._publish, self._close_window, self._end]
+            self._publish, self._close_window, self._end, self._refresh_for_news]
         events = self.events
         while events and not self.finished:
             time_ms, _, kind, payload = heapq.heappop(events)
@@ -357,7 +371,7 @@ class Network:
             return  # a round planned before the node went down
         rng, now = self.rng, self.now
         self._refresh_view(node)
-        node.replacements = self.settings.fanout
+        node.replacements = REPLACEMENTS * self.settings.fanout
         self._sync_with(node, self.settings.fanout)
         self._pump(node)
         self.at(now + round_delay(self.interval_ms, rng), _TICK, (node, incarnation))
@@ -366,15 +380,33 @@ class Network:
         now = self.now
         health = node.health
         current = [p for p in node.view if p not in health or not should_forget(health[p], now)]
-        keep = frozenset(node.answered)
-        node.answered = set()
+        # Kept: the peers that answered and are not failing (node/sync/view.py).
+        keep = frozenset(p for p in current if (row := health.get(p)) is not None
+                         and row.failures == 0 and row.last_success_ms is not None)
         view = refresh_view(current, self._candidates(node), self.rng, keep=keep)
+        node.refreshed_at, node.news = now, False
         staying = set(view)
         for address in node.view:
             row = health.get(address)
             if address not in staying and row is not None and row.failures == 0:
                 del health[address]  # shortcut 4: a fresh row behaves the same
         node.view = view
+
+    def _news(self, node: _Node) -> None:
+        """Entries arrived: the view is refreshed soon, at most every NEWS_REFRESH_MS."""
+        if not node.news:
+            node.news = True
+            self.at(max(self.now, node.refreshed_at + NEWS_REFRESH_MS), _NEWS,
+                    (node, node.incarnation))
+
+    def _refresh_for_news(self, payload: tuple[_Node, int]) -> None:
+        node, incarnation = payload
+        if incarnation != node.incarnation or not node.news:
+            return  # down since, or a round refreshed the view meanwhile
+        if self.now - node.refreshed_at < NEWS_REFRESH_MS:
+            self.at(node.refreshed_at + NEWS_REFRESH_MS, _NEWS, payload)
+            return
+        self._refresh_view(node)
 
     def _candidates(self, node: _Node) -> list[str]:
         """Candidates for the view that are not in it (shortcut 3)."""
@@ -446,7 +478,6 @@ class Network:
         health = node.health.get(address) or self.fresh[address]
         if ok:
             node.health[address] = record_success(health, self.now)
-            node.answered.add(address)
         else:
             node.health[address] = record_failure(health, self.now, self.rng)
 
@@ -549,39 +580,55 @@ class Network:
 
     # --- rumours ---------------------------------------------------------------------
 
+    def _start_rumour(self, node: _Node, rumour: Rumour) -> int:
+        self.rumour_numbers += 1
+        node.rumours[self.rumour_numbers] = rumour
+        return self.rumour_numbers
+
     def _pump(self, node: _Node) -> None:
-        """Push the node's waiting rumours per next_targets, one push per peer."""
-        if not node.rumours:
-            return
-        now = self.now
-        health = node.health
-        due = [p for p in node.view if p not in health or is_due(health[p], now)]
+        """Push live rumours to peers with nothing in flight, as node/sync/relay.py does:
+        this node's own publications to any peer of its view, others to due peers."""
         rumours = node.rumours
-        targets = next_targets(rumours, due, node.pushing, self.rng)
-        sent: set[int] = set()
-        for address, indexes in targets.items():
-            chosen = [rumours[i] for i in indexes]
-            sent.update(indexes)
-            ids = tuple(sorted({i for r in chosen for i in r.ids}))
-            body = self.push_body(ids)
-            node.pushing[address] = chosen
-            if self._in_window():
-                self.pushes += 1
-            self._send(_Call(_Push(node, self.nodes[int(address)], chosen, ids), "push", body,
-                             now), len(body))
-        view = node.view
-        node.rumours = [r for i, r in enumerate(rumours) if i not in sent and alive(r, view)]
+        if not rumours:
+            return
+        now, view, health, own = self.now, node.view, node.health, node.own
+        due = [p for p in view if p not in health or is_due(health[p], now)]
+        for number, rumour in list(rumours.items()):
+            if not alive(rumour, view if number in own else due):
+                del rumours[number]
+                own.discard(number)
+        for mine in (True, False):
+            numbers = [n for n in rumours if (n in own) == mine]
+            targets = next_targets([rumours[n] for n in numbers], view if mine else due,
+                                   node.busy, self.rng)
+            for address, indexes in targets.items():
+                chosen = [numbers[i] for i in indexes]
+                for number in chosen:
+                    rumours[number] = sent(rumours[number], [address])
+                node.busy.add(address)
+                ids = tuple(sorted({i for n in chosen for i in rumours[n].ids}))
+                body = self.push_body(ids)
+                if self._in_window():
+                    self.pushes += 1
+                self._send(_Call(_Push(node, self.nodes[int(address)], chosen, ids), "push",
+                                 body, now), len(body))
 
     def _push_over(self, push: _Push, verdicts: dict[bytes, str] | None) -> None:
         """A push answered (``verdicts``: the receiver's, by id) or failed (None)."""
         node, address = push.client, push.server.address
-        del node.pushing[address]
-        for rumour in push.rumours:
+        node.busy.discard(address)
+        for number in push.numbers:
+            rumour = node.rumours.get(number)
+            if rumour is None:
+                continue  # it died meanwhile
             outcome = (PushOutcome.FAILED if verdicts is None
-                       else outcome_of({i: verdicts[i] for i in rumour.ids}))
+                       else outcome_of([verdicts[i] for i in rumour.ids]))
             after = after_push(rumour, address, outcome)
-            if after is not None and alive(after, node.view):
-                node.rumours.append(after)
+            if after is None:
+                del node.rumours[number]
+                node.own.discard(number)
+            else:
+                node.rumours[number] = after
         self._book(node, address, ok=verdicts is not None)
         self._pump(node)
 
@@ -604,8 +651,9 @@ class Network:
             node.held = held.union(new)
             for id_ in new:
                 self._received(node, id_, sender, relay=relay)
+            self._news(node)
             if self.settings.relay:
-                node.rumours.append(Rumour(frozenset(new), source=sender.address))
+                self._start_rumour(node, Rumour(frozenset(new), source=sender.address))
                 self._pump(node)
         return outcomes
 
@@ -648,8 +696,11 @@ class Network:
         author.held = author.held | {id_}
         if publication.reached_ms is None:
             self.pending.append(publication)
-        if self.settings.relay:
-            author.rumours.append(Rumour(frozenset({id_})))
+        if self.settings.relay and self.settings.push_fanout:
+            # Told to push_fanout peers at once (node/sync/gossip.py, watch_own_feed).
+            number = self._start_rumour(author, Rumour(frozenset({id_}),
+                                                       width=self.settings.push_fanout))
+            author.own.add(number)
             self._pump(author)
 
     # --- nodes going down and coming back ---------------------------------------------
@@ -677,10 +728,11 @@ class Network:
         node.up = False
         self.up_flags[node.index] = 0
         node.incarnation += 1  # its rounds, sessions and pushes in flight are void
-        node.rumours = []
-        node.pushing = {}
+        node.rumours = {}
+        node.own = set()
+        node.busy = set()
         node.syncing = set()
-        node.answered = set()
+        node.news = False
         self.at(self._down_for(), _UP, node)
         for publication in list(self.pending):
             if publication.watched[node.index]:  # watched nodes lack it

@@ -45,6 +45,7 @@ class SimulationSettings:
     down: float = 0.0  # fraction of the nodes down at any moment
     seeds: int = 5
     relay: bool = True  # rumour mongering on top of anti-entropy
+    push_fanout: int = 3  # peers an author's new entries go to at once (push_fanout)
     publications: int = 10  # per seed, each from a random live node
     interval_s: float = 300.0  # the anti-entropy interval (sync_interval)
     latency_ms: float = 50.0  # mean one-way delay of a message
@@ -65,6 +66,7 @@ class SimulationSettings:
         rules: list[tuple[str, bool, str]] = [
             ("nodes", 2 <= self.nodes <= 100_000, "between 2 and 100000"),
             ("fanout", 1 <= self.fanout <= 20, "between 1 and 20"),
+            ("push_fanout", 0 <= self.push_fanout <= 20, "between 0 and 20"),
             ("loss", 0.0 <= self.loss <= 0.9, "between 0 and 0.9"),
             ("down", 0.0 <= self.down <= 0.9, "between 0 and 0.9"),
             ("seeds", 1 <= self.seeds <= 10_000, "between 1 and 10000"),

@@ -172,6 +172,18 @@ def test_settings_out_of_range_are_refused_by_name() -> None:
         dataclasses.replace(SMALL, nodes=4, down=0.75).check()
 
 
+def test_the_simulated_node_keeps_the_running_nodes_timings() -> None:
+    from node.settings import Config
+    from node.simulation import network
+    from node.sync.view import NEWS_REFRESH_S
+
+    assert network.NEWS_REFRESH_MS == NEWS_REFRESH_S * 1000
+    defaults = SimulationSettings()
+    assert (defaults.push_fanout, defaults.fanout, defaults.interval_s, defaults.timeout_s) == (
+        Config().push_fanout, Config().sync_fanout, Config().sync_interval,
+        Config().request_timeout)
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99
