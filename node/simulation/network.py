@@ -18,7 +18,9 @@ relay.py), through the same pure functions of protocol/:
   of :mod:`protocol.messages`. Every answer is booked with
   :func:`protocol.peers.record_success`, every failure with
   :func:`protocol.peers.record_failure` (backoff with jitter). A node that
-  takes in new entries also refreshes its view, at most every 10 s.
+  takes in new entries also refreshes its view, at most every 10 s; a member
+  that makes a request to a node goes into its book (source ``inbound``)
+  until the next refresh keeps it or not.
 * **rumours** (unless ``relay`` is off) — the author of a new entry starts a
   :class:`protocol.rumours.Rumour` whose first push goes to
   ``push_fanout`` peers of its view at once; a node that takes in new
@@ -69,19 +71,15 @@ Shortcuts, each giving the same answers as the long way round:
    (loss, latency) are the same as for the real session, so a run with
    ``shortcut=False`` gives exactly the same results
    (tests/node/test_simulation.py checks it).
-3. **View candidates by sampling.** :func:`protocol.peers.refresh_view`
-   shuffles the candidates not in the view and takes at most ``VIEW_SIZE`` of
-   them, so handing it ``VIEW_SIZE`` distinct candidates drawn at random
-   (instead of all N − 1 other nodes, which costs N per node per round) gives
-   the same distribution of views.
-4. **Peer book rows.** A node keeps the health of the peers in its view and
-   of the peers that are failing; a healthy peer that leaves the view is
-   dropped, since a fresh row behaves the same (due at once, no failures;
-   forgetting takes weeks, far beyond a run).
-5. **No signature checks.** The entries are really signed, but receivers take
+3. **View candidates by sampling.** A node draws the profiles of 64 nodes
+   at random (node/sync/view.py) and :func:`protocol.peers.refresh_view`
+   takes at most ``VIEW_SIZE`` of those not in its view, at random; the
+   simulator hands it ``VIEW_SIZE`` distinct nodes drawn at random among
+   those not in the view, which gives the same distribution of views.
+4. **No signature checks.** The entries are really signed, but receivers take
    them by id (the simulation has no forgers); ingest verdicts are
    ``accepted`` for an entry not held yet and ``duplicate`` otherwise.
-6. **Encodings worked out once.** Push requests and replies are encoded and
+5. **Encodings worked out once.** Push requests and replies are encoded and
    decoded with protocol.messages, once per distinct content (they are pure
    functions of it).
 
@@ -156,9 +154,14 @@ _DESCRIPTION: Final = (
     "each month in the church hall; we keep a log of what was mended and what it saved."
 )
 
-#: A node refreshes its view at most this often because entries arrived
-#: (node/sync/view.py, NEWS_REFRESH_S).
+#: As node/sync/view.py: a node refreshes its view at most this often because
+#: entries arrived (NEWS_REFRESH_S), and records a member that made a request
+#: at most this often (INBOUND_RECHECK_S), remembering at most _MEMORY of them.
 NEWS_REFRESH_MS: Final = 10_000
+INBOUND_RECHECK_MS: Final = 300_000
+INBOUND_MEMORY: Final = 10_000
+#: Learned peers in a node's book at the most (node/sync/peerbook.py).
+MAX_LEARNED_PEERS: Final = 200
 
 # Event kinds, in the heap as (time_ms, sequence, kind, payload).
 _TICK, _ARRIVE, _REPLY, _TIMEOUT, _UP, _PUBLISH, _WINDOW_OVER, _END, _NEWS = range(9)
@@ -176,8 +179,9 @@ def _push_verdicts(reply_and_ids: tuple[bytes, tuple[bytes, ...]]) -> tuple[str,
 
 
 class _Node:
-    __slots__ = ("address", "busy", "health", "held", "incarnation", "index", "news",
-                 "own", "refreshed_at", "replacements", "rumours", "syncing", "up", "view")
+    __slots__ = ("address", "busy", "health", "held", "inbound_checked", "incarnation",
+                 "index", "news", "own", "refreshed_at", "replacements", "rumours",
+                 "syncing", "up", "view")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -185,8 +189,11 @@ class _Node:
         self.up = True
         self.incarnation = 0  # bumped when the node goes down: what it had in flight is void
         self.held: frozenset[bytes] = frozenset()
+        #: The learned peers in its book: the partial view, and the members that
+        #: made requests to it since the last refresh (source ``inbound``).
         self.view: list[str] = []
-        self.health: dict[str, PeerHealth] = {}
+        self.health: dict[str, PeerHealth] = {}  # rows of the view's peers that were tried
+        self.inbound_checked: dict[int, int] = {}  # member → when it was last recorded
         self.refreshed_at = 0  # when the view was last refreshed
         self.news = False  # entries arrived since then
         self.rumours: dict[int, Rumour] = {}  # live rumours, by number
@@ -387,9 +394,8 @@ class Network:
         node.refreshed_at, node.news = now, False
         staying = set(view)
         for address in node.view:
-            row = health.get(address)
-            if address not in staying and row is not None and row.failures == 0:
-                del health[address]  # shortcut 4: a fresh row behaves the same
+            if address not in staying:
+                health.pop(address, None)  # rows of learned peers left out are dropped
         node.view = view
 
     def _news(self, node: _Node) -> None:
@@ -407,6 +413,18 @@ class Network:
             self.at(node.refreshed_at + NEWS_REFRESH_MS, _NEWS, payload)
             return
         self._refresh_view(node)
+
+    def _inbound(self, node: _Node, member: _Node) -> None:
+        """``member`` made a request to ``node``: it goes into its book (node/sync/view.py)."""
+        checked = node.inbound_checked
+        last = checked.get(member.index)
+        if last is not None and self.now - last < INBOUND_RECHECK_MS:
+            return
+        if len(checked) >= INBOUND_MEMORY:
+            checked.clear()
+        checked[member.index] = self.now
+        if member.address not in node.view and len(node.view) < MAX_LEARNED_PEERS:
+            node.view.append(member.address)
 
     def _candidates(self, node: _Node) -> list[str]:
         """Candidates for the view that are not in it (shortcut 3)."""
@@ -475,6 +493,8 @@ class Network:
                 self._sync_with(client, 1)
 
     def _book(self, node: _Node, address: str, *, ok: bool) -> None:
+        if address not in node.view:
+            return  # dropped from the book meanwhile: there is no row to update
         health = node.health.get(address) or self.fresh[address]
         if ok:
             node.health[address] = record_success(health, self.now)
@@ -510,6 +530,7 @@ class Network:
         if not server.up:
             self.at(call.sent_ms + self._timeout_of(call), _TIMEOUT, call)
             return
+        self._inbound(server, exchange.client)
         if isinstance(exchange, _Push):
             call.reply = self._answer_push(server, exchange.client, call.body, relay=True)
             self._count(len(call.reply))
@@ -733,6 +754,7 @@ class Network:
         node.busy = set()
         node.syncing = set()
         node.news = False
+        node.inbound_checked = {}
         self.at(self._down_for(), _UP, node)
         for publication in list(self.pending):
             if publication.watched[node.index]:  # watched nodes lack it
@@ -759,14 +781,14 @@ class Network:
     # --- costs, storages, encodings -----------------------------------------------------
 
     def push_body(self, ids: tuple[bytes, ...]) -> bytes:
-        """The push request carrying these entries (shortcut 6)."""
+        """The push request carrying these entries (shortcut 5)."""
         body = self.push_bodies.get(ids)
         if body is None:
             body = self.push_bodies[ids] = encode_push_request([self.entries[i] for i in ids])
         return body
 
     def codec(self, function: Callable[[Any], _T], argument: Any) -> _T:
-        """``function(argument)``, worked out once per argument (shortcut 6)."""
+        """``function(argument)``, worked out once per argument (shortcut 5)."""
         key = (function, argument)
         try:
             return cast(_T, self.codecs[key])
