@@ -73,8 +73,9 @@ VIEW_SHUFFLE: Final = 4
 #: The time between two anti-entropy rounds, as fractions of the interval (rule 4).
 ROUND_GAP: Final = (0.75, 1.0)
 #: Failed sessions a round may replace, per peer of its fanout (rule 4): with
-#: 10 % of messages lost and a fifth of the nodes down about half the sessions
-#: fail, and a node whose round syncs with nobody waits a whole interval.
+#: 10 % of messages lost and a fifth of the nodes down nearly a third of the
+#: sessions fail, and a node whose round syncs with nobody waits a whole
+#: interval (docs/simulation.md).
 REPLACEMENTS: Final = 2
 
 
