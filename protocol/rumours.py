@@ -55,11 +55,9 @@ ALREADY_HELD_LIMIT: Final = 3
 MAX_PUSHES: Final = 32
 #: A relay push unanswered this long has failed (rule 3): the rumour moves on
 #: to another peer rather than waiting out the sync request timeout, since
-#: while it waits, the rumour stands still (a peer that slow is reached by
-#: anti-entropy anyway). Measured with ``hedgerow simulate``: with 10 % loss
-#: and a fifth of the nodes down, rumours reach 97 % of the nodes with a
-#: 5 s timeout, 96 % with 10 s, 92 % with 30 s (docs/simulation.md).
-PUSH_TIMEOUT_MS: Final = 5_000
+#: while it waits the rumour stands still (a peer that slow is reached by
+#: anti-entropy anyway); long enough for a full push over a slow uplink.
+PUSH_TIMEOUT_MS: Final = 10_000
 
 class _Shuffler(Protocol):
     def shuffle(self, x: list[Any]) -> None: ...

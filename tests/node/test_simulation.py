@@ -175,9 +175,15 @@ def test_settings_out_of_range_are_refused_by_name() -> None:
 def test_the_simulated_node_keeps_the_running_nodes_timings() -> None:
     from node.settings import Config
     from node.simulation import network
-    from node.sync.view import NEWS_REFRESH_S
+    from node.sync import view
+    from node.sync.client import PUSH_TIMEOUT_S
+    from node.sync.peerbook import MAX_LEARNED_PEERS
+    from protocol.rumours import PUSH_TIMEOUT_MS
 
-    assert network.NEWS_REFRESH_MS == NEWS_REFRESH_S * 1000
+    assert network.NEWS_REFRESH_MS == view.NEWS_REFRESH_S * 1000
+    assert network.INBOUND_RECHECK_MS == view.INBOUND_RECHECK_S * 1000
+    assert network.MAX_LEARNED_PEERS == MAX_LEARNED_PEERS
+    assert PUSH_TIMEOUT_MS == PUSH_TIMEOUT_S * 1000
     defaults = SimulationSettings()
     assert (defaults.push_fanout, defaults.fanout, defaults.interval_s, defaults.timeout_s) == (
         Config().push_fanout, Config().sync_fanout, Config().sync_interval,
