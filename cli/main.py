@@ -44,6 +44,7 @@ COMMANDS: Final = {
     "restore": "cli.backups:restore",
     "caught-up": "cli.running:caught_up",
     "doctor": "cli.doctor:doctor",
+    "simulate": "cli.simulate:simulate_command",
     "view": "cli.views",
     "export": "cli.views",
     "verify": "cli.views",

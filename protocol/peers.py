@@ -17,7 +17,15 @@ Rules:
 4. Each anti-entropy round syncs with up to ``fanout`` peers chosen at
    random among those that are due — live ones and failed ones whose retry
    is due alike, so a peer that failed once is tried again on time and not
-   starved by healthy ones.
+   starved by healthy ones. A session of the round that fails is replaced
+   at once by one with another due peer (:func:`choose_peers` again: the
+   failed peer, backing off, is not due), at most :data:`REPLACEMENTS` ×
+   ``fanout`` times a round, so that a round reaches ``fanout`` peers
+   whenever enough of them answer.
+   Rounds follow each other after :func:`round_delay`: between
+   :data:`ROUND_GAP` fractions of the interval at random, so that nodes
+   drift apart, and never more than one interval, so that whatever the
+   rumours missed reaches every node within one interval.
 5. The peers a node keeps are a bounded sample (a partial view, as in Cyclon
    or HyParView), never the whole network: :func:`refresh_view` keeps the
    peers a person chose and the live ones, and swaps a few others for random
@@ -37,6 +45,8 @@ __all__ = [
     "FORGET_AFTER_MS",
     "FORGET_MIN_FAILURES",
     "JITTER",
+    "REPLACEMENTS",
+    "ROUND_GAP",
     "VIEW_SHUFFLE",
     "VIEW_SIZE",
     "PeerHealth",
@@ -47,6 +57,7 @@ __all__ = [
     "record_failure",
     "record_success",
     "refresh_view",
+    "round_delay",
     "should_forget",
 ]
 
@@ -59,6 +70,13 @@ JITTER: Final = 0.25
 VIEW_SIZE: Final = 24
 #: Learned peers swapped for random candidates at each refresh.
 VIEW_SHUFFLE: Final = 4
+#: The time between two anti-entropy rounds, as fractions of the interval (rule 4).
+ROUND_GAP: Final = (0.75, 1.0)
+#: Failed sessions a round may replace, per peer of its fanout (rule 4): with
+#: 10 % of messages lost and a fifth of the nodes down nearly a third of the
+#: sessions fail, and a node whose round syncs with nobody waits a whole
+#: interval (docs/simulation.md).
+REPLACEMENTS: Final = 2
 
 
 class RandomSource(Protocol):
@@ -82,6 +100,12 @@ class PeerHealth:
 def jittered(delay_ms: int, rng: RandomSource, jitter: float = JITTER) -> int:
     """``delay_ms`` stretched by a random fraction in ``[0, jitter)``."""
     return int(delay_ms * (1 + jitter * rng.random()))
+
+
+def round_delay(interval_ms: int, rng: RandomSource) -> int:
+    """Milliseconds until the next anti-entropy round (rule 4)."""
+    low, high = ROUND_GAP
+    return int(interval_ms * (low + (high - low) * rng.random()))
 
 
 def record_success(peer: PeerHealth, now_ms: int) -> PeerHealth:

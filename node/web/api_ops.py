@@ -223,4 +223,7 @@ LOCAL_ONLY_COMMANDS: Final[dict[str, str]] = {
                       "machine itself",
     "install-service": "installs a system service (root, on the machine)",
     "uninstall-service": "removes the system service (root, on the machine)",
+    "simulate": "a simulation on virtual time that touches no node: it runs in the "
+                "process that asks for it, for minutes at a time, and is not the running "
+                "node's work",
 }

@@ -20,12 +20,14 @@ from protocol.peers import (
     BACKOFF_BASE_MS,
     BACKOFF_CAP_MS,
     FORGET_AFTER_MS,
+    ROUND_GAP,
     PeerHealth,
     choose_peers,
     is_due,
     record_failure,
     record_success,
     refresh_view,
+    round_delay,
     should_forget,
 )
 
@@ -61,6 +63,14 @@ def test_choose_takes_due_peers_at_random_failed_ones_too() -> None:
     picked = {p.address for seed in range(200)
               for p in choose_peers(peers, 100, 3, random.Random(seed))}
     assert "http://retry" in picked and "http://later" not in picked
+
+
+def test_rounds_come_at_most_one_interval_apart_and_drift() -> None:
+    rng = random.Random(5)
+    delays = [round_delay(300_000, rng) for _ in range(2_000)]
+    assert ROUND_GAP == (0.75, 1.0)
+    assert min(delays) >= 225_000 and max(delays) <= 300_000
+    assert max(delays) - min(delays) > 60_000  # nodes drift apart instead of syncing in step
 
 
 def test_failing_peers_are_forgotten_by_time_since_their_last_success() -> None:
