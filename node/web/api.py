@@ -18,6 +18,8 @@ that does its work. The network views:
 
 Mounting: ``app[VIEWS_STORE] = store; app.add_routes(api_routes())``. The
 store is found through :data:`VIEWS_STORE` (an :class:`aiohttp.web.AppKey`).
+The views' code (:mod:`node.views`) is imported by the first request that
+needs it, not when the routes are mounted: a node that only syncs never loads it.
 
 Access: DESIGN.md privacy rule 4 says the local API requires the node's
 admin login — the pages' session, or an API token the admin made (scoped
@@ -37,8 +39,6 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
-from ..views import PARAMS, VIEWS, prepare, refresh, run_view, verifiable_export
-from ..views.schemas import VIEW_SCHEMAS, common_schemas
 from . import api_members, api_node, api_records
 from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
 
@@ -102,6 +102,8 @@ def _raw_params(request: web.Request) -> dict[str, str | int | None]:
 
 
 async def _view(request: web.Request) -> web.StreamResponse:
+    from ..views import VIEWS, run_view
+
     name = request.match_info["name"]
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
@@ -110,6 +112,8 @@ async def _view(request: web.Request) -> web.StreamResponse:
 
 
 async def _evidence(request: web.Request) -> web.StreamResponse:
+    from ..views import VIEWS, prepare, refresh, verifiable_export
+
     name = request.match_info["name"]
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
@@ -136,6 +140,8 @@ def api_routes() -> list[web.RouteDef]:
 
 def covered_commands() -> dict[str, str]:
     """Each ``hedgerow`` command the API does the work of, and its route (``GET /api/v1/…``)."""
+    from ..views import VIEWS
+
     out = {f"view {name}": f"GET {API_PREFIX}/views/{name}" for name in VIEWS}
     for op in OPERATIONS:
         for command in op.cli:
@@ -144,6 +150,8 @@ def covered_commands() -> dict[str, str]:
 
 
 def _parameter(name: str) -> dict[str, Any]:
+    from ..views import PARAMS
+
     param = PARAMS[name]
     schema: dict[str, Any] = {"type": param.type}
     if param.choices:
@@ -173,6 +181,9 @@ def _responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of this API, built from the view declarations."""
+    from ..views import VIEWS
+    from ..views.schemas import VIEW_SCHEMAS, common_schemas
+
     paths: dict[str, Any] = {}
     schemas = common_schemas()
     for name, spec in VIEWS.items():

@@ -1,9 +1,10 @@
 """What the pages keep while the node runs, found through one :class:`aiohttp.web.AppKey`.
 
 :class:`PagesState` holds the node service, the admin file, the sessions,
-the login limiter and the live-update hub. :data:`PAGES` is its key in the
-app; nothing else about the pages is stored on the app (the templates
-environment has its own key, :data:`JINJA`).
+the login limiter, the live-update hub and the templates environment
+(made by the first page rendered: a node that only syncs never loads
+Jinja2). :data:`PAGES` is its key in the app; nothing else about the pages
+is stored on the app.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-import jinja2
 from aiohttp import web
 
 from .admin import AdminFile
 from .auth import LoginLimiter, Sessions
 
 if TYPE_CHECKING:  # node.service imports this package to mount the pages
+    import jinja2
+
     from ..service import NodeService
 
-__all__ = ["JINJA", "PAGES", "LiveHub", "PagesState"]
+__all__ = ["PAGES", "LiveHub", "PagesState"]
 
 
 @dataclass(slots=True)
@@ -31,6 +33,14 @@ class LiveHub:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     queues: set[asyncio.Queue[str | None]] = field(default_factory=set)
     max_streams: int = 50
+
+    def close(self) -> None:
+        """On shutdown: end every open stream (their handlers return at once)."""
+        self.closing.set()
+        for queue in list(self.queues):
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
 
 
 @dataclass(slots=True)
@@ -42,7 +52,8 @@ class PagesState:
     live: LiveHub = field(default_factory=LiveHub)
     #: Background work the pages started (a first sync with a new peer), ended on shutdown.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The templates environment, once a page has been rendered (render.environment).
+    templates: jinja2.Environment | None = None
 
 
 PAGES: Final = web.AppKey("hedgerow_pages", PagesState)
-JINJA: Final = web.AppKey("hedgerow_pages_jinja", jinja2.Environment)

@@ -1,0 +1,126 @@
+"""The pages' routes, mounted without loading the pages: each page module on first use.
+
+A node spends most of its life syncing, with nobody looking at its pages.
+The page modules, and what they import (the network views, Jinja2), are
+a good part of an idle node's memory, so :data:`PAGE_ROUTES` lists every
+page route here — method, path, name and the module in ``node/web`` that
+serves it — and :func:`lazy_page_routes` mounts each one with a handler
+that imports its module on the first request to that route and then hands
+every request to the handler the module's own ``routes()`` declares for
+that method and path. The route names, methods and paths are exactly the
+module's; the first request to a page group pays for the import once.
+
+A page route added to a module's ``routes()`` is added here too
+(tests/web/test_lazy_pages.py compares the two and names what is missing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+__all__ = ["PAGE_MODULES", "PAGE_ROUTES", "lazy_page_routes", "page_handler"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Every page route: (method, path, route name, module in node/web).
+PAGE_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
+    ("GET", "/setup", "setup.form", "setup"),
+    ("POST", "/setup", "setup.submit", "setup"),
+    ("GET", "/login", "login.form", "login"),
+    ("POST", "/login", "login.submit", "login"),
+    ("POST", "/logout", "login.logout", "login"),
+    ("GET", "/", "private.home", "login"),
+    ("GET", "/practices", "practices.list", "practices"),
+    ("GET", "/practices/new", "practices.new", "practices"),
+    ("POST", "/practices/new", "practices.create", "practices"),
+    ("GET", "/practice/{key}", "practices.show", "practices"),
+    ("GET", "/practice/{key}/edit", "practices.edit_form", "practices"),
+    ("POST", "/practice/{key}/edit", "practices.edit", "practices"),
+    ("GET", "/practice/{key}/delete", "practices.delete_form", "practices"),
+    ("POST", "/practice/{key}/delete", "practices.delete", "practices"),
+    ("POST", "/practice/{key}/measures", "practices.measure_add", "practices"),
+    ("POST", "/practice/{key}/measures/{measure_id}/delete", "practices.measure_delete",
+     "practices"),
+    ("POST", "/practice/{key}/measures/{measure_id}/observations",
+     "practices.observation_add", "practices"),
+    ("POST", "/practice/{key}/observations/{observation_id}/delete",
+     "practices.observation_delete", "practices"),
+    ("POST", "/practice/{key}/lessons", "practices.lesson_add", "practices"),
+    ("POST", "/practice/{key}/lessons/{lesson_id}/edit", "practices.lesson_edit", "practices"),
+    ("POST", "/practice/{key}/lessons/{lesson_id}/delete", "practices.lesson_delete",
+     "practices"),
+    ("POST", "/practice/{key}/voices", "practices.voice_add", "practices"),
+    ("POST", "/practice/{key}/voices/{voice_id}/delete", "practices.voice_delete", "practices"),
+    ("GET", "/practice/{key}/adapted-from", "practices.adapt_picker", "practices"),
+    ("POST", "/practice/{key}/adapted-from", "practices.adapt_add", "practices"),
+    ("POST", "/practice/{key}/adapted-from/{adaptation_id}/delete", "practices.adapt_delete",
+     "practices"),
+    ("GET", "/practice/{key}/share", "share.page", "share"),
+    ("POST", "/practice/{key}/share", "share.save", "share"),
+    ("POST", "/practice/{key}/publish", "share.publish", "share"),
+    ("POST", "/practice/{key}/retract", "share.retract", "share"),
+    ("GET", "/network", "network.overview", "network"),
+    ("GET", "/network/directory", "network.directory", "network"),
+    ("GET", "/network/practice", "network.practice", "network"),
+    ("GET", "/network/spread", "network.spread", "network"),
+    ("GET", "/network/lineage", "network.lineage", "network"),
+    ("GET", "/network/health", "network.health", "network"),
+    ("POST", "/network/adapt", "private.adapt", "network"),
+    ("POST", "/network/credit", "private.credit", "network"),
+    ("GET", "/network/live", "network.live", "live"),
+    ("GET", "/peers", "peers.list", "peers"),
+    ("POST", "/peers/add", "private.peer_add", "peers"),
+    ("POST", "/peers/invite", "private.invite", "peers"),
+    ("POST", "/peers/invitations/withdraw", "private.invitation_withdraw", "peers"),
+    ("POST", "/peers/admit", "private.admit", "peers"),
+    ("POST", "/peers/admit/withdraw", "private.admit_withdraw", "peers"),
+    ("POST", "/peers/block", "private.block", "peers"),
+    ("POST", "/peers/unblock", "private.unblock", "peers"),
+    ("POST", "/peers/remove", "private.peer_remove", "peers"),
+    ("POST", "/peers/sync", "private.peer_sync", "peers"),
+    ("GET", "/settings", "settings.page", "settings"),
+    ("POST", "/settings/profile", "settings.profile", "settings"),
+    ("POST", "/settings/profile/publish", "settings.publish", "settings"),
+    ("POST", "/settings/public-pages", "settings.public", "settings"),
+    ("POST", "/settings/password", "settings.password", "settings"),
+    ("POST", "/settings/tokens", "settings.token_create", "settings"),
+    ("POST", "/settings/tokens/{token_id}/revoke", "settings.token_revoke", "settings"),
+    ("GET", "/settings/backup", "settings.backup", "settings"),
+    ("POST", "/settings/restore", "settings.restore", "settings"),
+    ("GET", "/doctor", "private.doctor", "doctor"),
+)
+
+#: The page modules, in the order their routes are listed.
+PAGE_MODULES: Final = tuple(dict.fromkeys(module for *_, module in PAGE_ROUTES))
+
+
+def page_handler(module: str, method: str, path: str) -> Handler:
+    """The handler ``node.web.<module>.routes()`` declares for ``method path`` (imports it)."""
+    for route in importlib.import_module(f"{__package__}.{module}").routes():
+        if route.method == method and route.path == path:
+            handler: Handler = route.handler
+            return handler
+    raise LookupError(f"node.web.{module} has no route {method} {path}")
+
+
+def _lazy(module: str, method: str, path: str) -> Handler:
+    found: list[Handler] = []
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        if not found:
+            found.append(page_handler(module, method, path))
+        return await found[0](request)
+
+    page.__name__ = f"{module}_page"
+    return page
+
+
+def lazy_page_routes() -> list[web.RouteDef]:
+    """Every page route, each named ``<group>.<page>``, its module loaded on first use."""
+    return [web.get(path, _lazy(module, method, path), name=name) if method == "GET"
+            else web.route(method, path, _lazy(module, method, path), name=name)
+            for method, path, name, module in PAGE_ROUTES]
