@@ -22,9 +22,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import Invitation, format_invitation, id_to_text
 
@@ -36,6 +34,9 @@ from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import read_node_state
 from .store.store import Store
 from .sync import peerbook
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 try:  # POSIX; elsewhere a data directory is simply not locked.
     import fcntl

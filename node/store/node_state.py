@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, NeedsCatchUp, NotInitialised, WrongNode
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "CATCH_UP_MESSAGE",

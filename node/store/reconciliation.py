@@ -17,13 +17,15 @@ generation it does not have.
 from __future__ import annotations
 
 import asyncio
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from protocol import NegentropyStorage
 
 from . import ingest
 from .database import Database
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["ReconciliationSet", "members_set"]
 

@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-import sqlite_utils
-
 from ..errors import InvalidInput, NotFound
 from . import counts, directory, health, members, spread
 from .common import memo
@@ -28,6 +26,8 @@ from .index import catch_up, is_stale
 from .params import Filters, echo, parse_params
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from ..store.store import Store
 
 __all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "refresh", "run_view", "spec_of",

@@ -15,10 +15,11 @@ module each:
 * :mod:`.peers` — peer status, adding peers, invitations, blocking, forks;
 * :mod:`.settings` — profile, public pages, password, backup and restore.
 
-Each page module is imported by the first request to one of its pages
-(:mod:`.routes` mounts them all without loading them), and the templates
-environment is made by the first page rendered: a node that only syncs
-holds none of the pages' code, the views or Jinja2 in memory.
+Each page module (and each module of the JSON API) is imported by the
+first request to one of its routes (:mod:`.routes` mounts them all without
+loading them), and the templates environment is made by the first page
+rendered: a node that only syncs holds none of the pages' code, the views
+or Jinja2 in memory.
 
 The rules on who may see what are in :mod:`.auth` (applied by the
 middleware in :mod:`.guard`); the admin password, setup code and public

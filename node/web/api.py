@@ -39,13 +39,11 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
-from . import api_members, api_node, api_records
 from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
+from .routes import API_ROUTES, lazy_operation
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "covered_commands", "openapi_document"]
 
-# The operations register themselves on import (.api_ops.OPERATIONS).
-_DECLARED: Final = (api_members, api_node, api_records)
 VIEWS_STORE: Final = web.AppKey("hedgerow_views_store", Store)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -128,20 +126,36 @@ async def _openapi(request: web.Request) -> web.StreamResponse:
 
 
 def api_routes() -> list[web.RouteDef]:
-    """The API's routes, to add to the node's app (which must set :data:`VIEWS_STORE`)."""
+    """The API's routes, to add to the node's app (which must set :data:`VIEWS_STORE`).
+
+    Each operation's module is imported by the first request to it (node/web/routes.py).
+    """
     return [
         web.get(f"{API_PREFIX}/openapi.json", _guarded(_openapi)),
         web.get(f"{API_PREFIX}/views/{{name}}", _guarded(_view)),
         web.get(f"{API_PREFIX}/views/{{name}}/evidence", _guarded(_evidence)),
-        *(web.route(op.method, API_PREFIX + op.path, _guarded(op.handler))
-          for op in OPERATIONS),
+        *(web.route(method, API_PREFIX + path, _guarded(lazy_operation(module, method, path)))
+          for method, path, module in API_ROUTES),
     ]
+
+
+def _declared() -> None:
+    """Every operation in :data:`OPERATIONS`, in the order of the routes' table.
+
+    The modules that declare them register each on import, which a request
+    may have done already for one of them: the order is put back to the table's.
+    """
+    from . import api_members, api_node, api_records  # noqa: F401
+
+    order = {(method, path): i for i, (method, path, _) in enumerate(API_ROUTES)}
+    OPERATIONS.sort(key=lambda op: order.get((op.method, op.path), len(order)))
 
 
 def covered_commands() -> dict[str, str]:
     """Each ``hedgerow`` command the API does the work of, and its route (``GET /api/v1/…``)."""
     from ..views import VIEWS
 
+    _declared()
     out = {f"view {name}": f"GET {API_PREFIX}/views/{name}" for name in VIEWS}
     for op in OPERATIONS:
         for command in op.cli:
@@ -184,6 +198,7 @@ def openapi_document() -> dict[str, Any]:
     from ..views import VIEWS
     from ..views.schemas import VIEW_SCHEMAS, common_schemas
 
+    _declared()
     paths: dict[str, Any] = {}
     schemas = common_schemas()
     for name, spec in VIEWS.items():

@@ -1,17 +1,19 @@
-"""The pages' routes, mounted without loading the pages: each page module on first use.
+"""The pages' and the API's routes, mounted without loading them: each module on first use.
 
 A node spends most of its life syncing, with nobody looking at its pages.
-The page modules, and what they import (the network views, Jinja2), are
-a good part of an idle node's memory, so :data:`PAGE_ROUTES` lists every
-page route here — method, path, name and the module in ``node/web`` that
-serves it — and :func:`lazy_page_routes` mounts each one with a handler
-that imports its module on the first request to that route and then hands
-every request to the handler the module's own ``routes()`` declares for
-that method and path. The route names, methods and paths are exactly the
-module's; the first request to a page group pays for the import once.
+The page and API modules, and what they import (the network views,
+Jinja2), are a good part of an idle node's memory. So :data:`PAGE_ROUTES`
+lists every page route here — method, path, name and the module in
+``node/web`` that serves it — and :data:`API_ROUTES` every operation of the
+JSON API (node/web/api_ops.py); each is mounted with a handler that imports
+its module on the first request to that route and then hands every request
+to the handler the module itself declares for that method and path (its
+``routes()``, or its ``@operation``). The names, methods, paths and their
+order are exactly the modules'; the first request to a module pays for the
+import once.
 
-A page route added to a module's ``routes()`` is added here too
-(tests/web/test_lazy_pages.py compares the two and names what is missing).
+A route added to a module is added here too: tests/web/test_lazy_pages.py
+compares the tables with the modules and names what is missing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Final
 
 from aiohttp import web
 
-__all__ = ["PAGE_MODULES", "PAGE_ROUTES", "lazy_page_routes", "page_handler"]
+__all__ = ["API_ROUTES", "PAGE_MODULES", "PAGE_ROUTES", "lazy_operation", "lazy_page_routes",
+           "operation_handler", "page_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,6 +100,58 @@ PAGE_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
 #: The page modules, in the order their routes are listed.
 PAGE_MODULES: Final = tuple(dict.fromkeys(module for *_, module in PAGE_ROUTES))
 
+#: Every API operation, in the order node.web.api_ops.OPERATIONS has them:
+#: (method, path under /api/v1, module in node/web that declares it).
+API_ROUTES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("POST", "/invitations", "api_members"),
+    ("GET", "/invitations", "api_members"),
+    ("POST", "/invitations/withdraw", "api_members"),
+    ("POST", "/admissions", "api_members"),
+    ("GET", "/admissions/{node}/withdrawal", "api_members"),
+    ("POST", "/admissions/{node}/withdrawal", "api_members"),
+    ("GET", "/leave", "api_members"),
+    ("POST", "/leave", "api_members"),
+    ("GET", "/status", "api_node"),
+    ("GET", "/keys", "api_node"),
+    ("GET", "/doctor", "api_node"),
+    ("POST", "/caught-up", "api_node"),
+    ("GET", "/peers", "api_node"),
+    ("POST", "/peers", "api_node"),
+    ("DELETE", "/peers", "api_node"),
+    ("POST", "/blocked", "api_node"),
+    ("DELETE", "/blocked/{node}", "api_node"),
+    ("POST", "/sync", "api_node"),
+    ("GET", "/backups", "api_node"),
+    ("POST", "/backups", "api_node"),
+    ("GET", "/backup", "api_node"),
+    ("POST", "/backups/{name}/test", "api_node"),
+    ("POST", "/restore", "api_node"),
+    ("GET", "/settings", "api_node"),
+    ("PATCH", "/settings", "api_node"),
+    ("GET", "/tokens", "api_node"),
+    ("POST", "/tokens", "api_node"),
+    ("DELETE", "/tokens/{id}", "api_node"),
+    ("GET", "/export", "api_node"),
+    ("POST", "/verify", "api_node"),
+    ("GET", "/records", "api_records"),
+    ("POST", "/records", "api_records"),
+    ("GET", "/records/{key}", "api_records"),
+    ("PATCH", "/records/{key}", "api_records"),
+    ("DELETE", "/records/{key}", "api_records"),
+    ("POST", "/records/{key}/measures", "api_records"),
+    ("POST", "/measures/{id}/observations", "api_records"),
+    ("GET", "/records/{key}/share-policy", "api_records"),
+    ("PUT", "/records/{key}/share-policy", "api_records"),
+    ("GET", "/records/{key}/preview", "api_records"),
+    ("POST", "/records/{key}/publish", "api_records"),
+    ("POST", "/records/{key}/retract", "api_records"),
+    ("POST", "/credits", "api_records"),
+    ("GET", "/profile", "api_records"),
+    ("PATCH", "/profile", "api_records"),
+    ("GET", "/profile/preview", "api_records"),
+    ("POST", "/profile/publish", "api_records"),
+)
+
 
 def page_handler(module: str, method: str, path: str) -> Handler:
     """The handler ``node.web.<module>.routes()`` declares for ``method path`` (imports it)."""
@@ -107,20 +162,38 @@ def page_handler(module: str, method: str, path: str) -> Handler:
     raise LookupError(f"node.web.{module} has no route {method} {path}")
 
 
-def _lazy(module: str, method: str, path: str) -> Handler:
+def operation_handler(module: str, method: str, path: str) -> Handler:
+    """The handler ``node.web.<module>`` declares as the API operation ``method path``."""
+    importlib.import_module(f"{__package__}.{module}")  # its operations register themselves
+    from .api_ops import OPERATIONS
+
+    for operation in OPERATIONS:
+        if operation.method == method and operation.path == path:
+            return operation.handler
+    raise LookupError(f"node.web.{module} declares no API operation {method} {path}")
+
+
+def _lazy(find: Callable[[str, str, str], Handler], module: str, method: str,
+          path: str) -> Handler:
     found: list[Handler] = []
 
-    async def page(request: web.Request) -> web.StreamResponse:
+    async def handler(request: web.Request) -> web.StreamResponse:
         if not found:
-            found.append(page_handler(module, method, path))
+            found.append(find(module, method, path))
         return await found[0](request)
 
-    page.__name__ = f"{module}_page"
-    return page
+    handler.__name__ = f"{module}_route"
+    return handler
 
 
 def lazy_page_routes() -> list[web.RouteDef]:
     """Every page route, each named ``<group>.<page>``, its module loaded on first use."""
-    return [web.get(path, _lazy(module, method, path), name=name) if method == "GET"
-            else web.route(method, path, _lazy(module, method, path), name=name)
+    return [web.get(path, _lazy(page_handler, module, method, path), name=name)
+            if method == "GET"
+            else web.route(method, path, _lazy(page_handler, module, method, path), name=name)
             for method, path, name, module in PAGE_ROUTES]
+
+
+def lazy_operation(module: str, method: str, path: str) -> Handler:
+    """The handler of an API operation, its module loaded by the first request to it."""
+    return _lazy(operation_handler, module, method, path)

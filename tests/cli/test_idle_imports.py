@@ -3,9 +3,10 @@
 A real ``hedgerow up`` runs through a few lines of wrapper that, when a line
 arrives on its stdin, prints the names of the modules the process has
 imported. While the node only answers sync-side requests, none of the
-heavy modules an idle node does not need may be among them; the first
-request for the JSON views and for a page load what those need, and they
-answer as always. (The memory this saves is measured by
+heavy modules an idle node does not need may be among them (sqlite-utils
+included: node/store/connection.py's LazyDatabase loads it only for what
+a running node does not do); the first request for the JSON views and for
+a page load what those need, and they answer as always. (The memory this saves is measured by
 tests/bench/bench_node.py; this guards the cause without timing anything.)
 """
 
@@ -49,6 +50,9 @@ IDLE_NEVER: tuple[str, ...] = (
     "node.web.setup", "node.web.login", "node.web.practices", "node.web.share",
     "node.web.network", "node.web.live", "node.web.peers", "node.web.settings",
     "node.web.doctor", "node.web.charts",  # the page modules
+    "node.web.api_members", "node.web.api_node", "node.web.api_records",  # the JSON API
+    "sqlite_utils", "dateutil", "pluggy",  # only to apply migrations, and for exports
+    "platformdirs",  # only to find the default data directory
     "prometheus_client",  # only with the metrics setting
     "zeroconf",  # only with mDNS
     "rich",
@@ -96,7 +100,12 @@ def test_an_idle_node_loads_the_pages_views_and_templates_only_when_asked(
     assert _get(f"{url}/healthz")[0] == 200
     assert _loaded(_modules(process), IDLE_NEVER) == []
 
-    # The JSON views load the views' code, and no templates.
+    # The JSON API loads what each request needs, and no templates.
+    status, kind, body = _get(f"{url}/api/v1/status", token)
+    assert (status, kind) == (200, "application/json")
+    assert json.loads(body)["name"] == "Headingley Repair Café"
+    loaded = _modules(process)
+    assert "node.web.api_node" in loaded and _loaded(loaded, ("node.views", "jinja2")) == []
     status, kind, body = _get(f"{url}/api/v1/views/directory", token)
     assert (status, kind) == (200, "application/json")
     assert json.loads(body)["view"] == "directory"

@@ -1,4 +1,4 @@
-"""The page routes are mounted from node/web/routes.py's table, each page module on first use.
+"""The pages and the API are mounted from node/web/routes.py's tables, each module on first use.
 
 The table must say exactly what each page module's own ``routes()`` says
 (method, path, name, options): these tests name any route missing from
@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from node.web import page_routes
-from node.web.routes import PAGE_MODULES, PAGE_ROUTES, page_handler
+from node.web.routes import API_ROUTES, PAGE_MODULES, PAGE_ROUTES, operation_handler, page_handler
 
 
 def _declared(module: str) -> list[tuple[str, str, tuple[tuple[str, object], ...]]]:
@@ -67,3 +67,28 @@ def test_a_route_the_module_does_not_declare_is_a_clear_error() -> None:
     with pytest.raises(LookupError, match=r"node\.web\.login has no route GET /nowhere"):
         page_handler("login", "GET", "/nowhere")
 
+
+
+def test_the_api_table_lists_every_declared_operation_in_order() -> None:
+    from node.web.api import openapi_document
+    from node.web.api_ops import OPERATIONS
+
+    openapi_document()  # imports every module that declares operations
+    declared = [(op.method, op.path, op.handler.__module__.rsplit(".", 1)[1])
+                for op in OPERATIONS]
+    missing = [f'("{m}", "{p}", "{mod}")' for m, p, mod in declared
+               if (m, p, mod) not in API_ROUTES]
+    assert not missing, "add to API_ROUTES in node/web/routes.py:\n  " + ",\n  ".join(missing)
+    assert declared == list(API_ROUTES)  # the same order, so routing is the same
+
+
+@pytest.mark.parametrize(("method", "path", "module"), API_ROUTES)
+def test_each_operation_finds_its_declared_handler(method: str, path: str,
+                                                   module: str) -> None:
+    from node.web.api_ops import OPERATIONS
+
+    handler = operation_handler(module, method, path)
+    assert [op.handler for op in OPERATIONS if (op.method, op.path) == (method, path)] == [
+        handler]
+    with pytest.raises(LookupError, match="declares no API operation"):
+        operation_handler(module, method, path + "/nowhere")
