@@ -18,6 +18,7 @@ from node.demo import MAX_DEMO_NODES, DemoNetwork, DemoNode
 from node.logview import EventLog
 from protocol import id_to_text, short_id
 
+from .common import program
 from .output import console, escape
 
 __all__ = ["demo"]
@@ -63,8 +64,11 @@ async def _watch_spread(net: DemoNetwork, round_delay: float) -> None:
 def _next_steps(net: DemoNetwork, root: Path) -> None:
     first, second = net.nodes[0], net.nodes[1]
 
+    # Tried in another terminal, perhaps in another directory: a command that runs there.
+    hedgerow = program(anywhere=True)
+
     def at(node: DemoNode) -> str:
-        return f"hedgerow --data-dir {shlex.quote(str(node.data_dir))}"
+        return f"{hedgerow} --data-dir {shlex.quote(str(node.data_dir))}"
 
     _say()
     _say(f"[bold]Try it[/bold] (the nodes keep running and sync every {DEMO_SYNC_INTERVAL} s):")
@@ -75,7 +79,7 @@ def _next_steps(net: DemoNetwork, root: Path) -> None:
          "--key play-street")
     _say(f"  {escape(at(second))} record add --title 'Seed swap' --themes food,growing")
     _say(f"  {escape(at(second))} share publish seed-swap --fields all"
-         "      then watch it arrive below")
+         "   # then watch it arrive below")
     _say(f"Press Ctrl-C to stop the nodes and remove {escape(str(root))}.")
     _say()
 
@@ -98,9 +102,9 @@ async def _run(root: Path, nodes: int, port_base: int, round_delay: float) -> No
         await _watch_spread(net, round_delay)
         net.start_gossip()
         _next_steps(net, root)
-        for node in net.nodes:
-            node.events.subscribe(EventLog(lambda line: console().print(line, markup=False),
-                                           prefix=f"{node.name}: "))
+        logs = {node.index: EventLog(lambda line: console().print(line, markup=False),
+                                     prefix=f"{node.name}: ") for node in net.nodes}
+        net.watch(lambda node, event: logs[node.index](event))
         await asyncio.Event().wait()  # until cancelled by a signal
     finally:
         await net.stop()

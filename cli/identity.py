@@ -20,7 +20,15 @@ from protocol import (
     parse_invitation,
 )
 
-from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    command_prefix,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import echo_json, entry_json
 
 __all__ = ["init", "keys", "profile"]
@@ -91,7 +99,7 @@ def init(data_dir: Path, name: str, area: str, level: str | None, new_network: b
 
 # --- keys ------------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=HelpGroup)
 def keys() -> None:
     """The node's identity: its id and its private key."""
 
@@ -154,7 +162,7 @@ def keys_export(data_dir: Path, output: Path | None, yes: bool) -> None:
 
 # --- profile ---------------------------------------------------------------------------
 
-@click.group()
+@click.group(cls=HelpGroup)
 def profile() -> None:
     """What the organisation says about itself in its signed profile."""
 
@@ -169,19 +177,29 @@ def _organisation_json(org: Any) -> dict[str, Any]:
 @data_dir_option
 @json_option
 def profile_show(data_dir: Path, as_json: bool) -> None:
-    """Show the organisation's details as stored (published or not)."""
+    """Show the organisation's details as stored (published or not).
+
+    `announced` lists the addresses the node adds to the profile by itself
+    (its public_url, else where it listens; none with `reachable = false`),
+    and why those.
+    """
 
     async def read() -> dict[str, Any]:
         async with open_store(data_dir) as store:
-            return _organisation_json(await store.get_organisation())
+            announced = await store.announced()
+            return {**_organisation_json(await store.get_organisation()),
+                    "announced": list(announced.addresses),
+                    "announced_why": announced.why}
 
     data = run(read())
     if as_json:
         echo_json(data)
         return
+    why = data.pop("announced_why") or "worked out when the node runs (`hedgerow up`)"
     for name, value in data.items():
         text = ", ".join(value) if isinstance(value, list) else (value or "")
         click.echo(f"{name + ':':13} {text or '-'}")
+    click.echo(f"{'':13} ({why})")
 
 
 @profile.command("set")

@@ -73,8 +73,7 @@ class LazyGroup(HedgerowGroup):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hedgerow", prog_name="hedgerow")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=DATA_DIR_HELP)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)
 def hedgerow(data_dir: Path | None) -> None:
     """Hedgerow: a node in a federated network of local organisations.
 

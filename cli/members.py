@@ -15,24 +15,24 @@ from pathlib import Path
 
 import click
 
-from node.service import lan_addresses
+from node.home import running_pid
 from node.settings import load_config
 from node.store.membership import (
     DEFAULT_INVITATION_DAYS,
     MAX_INVITATION_USES,
     InvitationRow,
 )
+from node.sync.announce import InvitationAddress, invitation_address
 from node.timestamps import utc_datetime
 from protocol import (
     SignedEntry,
     format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
     short_id,
 )
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import HelpGroup, UserError, data_dir_option, json_option, open_store, run
 from .output import echo_json, print_table
 
 __all__ = ["admit", "invite", "leave"]
@@ -52,26 +52,18 @@ def parse_duration_days(text: str) -> float:
     return days
 
 
-def invite_address(data_dir: Path, address: str | None) -> str:
-    if address:
-        return address.rstrip("/")
-    config = load_config(data_dir)
-    if config.public_url:
-        return config.public_url.rstrip("/")
-    return lan_addresses(config.port)[0]
-
-
 def _day(ms: int) -> str:
     return utc_datetime(ms).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --- invite ----------------------------------------------------------------------------
 
-@click.group(invoke_without_command=True, short_help="Invite a new node to the network.")
+@click.group(cls=HelpGroup, invoke_without_command=True,
+             short_help="Invite a new node to the network.")
 @data_dir_option
 @click.option("--address", metavar="URL",
               help="Where the new node can reach this one [default: the public_url setting, "
-                   "else this machine's LAN address].")
+                   "else where the running node listens].")
 @click.option("--uses", type=click.IntRange(1, MAX_INVITATION_USES), default=1,
               show_default=True, help="How many nodes may join with the code.")
 @click.option("--expires", "expires", default=f"{DEFAULT_INVITATION_DAYS}d", show_default=True,
@@ -93,20 +85,30 @@ def invite(ctx: click.Context, data_dir: Path, address: str | None, uses: int, e
         return
     days = parse_duration_days(expires)
 
-    async def make() -> str:
-        async with open_store(data_dir) as store:
-            invitation = await store.create_invitation(
-                invite_address(data_dir, address), uses=uses, days=days, note=note)
-            return format_invitation(invitation)
+    config = load_config(data_dir)
 
-    code = run(make())
+    async def make() -> tuple[str, InvitationAddress]:
+        async with open_store(data_dir) as store:
+            where = await invitation_address(store, config, given=address,
+                                             running=running_pid(data_dir) is not None)
+            invitation = await store.create_invitation(where.address, uses=uses, days=days,
+                                                       note=note)
+            return format_invitation(invitation), where
+
+    code, where = run(make())
     if as_json:
         invitation = parse_invitation(code)
         echo_json({"invitation": code, "id": invitation.id.hex(),
-                   "address": invitation.address, "uses": uses,
+                   "address": invitation.address, "address_from": where.source,
+                   "warning": where.warning, "uses": uses,
                    "expires_ms": invitation.expires_s * 1000})
         return
     click.echo(code)
+    # On stderr: the code alone goes to whoever reads stdout (a script, a file).
+    click.echo(f"the new node will reach this one at {where.address} ({where.source})",
+               err=True)
+    if where.warning:
+        click.echo(f"warning: {where.warning}", err=True)
     if sys.stdout.isatty():
         click.echo("")
         click.echo("This code is shown once and holds a secret: give it only to the group it "
@@ -158,8 +160,14 @@ def invite_withdraw(data_dir: Path, invitation_id: str) -> None:
 
 # --- admit -----------------------------------------------------------------------------
 
-def _node_argument(text: str) -> bytes:
-    return id_from_text(text)
+def _node_argument(data_dir: Path, text: str) -> bytes:
+    """NODE: a whole id (known here or not), or the short form of a node this one knows."""
+
+    async def resolve() -> bytes:
+        async with open_store(data_dir) as store:
+            return await store.resolve_node(text)
+
+    return run(resolve())
 
 
 @click.command(short_help="Admit a node by its id, or withdraw an admission.")
@@ -173,15 +181,16 @@ def _node_argument(text: str) -> bytes:
 @json_option
 def admit(data_dir: Path, node: str, note: str, withdraw: bool, reason: str, yes: bool,
           as_json: bool) -> None:
-    """Admit the node NODE (its full id) to the network, or withdraw the admission.
+    """Admit the node NODE (its id) to the network, or withdraw the admission.
 
     For a new node that cannot reach the member that invited it: it prints
-    its id (`hedgerow keys show`), and any member admits it here. The signed
+    its id (`hedgerow keys show`), and any member admits it here. A node
+    this one knows may be named by its short form (the start of its id). The signed
     admission spreads like any entry. With --withdraw, this node withdraws
     its own admission of NODE; every node whose membership ran only through
     that admission stops being a member, and the preview lists them first.
     """
-    node_id = _node_argument(node)
+    node_id = _node_argument(data_dir, node)
     if withdraw:
         _withdraw(data_dir, node_id, reason, yes, as_json)
         return

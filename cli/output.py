@@ -10,7 +10,9 @@ written as id text (32-byte node ids) or hex.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ __all__ = [
     "jsonable",
     "print_table",
     "size",
+    "terminal_width",
 ]
 
 
@@ -77,11 +80,36 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
 
 
+def terminal_width() -> int:
+    """The width of the terminal the output is for: ``$COLUMNS``, else the terminal's
+    (stdout's, or stderr's or stdin's when stdout goes to a pipe), else 0 (none)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            if stream is not None and stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
                 title: str = "") -> None:
-    """A table: rich on a terminal, two-space-separated columns otherwise."""
+    """A table: rich on a terminal, two-space-separated columns otherwise.
+
+    A table wider than the terminal is printed as one block of ``column:
+    value`` lines per row instead, so that nothing is cut and no line is
+    wider than the terminal.
+    """
     texts = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in texts)]) for i, c in enumerate(columns)]
+    width = terminal_width()
     if is_terminal():
+        if width and sum(widths) + 3 * len(widths) + 1 > width:
+            _print_blocks(columns, texts, title=title, width=width)
+            return
         from rich.table import Table
 
         table = Table(title=title or None, title_justify="left", header_style="bold")
@@ -91,12 +119,34 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
             table.add_row(*(escape(cell) for cell in row))
         console().print(table)
         return
+    if width and sum(widths) + 2 * (len(widths) - 1) > width:
+        _print_blocks(columns, texts, title=title, width=width)
+        return
     if title:
         click.echo(title)
-    widths = [max([len(c), *(len(r[i]) for r in texts)]) for i, c in enumerate(columns)]
     for row in [list(columns), *texts]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
                                                                       strict=True)).rstrip())
+
+
+def _print_blocks(columns: Sequence[str], rows: Sequence[Sequence[str]], *, title: str,
+                  width: int) -> None:
+    """Each row as ``column: value`` lines (values wrapped to ``width``), a blank line between."""
+    if title:
+        click.echo(title)
+    label = max(len(c) for c in columns) + 2
+    room = max(20, width - label)
+    for number, row in enumerate(rows):
+        if number or title:
+            click.echo("")
+        for column, cell in zip(columns, row, strict=True):
+            if not cell:
+                continue
+            lines = textwrap.wrap(cell, room, break_long_words=True,
+                                  break_on_hyphens=False) or [""]
+            click.echo(f"{column + ':':{label}}{lines[0]}")
+            for more in lines[1:]:
+                click.echo(" " * label + more)
 
 
 def ago(ms: int | None, *, now_ms: int | None = None) -> str:

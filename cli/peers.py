@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +13,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from node.errors import SyncFailed
 from node.home import running_pid
-from node.logview import failure_text
+from node.logview import failure_text, sync_counts
 from node.service import NodeService
 from node.settings import load_config
 from node.store import blocklist
 from node.sync import peerbook
+from node.sync.client import SyncReport
 from node.sync.peerbook import PeerRow
-from protocol import id_from_text, id_to_text, short_id
+from protocol import id_to_text, short_id
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    command_prefix,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import ago, console, echo_json, is_terminal, print_table, size
 
 __all__ = ["peer", "sync"]
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def peer() -> None:
     """The nodes this node syncs with, and the ones it blocks."""
 
@@ -106,19 +116,21 @@ def peer_remove(data_dir: Path, url: str) -> None:
 def peer_block(data_dir: Path, node: str, note: str, with_admitted: bool) -> None:
     """Block a node here: delete what it wrote and refuse it from now on.
 
+    NODE is the node's id, or its short form when this node knows it.
     Blocking is this node's alone: the network is told nothing, and the
     nodes NODE admitted stay members here unless --with-admitted blocks
     them too.
     """
-    node_id = id_from_text(node)
 
     async def block() -> list[bytes]:
         async with open_store(data_dir) as store:
+            node_id = await store.resolve_node(node)
             if node_id == store.node_id:
                 raise UserError("a node cannot block itself")
             return await store.block_author(node_id, note=note, with_admitted=with_admitted)
 
     blocked = run(block())
+    node_id = blocked[0]
     click.echo(f"blocked {short_id(node_id)}: its entries here are deleted and will be refused")
     if len(blocked) > 1:
         click.echo(f"also blocked the {len(blocked) - 1} node{'s' if len(blocked) != 2 else ''} "
@@ -133,14 +145,18 @@ def peer_block(data_dir: Path, node: str, note: str, with_admitted: bool) -> Non
 @data_dir_option
 @click.argument("node")
 def peer_unblock(data_dir: Path, node: str) -> None:
-    """Stop blocking a node (its entries come back with the next syncs)."""
-    node_id = id_from_text(node)
+    """Stop blocking a node (its entries come back with the next syncs).
 
-    async def unblock() -> None:
+    NODE is the node's id, or its short form as `hedgerow peer list` shows it.
+    """
+
+    async def unblock() -> bytes:
         async with open_store(data_dir) as store:
+            node_id = await store.resolve_node(node)
             await store.db.write(blocklist.unblock_node, node_id)
+            return node_id
 
-    run(unblock())
+    node_id = run(unblock())
     click.echo(f"unblocked {short_id(node_id)}")
 
 
@@ -156,15 +172,26 @@ class _Outcome:
     bytes_down: int = 0
     rounds: int = 0
     error: str = ""
+    #: For an address that was not a peer: whether it is one now.
+    remembered: bool | None = None
 
     def line(self) -> str:
         if not self.ok:
             return f"{self.address}: {failure_text(self.address, self.error)}"
-        return (f"{self.address}: +{self.received}/\N{MINUS SIGN}{self.sent} entries "
+        return (f"{self.address}: {sync_counts(self.received, self.sent)} "
                 f"({size(self.bytes_up + self.bytes_down)})")
 
 
-async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> list[_Outcome]:
+def _ask_to_remember(address: str) -> bool:
+    """On a terminal, ask whether to keep a one-off address as a peer."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    return click.confirm(f"Remember {address} as a peer, to sync with it from now on?",
+                         default=False)
+
+
+async def _sync_all(data_dir: Path, only: str | None, *, remember: bool,
+                    print_lines: bool) -> list[_Outcome]:
     async with open_store(data_dir) as store:
         service = NodeService(store, load_config(data_dir))
         await service.start(listen=False, gossip=False, mdns=False)
@@ -176,44 +203,73 @@ async def _sync_all(data_dir: Path, only: str | None, *, print_lines: bool) -> l
             if not addresses:
                 raise UserError("this node knows no peers yet: add one with `hedgerow peer add "
                                 "URL`, or create the node with an invitation")
+            new = only is not None and \
+                await store.db.read(peerbook.peer_by_address, addresses[0]) is None
             progress = Progress(TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
                                 console=console(), transient=True, disable=not is_terminal())
             outcomes: list[_Outcome] = []
+            reports: dict[str, SyncReport] = {}
             with progress:
                 task = progress.add_task("sync", total=len(addresses))
 
                 async def one(address: str) -> None:
                     try:
-                        report = await gossip.sync_peer(address)
+                        report = await gossip.sync_peer(address, remember=remember)
+                        reports[address] = report
                         stats = report.stats
                         outcome = _Outcome(address, True, stats.accepted, stats.push_accepted,
                                            stats.bytes_up, stats.bytes_down, stats.rounds)
                     except SyncFailed as exc:
                         outcome = _Outcome(address, False, error=exc.message)
+                    if new:
+                        outcome = replace(outcome, remembered=remember)
                     outcomes.append(outcome)
                     progress.advance(task)
                     if print_lines:
                         progress.console.print(outcome.line(), markup=False)
 
                 await asyncio.gather(*(one(a) for a in addresses))
+            if new and not remember and outcomes[0].ok and print_lines and \
+                    _ask_to_remember(addresses[0]):
+                await gossip.remember_peer(reports[addresses[0]])
+                outcomes[0] = replace(outcomes[0], remembered=True)
             return outcomes
         finally:
             await service.stop()
 
 
+def _remembered_line(outcome: _Outcome, hedgerow: str) -> str:
+    if outcome.remembered:
+        return f"remembered {outcome.address} as a peer"
+    if outcome.ok:
+        return (f"not remembered as a peer (a one-off sync): to sync with it from now on, run "
+                f"`{hedgerow} peer add {outcome.address}` or sync with --remember")
+    return f"not remembered as a peer: {outcome.address} was not added to the peer list"
+
+
 @click.command(short_help="Sync with one peer, or every peer, now.")
 @data_dir_option
 @click.argument("peer_address", metavar="[PEER]", required=False)
+@click.option("--remember", is_flag=True,
+              help="Keep PEER as a peer if it is not one yet (without it, a one-off sync; "
+                   "on a terminal you are asked after a sync that worked).")
 @json_option
-def sync(data_dir: Path, peer_address: str | None, as_json: bool) -> None:
+def sync(data_dir: Path, peer_address: str | None, remember: bool, as_json: bool) -> None:
     """Sync with PEER (an address), or with every known peer, now.
 
-    Prints what each session did: +entries received / -entries sent. Exits with
-    1 if no peer could be synced with.
+    Prints what each session did: entries received and entries sent. An
+    address that is not a peer yet is synced with once and not remembered,
+    unless you give --remember (or say yes when asked). Exits with 1 if no
+    peer could be synced with.
     """
-    outcomes = run(_sync_all(data_dir, peer_address, print_lines=not as_json))
+    if remember and peer_address is None:
+        raise click.UsageError("--remember needs a PEER address")
+    outcomes = run(_sync_all(data_dir, peer_address, remember=remember,
+                             print_lines=not as_json))
     if as_json:
         echo_json([asdict(o) for o in outcomes])
+    elif outcomes[0].remembered is not None:
+        click.echo(_remembered_line(outcomes[0], command_prefix(data_dir)))
     if not any(o.ok for o in outcomes):
         raise UserError("could not sync with any peer" if len(outcomes) > 1 else
                         f"could not sync with {outcomes[0].address}")

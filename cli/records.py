@@ -10,6 +10,8 @@ Records never leave the node; what a summary shares is decided separately
 from __future__ import annotations
 
 import datetime
+import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,11 +19,19 @@ from typing import Any
 
 import click
 
-from node import Practice, PracticeRecord, Store
+from node import Observation, Practice, PracticeRecord, Store
 from node.home import toml_value
-from protocol import LEVELS, PRACTICE_STATUSES, id_from_text, id_to_text, slot_of
+from protocol import LEVELS, PRACTICE_STATUSES, id_to_text, slot_of
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import (
+    HelpGroup,
+    UserError,
+    WholeNumber,
+    data_dir_option,
+    json_option,
+    open_store,
+    run,
+)
 from .output import echo_json, print_table
 
 __all__ = ["record"]
@@ -30,7 +40,7 @@ _FIELD_ORDER = ("key", "title", "status", "description", "themes", "level", "are
                 "context", "community", "run_by", "notes")
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def record() -> None:
     """Private practice records: what your group does. They never leave this node."""
 
@@ -56,8 +66,9 @@ def _field_options(*, with_key: bool) -> Callable[[Callable[..., None]], Callabl
             click.option("--lesson", "lessons", multiple=True,
                          help="Add a lesson learnt (repeat for several)."),
             click.option("--adapted-from", "sources", multiple=True, metavar="NODE/KEY",
-                         help="Add a practice it was adapted from: the node id, a slash, and "
-                              "that node's practice key (repeat for several)."),
+                         help="Add a practice it was adapted from: the node id (or its short "
+                              "form), a slash, and that node's practice key (repeat for "
+                              "several)."),
         ]
         if with_key:
             options.insert(0, click.option(
@@ -78,14 +89,15 @@ def _given_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _parse_sources(sources: tuple[str, ...]) -> list[tuple[bytes, str]]:
+def _parse_sources(sources: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--adapted-from`` values as (node id or its start, practice key)."""
     parsed = []
     for text in sources:
         node, slash, key = text.strip().partition("/")
-        if not slash or not key:
-            raise UserError("--adapted-from takes NODE/KEY: the node id, a slash and the "
-                            "practice key, e.g. 54TXMKB-…/repair-cafe")
-        parsed.append((id_from_text(node), key.strip()))
+        if not slash or not key or not node.strip():
+            raise UserError("--adapted-from takes NODE/KEY: the node id (or its short form), "
+                            "a slash and the practice key, e.g. 54TXMKB/repair-cafe")
+        parsed.append((node.strip(), key.strip()))
     return parsed
 
 
@@ -127,6 +139,17 @@ def _template(values: Mapping[str, Any], *, new: bool) -> str:
 
 
 def _from_editor(values: Mapping[str, Any], *, new: bool) -> dict[str, Any] | None:
+    chosen = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not chosen and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # The fallback editors (sensible-editor, vim, nano) started without a
+        # terminal wait for keys that never come. An editor the person chose
+        # in $VISUAL or $EDITOR may be a script or a window of its own (as
+        # git does, it is trusted).
+        command = "add" if new else "edit"
+        example = "--title TITLE --themes LIST" if new else "--status ended"
+        raise UserError(f"`record {command}` without field flags opens an editor, which needs "
+                        f"a terminal (or $EDITOR); give the fields as flags instead, e.g. "
+                        f"{example} (see `hedgerow record {command} --help`)")
     text = click.edit(_template(values, new=new), extension=".toml", require_save=True)
     if text is None:
         return None
@@ -157,6 +180,12 @@ def _changes(current: Mapping[str, Any], edited: Mapping[str, Any]) -> dict[str,
 
 # --- commands --------------------------------------------------------------------------
 
+async def _resolve_sources(store: Store,
+                           sources: list[tuple[str, str]]) -> list[tuple[bytes, str]]:
+    return [(await store.resolve_node(node, field="--adapted-from"), key)
+            for node, key in sources]
+
+
 async def _add_children(store: Store, key: str, lessons: list[str],
                         sources: list[tuple[bytes, str]]) -> None:
     for text in lessons:
@@ -186,9 +215,10 @@ def record_add(data_dir: Path, lessons: tuple[str, ...], sources: tuple[str, ...
 
     async def add() -> Practice:
         async with open_store(data_dir) as store:
+            sources = await _resolve_sources(store, adapted)
             practice = await store.create_practice(fields)
             try:
-                await _add_children(store, practice.key, lesson_list, adapted)
+                await _add_children(store, practice.key, lesson_list, sources)
             except BaseException:
                 await store.delete_practice(practice.key)
                 raise
@@ -210,6 +240,7 @@ def record_edit(data_dir: Path, practice: str, lessons: tuple[str, ...],
 
     async def edit() -> bool:
         async with open_store(data_dir) as store:
+            sources = await _resolve_sources(store, adapted)
             current = _practice_values((await store.get_practice(practice)).practice)
             changes = fields
             if not fields and not lessons and not adapted:
@@ -219,7 +250,7 @@ def record_edit(data_dir: Path, practice: str, lessons: tuple[str, ...],
                 changes = _changes(current, edited)
             if changes:
                 await store.update_practice(practice, changes)
-            await _add_children(store, practice, list(lessons), adapted)
+            await _add_children(store, practice, list(lessons), sources)
             return bool(changes or lessons or adapted)
 
     if run(edit()):
@@ -260,13 +291,22 @@ def record_list(data_dir: Path, as_json: bool) -> None:
                   published.get(p.key, "private")) for p in practices])
 
 
-def _record_json(record_: PracticeRecord) -> dict[str, Any]:
+#: Figures of a measure shown by `record show` (the latest; --json has them all).
+_FIGURES_SHOWN = 10
+
+
+def _record_json(record_: PracticeRecord,
+                 figures: Mapping[int, list[Observation]]) -> dict[str, Any]:
     return {
         **_practice_values(record_.practice),
         "lessons": [{"number": n, "id": lesson.id, "text": lesson.text}
                     for n, lesson in enumerate(record_.lessons, start=1)],
         "measures": [{"id": m.id, "name": m.name, "unit": m.unit, "defined_by": m.defined_by,
-                      "why": m.why} for m in record_.measures],
+                      "why": m.why,
+                      "observations": [{"id": o.id, "observed_on": o.observed_on,
+                                        "value": o.value, "note": o.note}
+                                       for o in figures.get(m.id, [])]}
+                     for m in record_.measures],
         "voices": [{"id": v.id, "speaker": v.speaker, "quote": v.quote,
                     "recorded_on": v.recorded_on} for v in record_.voices],
         "adapted_from": [{"id": a.id, "author": id_to_text(a.author), "key": a.practice_key,
@@ -281,11 +321,14 @@ def _record_json(record_: PracticeRecord) -> dict[str, Any]:
 def record_show(data_dir: Path, practice: str, as_json: bool) -> None:
     """Show everything kept about a practice, private fields included."""
 
-    async def read() -> PracticeRecord:
+    async def read() -> tuple[PracticeRecord, dict[int, list[Observation]]]:
         async with open_store(data_dir) as store:
-            return await store.get_practice(practice)
+            found = await store.get_practice(practice)
+            figures = {m.id: await store.list_observations(m.id, limit=10_000)
+                       for m in found.measures}
+            return found, figures
 
-    data = _record_json(run(read()))
+    data = _record_json(*run(read()))
     if as_json:
         echo_json(data)
         return
@@ -304,6 +347,15 @@ def record_show(data_dir: Path, practice: str, as_json: bool) -> None:
         for m in data["measures"]:
             unit = f" ({m['unit']})" if m["unit"] else ""
             click.echo(f"  #{m['id']} {m['name']}{unit}, defined by {m['defined_by']}")
+            figures = m["observations"]
+            for o in figures[-_FIGURES_SHOWN:]:
+                note = f"  {o['note']}" if o["note"] else ""
+                click.echo(f"      {o['observed_on']}  {o['value']:>8}{note}")
+            if not figures:
+                click.echo(f"      no figures yet: `hedgerow record observe {m['id']} VALUE`")
+            elif len(figures) > _FIGURES_SHOWN:
+                click.echo(f"      ({len(figures)} figures: the latest {_FIGURES_SHOWN} "
+                           "shown; --json lists them all)")
     if data["voices"]:
         click.echo(f"voices: {len(data['voices'])} (private)")
     for source in data["adapted_from"]:
@@ -363,8 +415,8 @@ def record_measure(data_dir: Path, practice: str, name: str, unit: str, defined_
 
 @record.command("observe")
 @data_dir_option
-@click.argument("measure", type=int)
-@click.argument("value", type=click.IntRange(min=0))
+@click.argument("measure", type=WholeNumber(minimum=1))
+@click.argument("value", type=WholeNumber(minimum=0))
 @click.option("--on", "observed_on", metavar="YYYY-MM-DD", default=None,
               help="The date of the figure [default: today].")
 @click.option("--note", default="", help="Private: a note about this figure.")

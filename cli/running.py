@@ -116,8 +116,8 @@ def up(data_dir: Path, host: str | None, port: int | None, create: bool) -> None
     """Run the node in the foreground until Ctrl-C or SIGTERM.
 
     Logs one line per event that matters: started, synced with a peer
-    (+received/-sent entries), a peer unreachable, a fork detected, the
-    nightly backup.
+    (entries received and sent), a peer unreachable, a publication, a fork
+    detected, the nightly backup.
     """
     if create and create_if_empty(data_dir, now_ms=wall_clock_ms()):
         _echo(f"created a new node in {data_dir}: set it up on the first-run page")
@@ -182,6 +182,9 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                    f"version of: {again}. Publishing them again resolves the fork.")
     if s.needs_catch_up:
         click.echo(f"catch-up      needed: {CATCH_UP_MESSAGE}")
+        click.echo(f"              so far: {s.catch_up}")
+    elif s.catch_up:
+        click.echo(f"catch-up      {s.catch_up}")
     click.echo(f"backups       {backup_status_line(s.backups)}")
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")

@@ -18,15 +18,17 @@ from node import (
     ALWAYS_SHARED,
     PRIVATE_PRACTICE_FIELDS,
     SHAREABLE_FIELDS,
+    LocalProblem,
     PracticeRecord,
     SharedMeasure,
     SharePolicy,
     Store,
 )
 from node.home import running_pid
-from protocol import id_from_text, short_id
+from node.store.feed import UNSEEN_PRACTICE
+from protocol import decode, short_id
 
-from .common import UserError, data_dir_option, json_option, open_store, run
+from .common import HelpGroup, UserError, data_dir_option, json_option, open_store, run
 from .output import console, echo_json, entry_json, is_terminal
 
 __all__ = ["credit", "retract", "share"]
@@ -135,7 +137,7 @@ def _policy_json(policy: SharePolicy, record: PracticeRecord) -> dict[str, Any]:
     }
 
 
-@click.group(short_help="Choose what a summary shares; preview; publish.")
+@click.group(cls=HelpGroup, short_help="Choose what a summary shares; preview; publish.")
 def share() -> None:
     """Choose what a practice's summary shares, look at exactly that, and publish it."""
 
@@ -237,18 +239,84 @@ def retract(data_dir: Path, practice: str, reason: str) -> None:
     click.echo(f"retracted {practice} (version {version}); {_spread_hint(data_dir)}")
 
 
-@click.command(short_help="Thank a node for a practice (signed).")
+class _CreditGroup(HelpGroup):
+    """``credit NODE PRACTICE`` gives a credit (``credit give``); ``credit withdraw`` takes
+    one back. Anything but a subcommand's name (or help) is read as ``give``'s."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["give", *args]
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "NODE PRACTICE [OPTIONS]")
+        formatter.write_usage(ctx.command_path, "withdraw NODE PRACTICE [OPTIONS]",
+                              prefix="   or: ")
+
+
+@click.group(cls=_CreditGroup, short_help="Thank a node for a practice (signed), or withdraw it.")
+def credit() -> None:
+    """Thank a node for one of its practices: a signed credit that travels with the network.
+
+    `hedgerow credit NODE PRACTICE` is `hedgerow credit give NODE PRACTICE`.
+    A credit given by mistake is taken back with `hedgerow credit withdraw`:
+    a signed withdrawal that spreads like the credit did.
+    """
+
+
+@credit.command("give")
 @data_dir_option
 @click.argument("node")
 @click.argument("practice")
 @click.option("--note", default="", help="A thank-you, published with the credit.")
-def credit(data_dir: Path, node: str, practice: str, note: str) -> None:
-    """Thank NODE for its PRACTICE: a signed credit that travels with the network."""
-    to = id_from_text(node)
+@click.option("--anyway", is_flag=True,
+              help="Credit a practice this node has not seen from NODE (yet).")
+def credit_give(data_dir: Path, node: str, practice: str, note: str, anyway: bool) -> None:
+    """Thank NODE for its PRACTICE: a signed credit that travels with the network.
 
-    async def thank() -> None:
+    NODE is the node's id, or its short form (the first characters of the id,
+    as lists show it) when this node knows it. A practice this node has not
+    seen from NODE is refused: sync first, or give --anyway if it has simply
+    not arrived yet.
+    """
+
+    async def thank() -> bytes:
         async with open_store(data_dir) as store:
-            await store.publish_credit(to, practice, note=note)
+            to = await store.resolve_node(node)
+            try:
+                await store.publish_credit(to, practice, note=note, anyway=anyway)
+            except LocalProblem as exc:
+                if exc.code != UNSEEN_PRACTICE:
+                    raise
+                raise UserError(f"{exc.message}. Sync first (`hedgerow sync`), or credit it "
+                                "all the same with --anyway") from None
+            return to
 
-    run(thank())
+    to = run(thank())
     click.echo(f"credited {short_id(to)} for {practice}; {_spread_hint(data_dir)}")
+
+
+@credit.command("withdraw")
+@data_dir_option
+@click.argument("node")
+@click.argument("practice")
+@click.option("--reason", default="", help="Why it is withdrawn (published with the withdrawal).")
+def credit_withdraw(data_dir: Path, node: str, practice: str, reason: str) -> None:
+    """Withdraw this node's credit of NODE for PRACTICE.
+
+    A signed withdrawal replaces the credit, here and, as it spreads, on
+    every node. Crediting it again later replaces the withdrawal.
+    """
+
+    async def take_back() -> tuple[bytes, int]:
+        async with open_store(data_dir) as store:
+            to = await store.resolve_node(node)
+            signed = await store.withdraw_credit(to, practice, reason=reason)
+            return to, int(decode(signed.payload)["version"])
+
+    to, version = run(take_back())
+    click.echo(f"withdrew the credit to {short_id(to)} for {practice} (version {version}); "
+               f"{_spread_hint(data_dir)}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -28,7 +29,7 @@ from node.exports import FORMATS, export_view
 from node.views import PARAMS, VIEWS, VerificationFailed, run_view, table, verify_export
 from protocol import HedgerowError
 
-from .common import data_dir_option, open_store
+from .common import HelpGroup, data_dir_option, open_store
 from .output import print_table
 
 __all__ = ["export", "register", "verify", "view"]
@@ -53,14 +54,18 @@ async def _with_store(data_dir: Path, work: Callable[[Store], Coroutine[Any, Any
         return await work(store)
 
 
+#: Options spelt out where the view's parameter name is a short one (the API's ``q``).
+_FLAGS = {"q": ("--query", "-q")}
+
+
 def _param_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for name in reversed(names):
             param = PARAMS[name]
-            flag = "--" + name.replace("_", "-")
+            flags = _FLAGS.get(name, ("--" + name.replace("_", "-"),))
             kind: Any = click.Choice(param.choices, case_sensitive=False) \
                 if param.choices else (int if param.type == "integer" else str)
-            fn = click.option(flag, name, type=kind, default=None, help=param.help)(fn)
+            fn = click.option(*flags, name, type=kind, default=None, help=param.help)(fn)
         return fn
     return decorate
 
@@ -70,11 +75,20 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     columns, rows = table(result)
-    # Text from peers' summaries: newlines flattened; print_table escapes rich markup.
-    print_table([c.replace("_", " ") for c in columns],
-                [[_cell(row[c]).replace("\n", " ") for c in columns] for row in rows])
+    if rows:
+        # Text from peers' summaries: newlines flattened; print_table escapes rich markup.
+        print_table([c.replace("_", " ") for c in columns],
+                    [[_cell(row[c]).replace("\n", " ") for c in columns] for row in rows])
+    else:
+        filtered = any(v is not None for k, v in result.get("params", {}).items()
+                       if k not in ("limit", "offset", "at"))
+        click.echo("nothing to show" + (" with these options" if filtered else " yet"))
     for line in _summary(result):
         click.echo(line)
+
+
+#: A node id's text form; text output shows its short form (the JSON, the whole id).
+_NODE_ID = re.compile(r"[0-9A-Z]{7}(?:-[0-9A-Z]{7}){7}")
 
 
 def _cell(value: Any) -> str:
@@ -84,6 +98,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, str) and _NODE_ID.fullmatch(value):
+        return value[:7]
     return str(value)
 
 
@@ -103,7 +119,7 @@ def _summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-@click.group()
+@click.group(cls=HelpGroup)
 def view() -> None:
     """Network views: what this node can see of the whole network.
 

@@ -21,7 +21,8 @@ The steps, in order:
    node — and says which nodes hold the new practice.
 4. :meth:`DemoNetwork.start_gossip` — hand over to each node's own gossip
    scheduler, so the network keeps syncing while people try it.
-5. :meth:`DemoNetwork.stop` — stop every server and close every database.
+5. :meth:`DemoNetwork.stop` — silence the watchers (:meth:`DemoNetwork.watch`),
+   stop every node and close every database.
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from .errors import InvalidInput, LocalProblem
-from .events import EventBus
+from .events import Event, EventBus
 from .home import run_lock
 from .samples import LIVE_PRACTICE, SAMPLE_ORGANISATIONS, SampleOrganisation, add_practice
 from .samples import seed_organisation as seed_sample
@@ -118,6 +121,7 @@ class DemoNetwork:
         self.live: LivePublication | None = None
         self._rounds = 0
         self._locks = contextlib.ExitStack()
+        self._unwatch: list[Callable[[], None]] = []
 
     # --- 1. start -----------------------------------------------------------------------
 
@@ -252,10 +256,22 @@ class DemoNetwork:
             if node.service.gossip is not None:
                 node.service.gossip.start()
 
+    def watch(self, callback: Callable[[DemoNode, Event], None]) -> None:
+        """Call ``callback`` with each event of every node, until :meth:`stop` begins."""
+        for node in self.nodes:
+            self._unwatch.append(node.events.subscribe(functools.partial(callback, node)))
+
     # --- 5. stop ------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop every node's server and gossip, then close every database."""
+        """Stop every node (its gossip, server and client), then close every database.
+
+        Watchers hear nothing from the moment stopping begins: a node whose
+        sync fails because its peer has just stopped is not news.
+        """
+        for unwatch in self._unwatch:
+            unwatch()
+        self._unwatch.clear()
         nodes, self.nodes = self.nodes, []
         try:
             for node in nodes:

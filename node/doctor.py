@@ -264,7 +264,7 @@ async def check_reachable(addresses: Sequence[str], node_id: str) -> Finding:
         address, why = failing[0]
         return Finding("reachable", ACTION, f"this node announces {address}, but {why}: check "
                        "the router's port forwarding or the proxy, or stop announcing it "
-                       "(public_url, or the profile's addresses)")
+                       "(public_url, the profile's addresses, or reachable = false)")
     return Finding("reachable", OK, f"answers at {', '.join(a for a, _ in problems)}")
 
 
@@ -295,8 +295,12 @@ async def run_checks(store: Store, config: Config, *, network: bool = True,
                 check_peers(peers, now),
                 *check_backups(store.data_dir, config, now_ms=now, created_ms=state.created_ms,
                                last_error=last_backup_error)]
+    # What the profile announces: the addresses the group typed and those the
+    # running node adds (public_url, or where it listens: node/sync/announce.py).
     addresses = [config.public_url] if config.public_url else []
-    addresses += [a for a in (await store.get_organisation()).addresses if a not in addresses]
+    typed = (await store.get_organisation()).addresses
+    addresses += [a for a in (*typed, *(await store.announced()).addresses)
+                  if a not in addresses]
     if network:
         findings.append(await check_reachable(addresses, store.key.node_id))
     findings.append(check_claim(config, store.data_dir))

@@ -24,7 +24,8 @@ caller (the CLI, the web pages) catches one base class and prints
             └── InvalidInput       bad input: names the field, never quotes the value
         └── SyncFailed             a sync session with a peer did not complete
             ├── PeerUnreachable    no connection, or no answer in time
-            └── PeerRefused        the peer answered with an error status (401, 429, …)
+            ├── PeerRefused        the peer answered with an error status (401, 429, …)
+            └── AddressRefused     this node will not dial the address (link-local, …)
 
 A peer that *sends* something invalid causes a :class:`protocol.PeerError`;
 the sync client wraps it in :class:`SyncFailed` (keeping it as ``__cause__``)
@@ -39,6 +40,7 @@ from __future__ import annotations
 from protocol import HedgerowError, SessionStats
 
 __all__ = [
+    "AddressRefused",
     "AlreadyInitialised",
     "CorruptDatabase",
     "InvalidInput",
@@ -162,6 +164,12 @@ class PeerUnreachable(SyncFailed):
     """No connection to the peer, or no answer in time."""
 
     code = "peer_unreachable"
+
+
+class AddressRefused(SyncFailed):
+    """This node will not dial the address: it resolves to a forbidden IP (protocol.addresses)."""
+
+    code = "address_refused"
 
 
 class PeerRefused(SyncFailed):

@@ -56,10 +56,16 @@ class PeerUnreachable:
 
 @dataclass(frozen=True, slots=True)
 class EntriesReceived:
-    """Entries accepted from a peer that pushed them to us."""
+    """Entries accepted from a peer: pushed to us, or fetched in a session we started.
+
+    ``peer`` is the node id text of a peer that pushed them, or the address
+    of one this node fetched them from; ``ids`` are the entries' ids (the
+    relay passes them on: node/sync/relay.py).
+    """
 
     peer: str
     count: int
+    ids: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from .errors import InvalidInput, LocalProblem
 from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
 from .store import blocklist, membership, organisation
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
-from .store.node_state import read_node_state
+from .store.node_state import CATCH_UP_PEERS, read_node_state
 from .store.store import Store
 from .sync import peerbook
 
@@ -331,6 +331,8 @@ class NodeStatus:
     blocked: int
     forks: tuple[ForkStatus, ...]
     needs_catch_up: bool
+    #: How catch-up after a restore stands, or how it ended ("" if never restored).
+    catch_up: str
     membership: MembershipStatus
     #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
     backups: Mapping[str, Any]
@@ -382,6 +384,15 @@ async def node_status(store: Store) -> NodeStatus:
                         f"`hedgerow admit {id_to_text(state.node_id)}`")
     pending = await store.db.read(lambda db: int(db.conn.execute(
         "SELECT count(*) FROM pending_entries").fetchone()[0]))
+    if state.needs_catch_up:
+        progress = await store.catch_up_progress()
+        known = await store.db.read(peerbook.peers_known)
+        needed = max(1, min(CATCH_UP_PEERS, known))
+        catch_up = (f"completed sessions with {progress.peers} of the {needed} distinct "
+                    "peers needed (or one that holds this node's own entries)")
+    else:
+        catch_up = f"caught up after the restore: {state.caught_up_why}" \
+            if state.caught_up_why else ""
     return NodeStatus(
         data_dir=str(store.data_dir),
         node_id=id_to_text(state.node_id),
@@ -396,7 +407,7 @@ async def node_status(store: Store) -> NodeStatus:
         blocked=len(blocked),
         forks=tuple(ForkStatus(id_to_text(f.author), f.version, f.detected_ms, f.resolved_ms,
                                f.author == state.node_id, f.slots) for f in forks),
-        needs_catch_up=state.needs_catch_up,
+        needs_catch_up=state.needs_catch_up, catch_up=catch_up,
         membership=MembershipStatus(
             member=me is not None, members=len(members),
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,

@@ -4,7 +4,7 @@
 running node's :class:`node.events.EventBus`. :func:`describe` turns an event
 into a logging level and one line of text, for example::
 
-    synced with http://192.168.1.20:8470: +3/−0 entries
+    synced with http://192.168.1.20:8470: received 3 entries, sent 0
     http://192.168.1.20:8470 unreachable (Connection refused); retrying in 60 s
     fork detected: node 54TXMKB-… signed two entries with version 1700000000000
 
@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from protocol import retract_target, short_id
+
 from .events import (
     BackupFailed,
     BackupTaken,
@@ -35,12 +37,12 @@ from .events import (
     Published,
 )
 
-__all__ = ["LEVELS", "EventLog", "describe", "failure_text", "format_duration"]
+__all__ = ["LEVELS", "EventLog", "describe", "entry_name", "failure_text", "format_duration",
+           "sync_counts"]
 
 #: The ``log_level`` setting's names, as :mod:`logging` levels.
 LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
                  "error": logging.ERROR}
-_MINUS: Final = "\N{MINUS SIGN}"
 
 
 def format_duration(seconds: float) -> str:
@@ -57,6 +59,49 @@ def format_duration(seconds: float) -> str:
 def _entries(count: int, adjective: str = "") -> str:
     words = f"{adjective} entry" if count == 1 else f"{adjective} entries"
     return f"{count} {words.strip()}"
+
+
+def sync_counts(received: int, sent: int) -> str:
+    """``received 3 entries, sent 0``: what a sync session exchanged, in words.
+
+    (Written ``+3/−0`` it read as entries added and removed.)
+    """
+    if not received and not sent:
+        return "already in step, nothing to exchange"
+    return f"received {_entries(received)}, sent {sent}"
+
+
+def entry_name(kind: str, key: str) -> str:
+    """What a person calls the entry (kind, key): ``the profile``, ``practice repair-cafe``,
+    ``a credit to 6ST349B for play-street``."""
+    if kind == "profile":
+        return "the profile"
+    if kind == "credit":
+        return f"a credit {_credit_target(key)}"
+    if kind == "retract":
+        target_kind, target_key = retract_target(key)
+        if target_kind and target_kind != "retract":
+            return f"the withdrawal of {entry_name(target_kind, target_key)}"
+        return f"a withdrawal ({key})"
+    if kind == "admit":
+        return f"the admission of node {_node_of_hex(key)}"
+    return f"{kind} {key}"
+
+
+def _node_of_hex(text: str) -> str:
+    """A node's short id from its id in hex (as entry keys hold it), else the text."""
+    try:
+        raw = bytes.fromhex(text) if len(text) == 64 else b""
+    except ValueError:
+        raw = b""
+    return short_id(raw) if raw else text
+
+
+def _credit_target(key: str) -> str:
+    """``to 6ST349B for play-street`` from a credit's key (the node's hex id, ``/``, the key)."""
+    node, slash, practice = key.partition("/")
+    who = _node_of_hex(node) if slash else node
+    return f"to {who} for {practice}" if who != node else key
 
 
 def _why(address: str, reason: str) -> tuple[bool, str]:
@@ -86,8 +131,7 @@ def describe(event: Event) -> tuple[int, str]:
         where = ", ".join(event.addresses) if event.addresses else "not listening"
         return logging.INFO, f"node {event.node_id[:7]} started ({where})"
     if isinstance(event, PeerSynced):
-        line = (f"synced with {event.address}: +{event.received}/{_MINUS}{event.sent} "
-                f"entries")
+        line = f"synced with {event.address}: {sync_counts(event.received, event.sent)}"
         changed = event.received or event.sent
         return (logging.INFO if changed else logging.DEBUG), line
     if isinstance(event, PeerUnreachable):
@@ -106,7 +150,8 @@ def describe(event: Event) -> tuple[int, str]:
                                  f"version {event.version}; its entries are left out of views "
                                  "until it is resolved")
     if isinstance(event, Published):
-        return logging.INFO, f"published {event.kind} {event.key} (version {event.version})"
+        return logging.INFO, (f"published {entry_name(event.kind, event.key)} "
+                              f"(version {event.version})")
     if isinstance(event, Joined):
         return logging.INFO, (f"joined the network: admitted by node {event.inviter[:7]}, "
                               "which signed the admission")

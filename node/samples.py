@@ -366,8 +366,10 @@ async def add_practice(store: Store, practice: SamplePractice, *, area: str,
         _SHARED_FIELDS, lessons=[lesson.id for lesson in lessons], measures=shared))
     await store.publish_practice(record.key)
     for source in sources:
+        # The sample nodes are seeded before they first sync, so the credited
+        # practice has not arrived yet: it does with the first round.
         await store.publish_credit(node_ids[source.organisation], source.practice,
-                                   note=source.thanks)
+                                   note=source.thanks, anyway=True)
     return record.key
 
 

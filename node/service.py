@@ -31,7 +31,9 @@ from .settings import Config
 from .store.reconciliation import ReconciliationSet
 from .store.store import Store
 from .sync import peerbook
+from .sync.announce import announce
 from .sync.client import SyncClient
+from .sync.dialling import CheckedResolver, DialPolicy
 from .sync.gossip import Gossip
 from .sync.server import SYNC_SERVER, SyncServer
 from .web import setup_pages
@@ -65,6 +67,7 @@ class NodeService:
         self.server = SyncServer(store, config, self.events, recset=self.recset,
                                  version=software_version())
         self.http: aiohttp.ClientSession | None = None
+        self.learned_http: aiohttp.ClientSession | None = None
         self.client: SyncClient | None = None
         self.gossip: Gossip | None = None
         self.discovery: Discovery | None = None  # only when mDNS is on
@@ -135,25 +138,36 @@ class NodeService:
         the ``backups`` setting is off). Under systemd, tells it the node is
         ready and pings its watchdog (node/systemd.py).
         """
-        self.http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout),
-            connector=aiohttp.TCPConnector(limit=32, limit_per_host=4),
-            headers={"User-Agent": f"hedgerow/{software_version()}"},
-        )
+        host = host or self.config.host
+        # Which addresses this node dials depends on where it listens
+        # (protocol/addresses.py rule 2): addresses a person typed go through
+        # one connection pool, those learned from the network through another
+        # whose names resolve through the dial policy (node/sync/dialling.py).
+        policy = DialPolicy.for_listening([host] if listen else [])
+        self.http = self._client_session(CheckedResolver(policy, learned=False))
+        self.learned_http = self._client_session(CheckedResolver(policy, learned=True))
         try:
             await self.server.start()
             self.client = SyncClient(self.store, self.events, self.http, recset=self.recset,
                                      timeout_s=self.config.request_timeout,
-                                     blocked=self.server.blocked)
+                                     blocked=self.server.blocked,
+                                     learned_http=self.learned_http, policy=policy)
             self.gossip = Gossip(self.store, self.client, self.config, self.events,
                                  rng=self.rng, on_tick=self._refresh_blocked)
+            self.server.on_member_request = self.gossip.view.inbound
             for address in self.config.peers:
                 await self.store.db.write(peerbook.add_peer, address, source="config",
                                           now_ms=self.store.now_ms())
             if listen:
-                await self._listen(host or self.config.host,
-                                   self.config.port if port is None else port)
+                await self._listen(host, self.config.port if port is None else port)
+            # The profile announces where this node can be reached (published
+            # again if that changed since): node/sync/announce.py.
+            await announce(self.store, self.config,
+                           [(host, self.port)] if listen else [])
             if gossip:
+                # What this node has published so far is the baseline: anything
+                # published from now on (the CLI, a moment after `up`) is relayed.
+                await self.gossip.watch_own_feed()
                 self.gossip.start()
             if (self.config.mdns if mdns is None else mdns) and listen:
                 # Imported here: zeroconf costs memory a node without mDNS never needs.
@@ -173,6 +187,13 @@ class NodeService:
             raise
         self.events.publish(NodeStarted(self.store.key.node_id, tuple(self.addresses)))
         systemd.notify(f"READY=1\nSTATUS=node {self.store.key.short_id} is up")
+
+    def _client_session(self, resolver: CheckedResolver) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.config.request_timeout),
+            connector=aiohttp.TCPConnector(limit=32, limit_per_host=4, resolver=resolver),
+            headers={"User-Agent": f"hedgerow/{software_version()}"},
+        )
 
     async def _listen(self, host: str, port: int) -> None:
         # Limits on what a client may send before a handler runs: request
@@ -232,9 +253,10 @@ class NodeService:
             await self._runner.cleanup()
             self._runner = None
         await self.server.close()
-        if self.http is not None:
-            await self.http.close()
-            self.http = None
+        for http in (self.http, self.learned_http):
+            if http is not None:
+                await http.close()
+        self.http = self.learned_http = None
 
 
 def _address_text(address: object) -> str:

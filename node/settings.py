@@ -59,7 +59,11 @@ class Config:
     port: int = _setting(8470, "TCP port for sync and the web pages.", minimum=0, maximum=65535)
     public_url: str = _setting(
         "", "Address peers should use to reach this node, e.g. https://fridge.example.org "
-        "(empty: worked out from the LAN address).")
+        "(empty: the addresses it listens on).")
+    reachable: bool = _setting(
+        True, "Announce this node's addresses (public_url, else where it listens) in its "
+        "profile so that members can reach it; off: it announces none and syncs by calling "
+        "its peers.")
     peers: list[str] = _setting([], "Peer addresses to sync with, besides those learned.")
     sync_interval: int = _setting(
         300, "Seconds between anti-entropy rounds (jittered).", minimum=1, maximum=86_400)

@@ -49,6 +49,7 @@ from .errors import EntryError
 __all__ = [
     "KINDS",
     "LEVELS",
+    "MAX_PROFILE_ADDRESSES",
     "MEASURE_DEFINERS",
     "PRACTICE_STATUSES",
     "RETRACTABLE",
@@ -70,6 +71,8 @@ KINDS: Final = ("admit", "credit", "genesis", "practice", "profile", "retract")
 RETRACTABLE: Final = ("admit", "credit", "practice", "profile")
 #: The length of a genesis entry's nonce.
 GENESIS_NONCE_BYTES: Final = 16
+#: Addresses a profile may announce (those typed and those the node adds).
+MAX_PROFILE_ADDRESSES: Final = 8
 _NETWORK_DOMAIN: Final = b"hedgerow/network/v2\x00"
 LEVELS: Final = ("neighbourhood", "local", "regional", "national")
 PRACTICE_STATUSES: Final = ("active", "paused", "ended")
@@ -517,8 +520,10 @@ _SCHEMAS: dict[str, _Record] = {
             "area": _Text(80, multiline=False),
             "description": _Text(2000),
             "principles": _List(_Text(80, min_len=1, multiline=False), 20, unique=True),
-            "addresses": _List(_Text(200, pattern=_URL, multiline=False,
-                                     shape="an http:// or https:// address"), 8, unique=True),
+            "addresses": _List(
+                _Text(200, pattern=_URL, multiline=False,
+                      shape="an http:// or https:// address"),
+                MAX_PROFILE_ADDRESSES, unique=True),
             "org_id": _Text(56, pattern=_ORG_ID, multiline=False,
                             shape="an org-id.guide identifier such as GB-CHC-1234567"),
         },

@@ -18,6 +18,10 @@ emails and type them from a printout, so the text form is built for that:
 * Node ids and network ids use different check symbols (a virtual symbol
   outside the printed text enters the syndromes), so pasting a network id
   where a node id belongs is caught and said plainly.
+* People mostly see the short form (the first group). :func:`id_prefix`
+  reads any shorter text as the start of an id, and :func:`prefix_range`
+  gives the range of 32-byte ids that start with it, so a node can look the
+  id up among those it knows (as git does with commit prefixes).
 """
 
 from __future__ import annotations
@@ -29,11 +33,16 @@ from .errors import InvalidIdText
 __all__ = [
     "ALPHABET",
     "ID_LENGTH",
+    "ID_SYMBOLS",
+    "MIN_PREFIX",
     "IdKind",
     "base32_decode",
     "base32_encode",
     "id_from_text",
+    "id_prefix",
     "id_to_text",
+    "is_full_id",
+    "prefix_range",
     "short_id",
 ]
 
@@ -48,6 +57,8 @@ _IGNORED = frozenset("- \t")
 
 _HALF_DATA = 26
 _HALF = _HALF_DATA + 2
+#: Letters and digits in the text form of a whole id.
+ID_SYMBOLS = 2 * _HALF
 _GROUP = 7
 _KIND_TWEAK: dict[str, int] = {"node": 0, "network": 1}
 # The virtual symbol sits just past a half's last printed position.
@@ -199,6 +210,71 @@ def id_from_text(text: str, kind: IdKind = "node") -> bytes:
             code="id_checksum",
         )
     return raw
+
+
+#: The fewest characters of an id that are read as its start.
+MIN_PREFIX = 4
+
+
+def _symbols_of(text: str, what: str) -> str:
+    """``text`` as canonical id characters (upper case, O read as 0, I and L as 1)."""
+    out = []
+    for pos, ch in enumerate(text, start=1):
+        if ch in _IGNORED:
+            continue
+        value = _VALUE.get(ch.upper())
+        if value is None:
+            raise InvalidIdText(
+                f"character {pos} ({ch!r}) cannot appear in {what}: ids use the digits "
+                "0-9 and the letters A-Z except U",
+                position=pos,
+                code="id_bad_character",
+            )
+        out.append(_ALPHABET[value])
+    return "".join(out)
+
+
+def is_full_id(text: str) -> bool:
+    """Whether ``text`` has as many id characters as a whole id (right or wrong)."""
+    return isinstance(text, str) and len(text) <= 200 and \
+        sum(ch not in _IGNORED for ch in text) >= ID_SYMBOLS
+
+
+def id_prefix(text: str) -> str:
+    """The start of an id, as typed, in canonical characters without dashes.
+
+    ``"6st349b"`` → ``"6ST349B"``. Raises :class:`InvalidIdText` for a
+    character no id holds, for fewer than :data:`MIN_PREFIX` characters, and
+    for text as long as a whole id (read that with :func:`id_from_text`).
+    """
+    if not isinstance(text, str):
+        raise InvalidIdText("an id must be text", code="id_type")
+    if len(text) > 200:
+        raise InvalidIdText("that is far too long to be an id", code="id_length")
+    prefix = _symbols_of(text, "an id")
+    if len(prefix) < MIN_PREFIX:
+        raise InvalidIdText(
+            f"type at least {MIN_PREFIX} characters of the id (its short form, the first "
+            "seven, is shown everywhere)", code="id_length")
+    if len(prefix) >= ID_SYMBOLS:
+        raise InvalidIdText("that is a whole id, not the start of one", code="id_length")
+    return prefix
+
+
+def prefix_range(prefix: str) -> tuple[bytes, bytes]:
+    """The lowest and highest 32-byte ids whose text form starts with ``prefix``.
+
+    ``prefix`` is from :func:`id_prefix`. Only its first 26 characters (the
+    key part of the first half) narrow the range; the caller compares the
+    text of each id found in it when the prefix is longer.
+    """
+    data = [_VALUE[c] for c in prefix[:_HALF_DATA]]
+    free = ID_LENGTH * 8 - 5 * len(data)
+    n = 0
+    for s in data:
+        n = (n << 5) | s
+    low = n << free
+    return low.to_bytes(ID_LENGTH, "big"), (low | ((1 << free) - 1)).to_bytes(ID_LENGTH, "big")
 
 
 def base32_encode(raw: bytes) -> str:

@@ -130,9 +130,10 @@ def refresh_view(view: Sequence[T], candidates: Sequence[T], rng: RandomSource, 
     """The learned peers to keep next (rule 5): ``view`` refreshed from ``candidates``.
 
     ``keep`` (say, the peers that answered last) stay while there is room;
-    of the rest, up to ``shuffle`` are swapped for candidates not in the
-    view, chosen at random; then the view is filled up to ``size`` from the
-    candidates. The result has no duplicates and at most ``size`` peers.
+    the view is filled up to ``size`` from the candidates not in it, chosen
+    at random; and when there is no room for them all, up to ``shuffle`` of
+    the peers not kept are swapped for them. A view with room loses nobody.
+    The result has no duplicates and at most ``size`` peers.
     """
     current = list(dict.fromkeys(view))
     fresh = [c for c in dict.fromkeys(candidates) if c not in set(current)]
@@ -140,7 +141,8 @@ def refresh_view(view: Sequence[T], candidates: Sequence[T], rng: RandomSource, 
     kept = [p for p in current if p in keep]
     others = [p for p in current if p not in keep]
     rng.shuffle(others)
-    swapped = min(shuffle, len(fresh), len(others))
+    overflow = len(kept) + len(others) + len(fresh) - size
+    swapped = max(0, min(shuffle, len(fresh), len(others), overflow))
     result = (kept + others[swapped:])[:size]
     result += fresh[: max(0, size - len(result))]
     return result

@@ -13,10 +13,13 @@ same ones):
 
 1. A :class:`Rumour` starts when a node takes in or publishes new entries;
    it is never pushed back to the peer it came from.
-2. :func:`next_targets` picks, for each live rumour, one peer at random
-   that it has not been pushed to and that has no push in flight (a node
-   pushes to a peer once at a time, all its rumours for that peer
-   together).
+2. :func:`next_targets` picks, for each live rumour with no push in
+   flight, one peer at random that it has not been pushed to and that has
+   no push in flight (a node pushes to a peer once at a time, all its
+   rumours for that peer together). A rumour's pushes follow one another,
+   so that each outcome counts before the next peer is chosen — except its
+   first, which goes to ``width`` peers at once (an author tells a few
+   peers at once: DESIGN.md "Dissemination").
 3. :func:`after_push`: a peer that already held every entry counts towards
    the limit; one that took any entry does not; a peer that could not be
    reached is skipped (another is chosen next time). A rumour dies at the
@@ -39,6 +42,7 @@ __all__ = [
     "alive",
     "next_targets",
     "outcome_of",
+    "sent",
 ]
 
 #: Peers that already held a rumour's entries before the node stops pushing it.
@@ -65,24 +69,36 @@ class Rumour:
     tried: frozenset[str] = frozenset()
     already_held: int = 0
     pushes: int = 0
+    width: int = 1  # peers its first push goes to at once (rule 2)
+    in_flight: frozenset[str] = frozenset()  # peers a push is on its way to
 
 
 def next_targets(rumours: Sequence[Rumour], peers: Sequence[str], busy: Collection[str],
                  rng: _Shuffler) -> dict[str, list[int]]:
-    """Rule 2: for each live rumour, one untried peer at random; grouped by peer.
+    """Rule 2: for each live rumour with no push in flight, untried peers at random.
 
-    Returns ``{peer: [index of each rumour to push there]}``; a peer in
-    ``busy`` (a push in flight) is never chosen.
+    One peer each, or ``width`` for a rumour's first push. Returns ``{peer:
+    [index of each rumour to push there]}``; a peer in ``busy`` (a push in
+    flight) is never chosen.
     """
     out: dict[str, list[int]] = {}
     for index, rumour in enumerate(rumours):
+        if rumour.in_flight:
+            continue
         candidates = [p for p in peers if p not in rumour.tried and p != rumour.source
                       and p not in busy]
         if not candidates:
             continue
         rng.shuffle(candidates)
-        out.setdefault(candidates[0], []).append(index)
+        count = max(1, rumour.width) if rumour.pushes == 0 else 1
+        for peer in candidates[:count]:
+            out.setdefault(peer, []).append(index)
     return out
+
+
+def sent(rumour: Rumour, peers: Iterable[str]) -> Rumour:
+    """The rumour while a push to each of ``peers`` is on its way."""
+    return replace(rumour, in_flight=rumour.in_flight | frozenset(peers))
 
 
 def after_push(rumour: Rumour, peer: str, outcome: PushOutcome) -> Rumour | None:
@@ -91,12 +107,14 @@ def after_push(rumour: Rumour, peer: str, outcome: PushOutcome) -> Rumour | None
     pushes = rumour.pushes + 1
     if held >= ALREADY_HELD_LIMIT or pushes >= MAX_PUSHES:
         return None
-    return replace(rumour, tried=rumour.tried | {peer}, already_held=held, pushes=pushes)
+    return replace(rumour, tried=rumour.tried | {peer}, already_held=held, pushes=pushes,
+                   in_flight=rumour.in_flight - {peer})
 
 
 def alive(rumour: Rumour, peers: Iterable[str]) -> bool:
-    """Whether a peer is left to push ``rumour`` to (else it dies: rule 3)."""
-    return any(p not in rumour.tried and p != rumour.source for p in peers)
+    """Whether a push is on its way or a peer is left to push ``rumour`` to (rule 3)."""
+    return bool(rumour.in_flight) or any(p not in rumour.tried and p != rumour.source
+                                         for p in peers)
 
 
 def outcome_of(statuses: Mapping[bytes, str] | Sequence[str]) -> PushOutcome:

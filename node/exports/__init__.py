@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidInput
-from ..views import compute_view, prepare, refresh, verifiable_export
+from ..views import compute_view, prepare_for, refresh, verifiable_export
 from ..views.params import Filters
 from .graph import Graph, attribution_graph, members_graph, to_graphml, to_kumu
 from .openreferral import openreferral_uk
@@ -102,7 +102,7 @@ async def export_view(store: Store, fmt: str, view: str | None,
                       evidence: bool = False) -> bytes:
     """Parse, refresh the index and export (for the CLI and the API)."""
     name = _check(fmt, view, evidence)
-    params = prepare(name, raw, me=store.node_id, now_ms=store.now_ms())
+    params = await prepare_for(store, name, raw)
     # A verifiable export keeps the view's own paging: its params must parse again.
     if name in ("directory", "spread") and raw.get("limit") in (None, "") and not evidence:
         params["limit"] = _ALL

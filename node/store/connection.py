@@ -45,6 +45,7 @@ __all__ = [
     "LazyDatabase",
     "connect",
     "corrupt_database_error",
+    "database_problem",
     "open_database",
     "quick_check",
     "read_snapshot",
@@ -64,6 +65,8 @@ _savepoints = itertools.count()
 # JSON functions, built in from 3.38 (Debian 12 and Raspberry Pi OS Bookworm
 # ship 3.40).
 MIN_SQLITE = (3, 38, 0)
+#: Free space below which an I/O error on the database is put down to a full disk.
+_NEARLY_FULL_BYTES = 64 * 1024
 
 
 #: Statements that begin or end a transaction themselves (never committed for them).
@@ -160,6 +163,47 @@ def corrupt_database_error(path: Path, problem: str) -> CorruptDatabase:
     )
 
 
+def _disk_is_full(path: Path) -> bool:
+    try:
+        found = os.statvfs(path.parent)
+    except OSError:
+        return False
+    # Less than a few pages free: SQLite reports a failed write to the WAL's
+    # index or journal as an I/O error, not always as SQLITE_FULL.
+    return found.f_bavail * found.f_frsize < _NEARLY_FULL_BYTES
+
+
+def database_problem(path: Path, exc: sqlite3.Error) -> LocalProblem | None:
+    """What a person should hear about an error SQLite gave for the database at ``path``.
+
+    None for errors that are not about the file, its disk or its permissions
+    (those are faults in Hedgerow and keep their traceback). A full disk or
+    a permission is never reported as damage: restoring would not help.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    what = str(exc) or "no reason given"
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR
+                                          and _disk_is_full(path)):
+        return LocalProblem(f"the disk that holds {path.parent} is full: free some space on "
+                            "it, then try again (nothing was changed)", code="disk_full")
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN,
+                   sqlite3.SQLITE_AUTH):
+        return LocalProblem(f"cannot use the database {path} ({what}): run Hedgerow as the "
+                            "user that owns the node's data directory, and check that the "
+                            "directory and its files may be read and written (permission)",
+                            code="database_access")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return LocalProblem(f"the database {path} is busy: another process holds it ({what}); "
+                            "try again in a moment", code="database_busy")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return corrupt_database_error(path, what)
+    if primary == sqlite3.SQLITE_IOERR:
+        return LocalProblem(f"the database {path} could not be read or written ({what}); "
+                            "check the disk it is on", code="database_io")
+    return None
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
     """Open a connection to ``path`` with the node's pragmas (no check, no migration).
 
@@ -176,8 +220,11 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
     uri = path.resolve().as_uri() + ("?mode=ro" if read_only else "")
     # check_same_thread=False: the facade creates a connection on one thread
     # and then only ever uses it from its own single worker thread.
-    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                           check_same_thread=False, cached_statements=256)
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=False, cached_statements=256)
+    except sqlite3.DatabaseError as exc:
+        raise (database_problem(path, exc) or corrupt_database_error(path, str(exc))) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not read_only:
@@ -191,7 +238,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
         db = LazyDatabase(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise corrupt_database_error(path, str(exc)) from exc
+        raise (database_problem(path, exc) or corrupt_database_error(path, str(exc))) from exc
     except BaseException:
         conn.close()
         raise
@@ -224,7 +271,7 @@ def open_database(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
     except sqlite3.DatabaseError as exc:
         with contextlib.suppress(sqlite3.Error):
             db.close()
-        raise corrupt_database_error(path, str(exc)) from exc
+        raise (database_problem(path, exc) or corrupt_database_error(path, str(exc))) from exc
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             db.close()

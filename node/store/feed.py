@@ -45,14 +45,15 @@ from protocol import (
     network_id_of,
     next_version,
     retract_key,
+    short_id,
     sign_entry,
     withdrawal_preview,
 )
-from protocol.bodies import GENESIS_NONCE_BYTES
+from protocol.bodies import GENESIS_NONCE_BYTES, MAX_PROFILE_ADDRESSES
 from protocol.keys import SIGNATURE_LENGTH
 from protocol.messages import MAX_JOIN_CHAIN
 
-from ..errors import InvalidInput, NotFound, NotMember, PreviewChanged, WrongNode
+from ..errors import InvalidInput, LocalProblem, NotFound, NotMember, PreviewChanged, WrongNode
 from . import membership
 from .connection import read_snapshot, write_transaction
 from .ingest import IngestStatus, current_entry, store_checked
@@ -62,7 +63,7 @@ from .input_checks import (
     check_with_protocol,
     in_canonical_order,
 )
-from .node_state import read_node_state, refuse_if_needs_catch_up
+from .node_state import read_announced, read_node_state, refuse_if_needs_catch_up
 from .organisation import get_organisation, profile_body
 from .sharing import practice_body
 
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEAVING_KINDS",
+    "UNSEEN_PRACTICE",
     "accept_join",
     "body_digest",
     "dependants_of",
@@ -87,8 +89,15 @@ __all__ = [
     "retract_practice",
     "withdraw",
     "withdraw_admission",
+    "withdraw_credit",
     "withdrawal_preview_of",
 ]
+
+
+def own_entry_count(db: sqlite_utils.Database, author: bytes) -> int:
+    """How many current entries ``author`` (this node) has here."""
+    return int(db.conn.execute("SELECT count(*) FROM entries WHERE author = ?",
+                               (author,)).fetchone()[0])
 
 
 def own_highest_version(db: sqlite_utils.Database) -> int:
@@ -209,15 +218,43 @@ def withdraw(db: sqlite_utils.Database, key: NodeKey, kind: str, entry_key: str,
     return _publish(db, key, "retract", retract_key(kind, entry_key), tombstone, now_ms)
 
 
+def withdraw_credit(db: sqlite_utils.Database, key: NodeKey, to: bytes, practice: str, *,
+                    reason: str = "", now_ms: int) -> SignedEntry:
+    """Withdraw this node's credit of ``to`` for ``practice`` (a credit given by mistake).
+
+    Refuses, saying which, a credit never given and one withdrawn already.
+    """
+    if not isinstance(to, bytes) or len(to) != 32:
+        raise InvalidInput("to: must be a 32-byte node id", field="to", code="wrong_type")
+    entry_key = credit_key(to, check_practice_key(practice))
+    held = current_entry(db, key.public, "credit", entry_key)
+    if held is None or held.entry.kind != "credit":
+        done = held is not None
+        raise NotFound(f"this node {'withdrew its' if done else 'has not given a'} credit to "
+                       f"node {short_id(to)} for {practice!r}"
+                       + (" already" if done else ": there is nothing to withdraw"))
+    return withdraw(db, key, "credit", entry_key, reason=reason, now_ms=now_ms)
+
+
 def retract_practice(db: sqlite_utils.Database, key: NodeKey, practice_key: str, *,
                      reason: str = "", now_ms: int) -> SignedEntry:
     """Withdraw a published practice: a signed tombstone that replaces its summary."""
     return withdraw(db, key, "practice", practice_key, reason=reason, now_ms=now_ms)
 
 
+#: The code of the refusal to credit a practice this node has not seen.
+UNSEEN_PRACTICE = "unseen_practice"
+
+
 def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practice: str,
-                   note: str = "", now_ms: int) -> SignedEntry:
-    """Thank node ``to`` for its practice ``practice``: a signed, free-standing credit."""
+                   note: str = "", anyway: bool = False, now_ms: int) -> SignedEntry:
+    """Thank node ``to`` for its practice ``practice``: a signed, free-standing credit.
+
+    Refuses (:class:`LocalProblem`, code :data:`UNSEEN_PRACTICE`) a practice this
+    node has never held from ``to``, published or retracted: a mistyped key
+    would otherwise be signed and spread for good. ``anyway`` credits it all
+    the same, for a practice that has not arrived here yet.
+    """
     if not isinstance(to, bytes) or len(to) != 32:
         raise InvalidInput("to: must be a 32-byte node id", field="to", code="wrong_type")
     if to == key.public:
@@ -225,7 +262,16 @@ def publish_credit(db: sqlite_utils.Database, key: NodeKey, *, to: bytes, practi
     body: dict[str, Any] = {"to": to, "practice": check_practice_key(practice)}
     if note:
         body["note"] = check_text(note, "note", max_len=500)
-    return _publish(db, key, "credit", credit_key(to, practice), lambda: body, now_ms)
+
+    def checked_body() -> dict[str, Any]:
+        if not anyway and current_entry(db, to, "practice", practice) is None:
+            raise LocalProblem(f"this node has not seen a practice {practice!r} from node "
+                               f"{short_id(to)}: check the practice key (the node's practices "
+                               "are in its directory listing); the practice may also not have "
+                               "arrived here yet", code=UNSEEN_PRACTICE)
+        return body
+
+    return _publish(db, key, "credit", credit_key(to, practice), checked_body, now_ms)
 
 
 def _profile_body(db: sqlite_utils.Database) -> dict[str, Any]:
@@ -234,7 +280,15 @@ def _profile_body(db: sqlite_utils.Database) -> dict[str, Any]:
         raise InvalidInput("profile: set the organisation's name and level before publishing "
                            "its profile", field="name" if not organisation.name else "level",
                            code="missing_field")
-    return profile_body(organisation)
+    body = profile_body(organisation)
+    # The addresses the group typed, then those the running node announces
+    # (its public_url, or where it listens: node/sync/announce.py), so that
+    # members can reach it without anyone typing them (DESIGN.md "Discovery
+    # and topology"). The profile schema takes at most 8 (protocol/bodies.py).
+    addresses = list(dict.fromkeys([*organisation.addresses, *read_announced(db).addresses]))
+    if addresses:
+        body["addresses"] = addresses[:MAX_PROFILE_ADDRESSES]
+    return body
 
 
 def preview_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> Entry:
@@ -246,6 +300,32 @@ def preview_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> 
 def publish_profile(db: sqlite_utils.Database, key: NodeKey, *, now_ms: int) -> SignedEntry:
     """Sign and store the organisation's profile."""
     return _publish(db, key, "profile", "profile", lambda: _profile_body(db), now_ms)
+
+
+def republish_profile_if_changed(db: sqlite_utils.Database, key: NodeKey, *,
+                                 now_ms: int) -> SignedEntry | None:
+    """Publish the profile again if the published one says something else now.
+
+    Run when the node starts: the addresses it announces follow where it
+    listens (node/sync/announce.py). Nothing happens for a node that has
+    never published a profile (the group publishes the first one), that
+    withdrew it, or that may not publish (not a member, restored and not
+    caught up).
+    """
+    with write_transaction(db):
+        current = current_entry(db, key.public, "profile", "profile")
+        if current is None or current.entry.kind != "profile":
+            return None
+        state = read_node_state(db)
+        if state.needs_catch_up or key.public not in membership.membership_for(db):
+            return None
+        try:
+            body = _profile_body(db)
+        except InvalidInput:
+            return None
+        if in_canonical_order(body) == current.entry.body:
+            return None
+        return publish_profile(db, key, now_ms=now_ms)
 
 
 def publish_genesis(db: sqlite_utils.Database, key: NodeKey, *, nonce: bytes,

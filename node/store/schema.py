@@ -490,3 +490,31 @@ def _peer_clock(db: sqlite_utils.Database) -> None:
     # started (its reply's signature time minus ours, in seconds): `hedgerow
     # doctor` warns when this machine's clock is off (node/doctor.py).
     db.executescript("ALTER TABLE peers ADD COLUMN clock_offset_s INTEGER;")
+
+
+@MIGRATIONS(name="m042_peer_book")
+def _peer_book(db: sqlite_utils.Database) -> None:
+    # ``verified``: a session at the address proved that the node expected
+    # there answers (DESIGN.md "Discovery and topology": a learned address is
+    # a candidate until then); the book evicts never-verified rows first.
+    # ``announced``/``announced_why``/``listening`` (JSON lists): the
+    # addresses this node puts in its profile and why, and where it last
+    # listened, written by the running node for the CLI (`invite`, `profile
+    # show`). ``catch_up_sessions``: the peers a restored node completed
+    # sessions with, and whether each held any of its own entries; the
+    # node is released from catch-up by them (node/store/node_state.py).
+    # ``entries_profiles``: the sample of profiles a node draws peers from.
+    db.executescript("""
+        ALTER TABLE peers ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+        UPDATE peers SET verified = 1 WHERE last_success_ms IS NOT NULL;
+        ALTER TABLE node_state ADD COLUMN announced TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE node_state ADD COLUMN announced_why TEXT NOT NULL DEFAULT '';
+        ALTER TABLE node_state ADD COLUMN listening TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE node_state ADD COLUMN caught_up_why TEXT NOT NULL DEFAULT '';
+        CREATE TABLE catch_up_sessions (
+            peer TEXT PRIMARY KEY,
+            held_own INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL
+        );
+        CREATE INDEX entries_profiles ON entries (author) WHERE kind = 'profile';
+    """)

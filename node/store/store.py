@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from protocol import Entry, Invitation, NodeKey, SignedEntry, credit_key
+from protocol import Entry, Invitation, NodeKey, SignedEntry
 
 from ..errors import InvalidInput
 from . import (
@@ -34,6 +34,7 @@ from . import (
     blocklist,
     feed,
     ingest,
+    known_nodes,
     membership,
     node_state,
     organisation,
@@ -280,9 +281,11 @@ class Store:
         return await self.db.write(feed.retract_practice, self.key, practice_key,
                                    reason=reason, now_ms=self.now_ms())
 
-    async def publish_credit(self, to: bytes, practice: str, *, note: str = "") -> SignedEntry:
+    async def publish_credit(self, to: bytes, practice: str, *, note: str = "",
+                             anyway: bool = False) -> SignedEntry:
+        """Credit ``to`` for ``practice``; refused if never seen here, unless ``anyway``."""
         return await self.db.write(feed.publish_credit, self.key, to=to, practice=practice,
-                                   note=note, now_ms=self.now_ms())
+                                   note=note, anyway=anyway, now_ms=self.now_ms())
 
     async def get_organisation(self) -> Organisation:
         return await self.db.read(organisation.get_organisation)
@@ -298,6 +301,11 @@ class Store:
     async def publish_profile(self) -> SignedEntry:
         return await self.db.write(feed.publish_profile, self.key, now_ms=self.now_ms())
 
+    async def republish_profile_if_changed(self) -> SignedEntry | None:
+        """Publish the profile again if what it would say changed (its addresses, say)."""
+        return await self.db.write(feed.republish_profile_if_changed, self.key,
+                                   now_ms=self.now_ms())
+
     async def withdraw(self, kind: str, key: str, *, reason: str = "") -> SignedEntry:
         """Withdraw one of this node's entries (a practice, credit, profile or admission)."""
         return await self.db.write(feed.withdraw, self.key, kind, key, reason=reason,
@@ -305,7 +313,9 @@ class Store:
 
     async def withdraw_credit(self, to: bytes, practice: str, *,
                               reason: str = "") -> SignedEntry:
-        return await self.withdraw("credit", credit_key(to, practice), reason=reason)
+        """Withdraw this node's credit of ``to`` for ``practice``; it spreads like any entry."""
+        return await self.db.write(feed.withdraw_credit, self.key, to, practice, reason=reason,
+                                   now_ms=self.now_ms())
 
     async def leave_preview(self) -> list[tuple[str, str]]:
         """What leaving the network withdraws: the (kind, key) of each entry."""
@@ -460,6 +470,10 @@ class Store:
         return await self.db.read(ingest.current_entries, kind=kind, author=author,
                                   limit=limit, offset=offset)
 
+    async def resolve_node(self, text: str, *, field: str = "node") -> bytes:
+        """The node ``text`` names: a whole id, or the unambiguous start of a known one."""
+        return await self.db.read(known_nodes.resolve_node, text, field=field)
+
     async def forks(self) -> list[Fork]:
         return await self.db.read(ingest.forks)
 
@@ -468,6 +482,9 @@ class Store:
 
     async def search_summaries(self, query: str, *, limit: int = 20) -> list[SummaryHit]:
         return await self.db.read(search.search_summaries, query, limit=limit)
+
+    async def own_entry_count(self) -> int:
+        return await self.db.read(feed.own_entry_count, self.node_id)
 
     async def own_highest_version(self) -> int:
         return await self.db.read(feed.own_highest_version)
@@ -478,9 +495,27 @@ class Store:
     async def needs_catch_up(self) -> bool:
         return (await self.state()).needs_catch_up
 
-    async def mark_caught_up(self) -> None:
-        """The node holds its latest own entries again (after a sync, or a person says so)."""
-        await self.db.write(node_state.mark_caught_up)
+    async def mark_caught_up(self, why: str = "a person said so") -> None:
+        """The node holds its latest own entries again (a person says so)."""
+        await self.db.write(node_state.mark_caught_up, why)
+
+    async def catch_up_progress(self) -> node_state.CatchUp:
+        return await self.db.read(node_state.read_catch_up)
+
+    async def record_catch_up_session(self, peer: str, *, held_own: bool,
+                                      peers_known: int) -> str | None:
+        """Count a completed session of a restored node; returns why it was released, if it was."""
+        return await self.db.write(node_state.record_catch_up_session, peer, held_own=held_own,
+                                   peers_known=peers_known, now_ms=self.now_ms())
+
+    async def announced(self) -> node_state.Announced:
+        """What the running node puts in its profile (public_url or where it listens)."""
+        return await self.db.read(node_state.read_announced)
+
+    async def set_announced(self, addresses: Sequence[str], why: str,
+                            listening: Sequence[str]) -> bool:
+        """Remember the addresses to announce; True if they changed."""
+        return await self.db.write(node_state.write_announced, addresses, why, listening)
 
     async def adopt_network(self, network: bytes) -> None:
         """Move a node that has never signed nor held an entry into ``network``."""

@@ -1,18 +1,24 @@
 """Gossip: when and with whom this node syncs.
 
 Three jobs, run by an apscheduler ``AsyncIOScheduler`` that the running node
-owns (started in :meth:`Gossip.start`, shut down in :meth:`Gossip.stop`):
+owns (started in :meth:`Gossip.start`, shut down in :meth:`Gossip.stop`),
+and the relay's task (node/sync/relay.py), owned the same way:
 
 * **anti-entropy** — as soon as the node starts, then every
   ``sync_interval`` seconds (jittered by a quarter, so that nodes drift apart
-  instead of syncing in step) sync with ``sync_fanout`` random live peers
-  (:func:`protocol.choose_peers`). A node that holds an invitation and is
-  not a member yet first joins (:meth:`Gossip.join_if_invited`);
-* **push on publish** — every couple of seconds, look whether this node's own
-  feed has a newer version than last time (the CLI may publish from another
-  process), and if so sync with ``push_fanout`` peers at once;
-* **maintenance** — hourly, forget learned peers that have been dead for
-  ``forget_peers_after_days``.
+  instead of syncing in step) refresh the partial view of peers
+  (node/sync/view.py) and sync with ``sync_fanout`` peers chosen at random
+  among the due ones (:func:`protocol.choose_peers`). A node that holds an
+  invitation and is not a member yet first joins
+  (:meth:`Gossip.join_if_invited`);
+* **publish** — every couple of seconds, refresh the peer view if entries
+  arrived (at most every ten seconds), and look whether this node's own feed
+  has a newer version than last time (the CLI may publish from another
+  process), and if so hand the new entries to the relay, which pushes them
+  to ``push_fanout`` peers at once and on from there; entries accepted from
+  peers are relayed too (DESIGN.md "Dissemination");
+* **maintenance** — hourly, forget learned peers that have been failing for
+  ``forget_peers_after_days`` since they last answered.
 
 Each sync's outcome goes to the peer book (liveness, backoff, bytes and
 entries each way) and to the event bus (for the log and the pages).
@@ -42,13 +48,16 @@ from protocol import (
     should_forget,
 )
 
-from ..errors import PeerRefused, SyncFailed
+from ..errors import AddressRefused, PeerRefused, SyncFailed
 from ..events import EventBus, Joined, JoinFailed, PeerSynced, PeerUnreachable, Published
 from ..settings import Config
 from ..store.store import Store
 from . import peerbook
 from .client import SyncClient, SyncReport
+from .dialling import DialPolicy
 from .peerbook import PeerRow, SyncRecord
+from .relay import Relay
+from .view import PeerView
 
 __all__ = ["Gossip"]
 
@@ -65,20 +74,42 @@ class Gossip:
         self.store, self.client, self.config, self.events = store, client, config, events
         self.on_tick = on_tick
         self.rng = rng or random.Random()
+        self.view = PeerView(store, self.rng, client.policy or DialPolicy())
+        self.relay = Relay(store, client, self.rng, book_failure=self._book_failure)
         self._scheduler: AsyncIOScheduler | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._last_own_version: int | None = None
-        self._round_lock = asyncio.Lock()
 
     # --- one peer --------------------------------------------------------------
 
-    async def sync_peer(self, address: str) -> SyncReport:
-        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`."""
+    async def sync_peer(self, address: str, *, remember: bool = True) -> SyncReport:
+        """Sync with one peer now and book the outcome; raises :class:`SyncFailed`.
+
+        An address that is not a peer yet becomes one only if ``remember``:
+        a one-off sync leaves the peer book as it was, so that a mistyped
+        address does not stay behind as a failing peer. :meth:`remember_peer`
+        keeps it afterwards.
+        """
         address = peerbook.normalise_address(address)
-        known = await self.store.db.read(peerbook.peer_by_address, address)
-        row = known if known is not None else (await self.store.db.write(
-            peerbook.add_peer, address, source="manual", now_ms=self.store.now_ms()))[0]
+        row = await self.store.db.read(peerbook.peer_by_address, address)
+        if row is None and remember:
+            row = (await self.store.db.write(peerbook.add_peer, address, source="manual",
+                                             now_ms=self.store.now_ms()))[0]
         await self.join_if_invited()
-        return await self._sync_row(row)
+        if row is not None:
+            return await self._sync_row(row)
+        report = await self.client.sync_with(address)
+        await self._after_success(report)
+        return report
+
+    async def remember_peer(self, report: SyncReport) -> PeerRow:
+        """Keep the address of a one-off sync that succeeded as a peer, with its outcome."""
+        row, _ = await self.store.db.write(peerbook.add_peer, report.address, source="manual",
+                                           now_ms=self.store.now_ms(), node_id=report.peer_id)
+        await self._record_success(row, report)
+        found = await self.store.db.read(peerbook.peer_by_address, report.address)
+        assert found is not None
+        return found
 
     async def join_if_invited(self) -> bool:
         """Join the network with the invitation this node was made with, if not a member yet.
@@ -116,7 +147,7 @@ class Gossip:
         self.events.publish(Joined(id_to_text(invitation.inviter)))
         return True
 
-    async def _book_success(self, row: PeerRow, report: SyncReport) -> None:
+    async def _record_success(self, row: PeerRow, report: SyncReport) -> None:
         now = self.store.now_ms()
         stats = report.stats
         await self.store.db.write(
@@ -125,13 +156,26 @@ class Gossip:
                        stats.push_accepted,
                        clock_offset_s=self.client.clock_offsets.get(report.address)),
             health=record_success(row.health, now), now_ms=now, node_id=report.peer_id)
+
+    async def _book_success(self, row: PeerRow, report: SyncReport) -> None:
+        await self._record_success(row, report)
+        await self._after_success(report)
+
+    async def _after_success(self, report: SyncReport) -> None:
+        stats = report.stats
         if await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it
             # publishes, or it could fork itself (DESIGN.md). A completed
             # session leaves it holding every entry of its own that this peer
-            # held, whether or not the peer had any newer than the backup.
-            await self.store.mark_caught_up()
-        self.events.publish(PeerSynced(row.address, stats.accepted, stats.push_accepted,
+            # held; it counts once the peer held some, or once enough
+            # distinct peers answered (node/store/node_state.py).
+            peer = id_to_text(report.peer_id) if report.peer_id else report.address
+            why = await self.store.record_catch_up_session(
+                peer, held_own=report.peer_held_own,
+                peers_known=await self.store.db.read(peerbook.peers_known))
+            if why is not None:
+                log.info("caught up after the restore: %s; publishing is allowed again", why)
+        self.events.publish(PeerSynced(report.address, stats.accepted, stats.push_accepted,
                                        stats.bytes_up, stats.bytes_down, stats.rounds))
 
     async def _book_failure(self, row: PeerRow, exc: SyncFailed) -> None:
@@ -147,16 +191,22 @@ class Gossip:
         retry = max(0.0, (health.next_attempt_ms - now) / 1000)
         if isinstance(exc, PeerRefused):
             log.info("%s refused the sync: %s", row.address, exc.message)
+        if isinstance(exc, AddressRefused):
+            return  # logged once by the client; not an unreachable peer
         self.events.publish(PeerUnreachable(row.address, exc.message, retry))
 
     # --- rounds ----------------------------------------------------------------
 
     async def anti_entropy_round(self) -> list[SyncReport]:
-        """Sync with up to ``sync_fanout`` due peers, concurrently."""
+        """Refresh the peer view, then sync with up to ``sync_fanout`` due peers, concurrently."""
+        try:
+            await self.view.refresh()
+        except HedgerowError as exc:  # a full disk, say: sync with the peers known
+            log.warning("could not refresh the peer view: %s", exc.message)
         return await self._round(self.config.sync_fanout, due_only=True)
 
     async def push_round(self) -> list[SyncReport]:
-        """Tell up to ``push_fanout`` peers at once (a full session pushes what they lack)."""
+        """Full sessions with ``push_fanout`` peers now, due or not (the demo, `hedgerow sync`)."""
         if self.config.push_fanout == 0:
             return []
         return await self._round(self.config.push_fanout, due_only=False)
@@ -185,7 +235,8 @@ class Gossip:
 
     async def _sync_row(self, row: PeerRow) -> SyncReport:
         try:
-            report = await self.client.sync_with(row.address, expect=row.node_id)
+            report = await self.client.sync_with(row.address, expect=row.node_id,
+                                                 learned=row.learned)
         except SyncFailed as exc:
             await self._book_failure(row, exc)
             raise
@@ -193,30 +244,38 @@ class Gossip:
         return report
 
     async def watch_own_feed(self) -> bool:
-        """Push if this node published since the last look; True if it pushed.
+        """Relay what this node published since the last look; True if it published.
 
         Publications may come from another process (the CLI), so the feed is
         watched rather than told. Each new own entry becomes a
-        :class:`~node.events.Published` event.
+        :class:`~node.events.Published` event, and all of them one rumour
+        pushed to ``push_fanout`` peers at once.
         """
         if self.on_tick is not None:
             await self.on_tick()
+        try:
+            await self.view.refresh_if_news()
+        except HedgerowError as exc:
+            log.warning("could not refresh the peer view: %s", exc.message)
         version = await self.store.own_highest_version()
         last, self._last_own_version = self._last_own_version, version
         if last is None or version <= last:
             return False
         offset = 0
+        new: list[bytes] = []
         while True:
             page = await self.store.current_entries(author=self.store.node_id, limit=1000,
                                                     offset=offset)
             for held in page:
                 if held.entry.version > last:
+                    new.append(held.id)
                     self.events.publish(Published(held.entry.kind, held.entry.key,
                                                   held.entry.version))
             if len(page) < 1000:
                 break
             offset += len(page)
-        await self.push_round()
+        if self.config.push_fanout:
+            self.relay.add(new, width=self.config.push_fanout)
         return True
 
     async def maintenance(self) -> list[str]:
@@ -225,7 +284,7 @@ class Gossip:
         after_ms = self.config.forget_peers_after_days * 86_400_000
         forgotten = []
         for row in await self.store.db.read(peerbook.list_peers):
-            if should_forget(row.health, now, after_ms=after_ms):
+            if should_forget(row.health, now, after_ms=after_ms, added_ms=row.added_ms):
                 await self.store.db.write(peerbook.forget_peer, row.address)
                 forgotten.append(row.address)
         return forgotten
@@ -262,8 +321,15 @@ class Gossip:
                           id="maintenance")
         scheduler.start()
         self._scheduler = scheduler
+        self.relay.start()
+        self._unsubscribe = [self.events.subscribe(self.relay.on_event),
+                             self.events.subscribe(self.view.on_event)]
 
     async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        await self.relay.stop()

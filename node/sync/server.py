@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
@@ -52,6 +52,7 @@ import protocol
 from protocol import (
     PROTOCOL_VERSION,
     AuthError,
+    HedgerowError,
     HttpMessage,
     InvalidIdText,
     PeerError,
@@ -148,6 +149,9 @@ class SyncServer:
         self.turns = PeerQueue()
         self.reconciler = ReconcileWorker(store.db.path, frame_size_limit=FRAME_SIZE_LIMIT)
         self.blocked: frozenset[bytes] = frozenset()
+        #: Told the node id of each member whose request was answered: the
+        #: peer view records where it can be reached (node/sync/view.py).
+        self.on_member_request: Callable[[bytes], Awaitable[object]] | None = None
         # The members, as of membership generation ``_members_at`` (see _is_member).
         self.members: frozenset[bytes] = frozenset()
         self._members_at = -1
@@ -226,6 +230,8 @@ class SyncServer:
             except PeerError as exc:
                 self.scores.penalise(peer, "malformed", now)
                 raise _Refuse(400, exc.message) from None
+            if self.on_member_request is not None:
+                await self._tell_member_request(peer)
             return self._signed_reply(msg, reply)
         except _Refuse as refusal:
             if refusal.status in (400, 401, 413) and peer:
@@ -236,6 +242,13 @@ class SyncServer:
             log.debug("refused %s %s from %s: %s", endpoint, refusal.status, request.remote,
                       refusal.reason)
             return web.Response(status=refusal.status, text=refusal.reason, headers=headers)
+
+    async def _tell_member_request(self, peer: str) -> None:
+        assert self.on_member_request is not None
+        try:
+            await self.on_member_request(id_from_text(peer))
+        except HedgerowError as exc:  # a full disk, say: the reply still goes out
+            log.warning("could not record node %s as a peer: %s", peer[:7], exc.message)
 
     async def _admit_signer(self, request: web.Request, endpoint: str) -> str:
         """Refuse, on the headers alone, a signer that could never be accepted (gate 3).

@@ -40,7 +40,16 @@ from .evidence import (
 )
 from .index import INDEX_FORMAT, area_grain, catch_up, is_stale, rebuild
 from .params import FILTER_NAMES, PARAMS, Filters, Param, parse_params
-from .registry import VIEWS, ViewSpec, compute_view, prepare, refresh, run_view, table
+from .registry import (
+    VIEWS,
+    ViewSpec,
+    compute_view,
+    prepare,
+    prepare_for,
+    refresh,
+    run_view,
+    table,
+)
 
 __all__ = [
     "EVIDENCE_FORMAT",
@@ -60,6 +69,7 @@ __all__ = [
     "is_stale",
     "parse_params",
     "prepare",
+    "prepare_for",
     "rebuild",
     "refresh",
     "run_view",

@@ -65,13 +65,19 @@ __all__ = [
 
 #: Version of what the derived rows mean. Bump it when the derivation
 #: changes (say, the area grain rules): :func:`catch_up` then rebuilds.
-INDEX_FORMAT: Final = 2
+#: 2: retractions index the slot they withdraw (any kind).
+#: 3: two-digit districts (M14, LS11) are no longer read as a district and
+#: a sector (M1 4).
+INDEX_FORMAT: Final = 3
 _CHUNK = 5000
 
-# A UK postcode: outward code (area + district) and inward code (sector
-# digit + unit letters). A sector is the outward code and the digit alone.
+# A UK postcode: outward code (the district: A9, A99, A9A, AA9, AA99, AA9A)
+# and inward code (a sector digit and two unit letters), the space between
+# them optional. A sector is the outward code, a space and the digit: the
+# space is required there, since "M14" is the district M14, never the
+# sector "M1 4".
 _POSTCODE = re.compile(
-    r"\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9])([A-Z]{2})?\b(?![0-9])", re.IGNORECASE)
+    r"\b([A-Z]{1,2}[0-9][A-Z0-9]?)(?:\s*[0-9][A-Z]{2}|\s+[0-9])\b", re.IGNORECASE)
 _OUTWARD_ALONE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?\Z", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 

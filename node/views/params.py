@@ -71,7 +71,8 @@ PARAMS: Final[dict[str, Param]] = {p.name: p for p in (
           pattern=_SINCE.pattern.removesuffix(r"\Z") + "$"),
     Param("updated_since", "string", "Only practices whose current version was signed on "
           "or after this day (YYYY-MM-DD, UTC).", pattern=r"^\d{4}-\d{2}-\d{2}$"),
-    Param("node", "string", "A node id (text form)."),
+    Param("node", "string", "A node id, or its short form (the start of the id of a node "
+          "this node knows)."),
     Param("key", "string", "A practice key (with `node`: that node's practice).",
           pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
     Param("at", "string", "The moment the figures are for: YYYY-MM-DD, an ISO 8601 time, "

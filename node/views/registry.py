@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from protocol import id_to_text
+
 from ..errors import InvalidInput, NotFound
 from . import counts, directory, health, members, spread
 from .common import memo
@@ -30,8 +32,8 @@ if TYPE_CHECKING:
 
     from ..store.store import Store
 
-__all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "refresh", "run_view", "spec_of",
-           "table"]
+__all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "prepare_for", "refresh", "run_view",
+           "spec_of", "table"]
 
 Row = dict[str, Any]
 Table = tuple[list[str], list[Row]]
@@ -68,8 +70,8 @@ def _directory_table(result: dict[str, Any]) -> Table:
 def _spread_table(result: dict[str, Any]) -> Table:
     if "roots" in result:
         return _cell_rows(result["roots"], [*_PRACTICE_COLUMNS, "practices", "adopting_nodes",
-                                            "generations", "areas_reached",
-                                            "credits_received"])
+                                            "crediting_nodes", "generations",
+                                            "areas_reached", "credits_received"])
     rows: list[Row] = []
 
     def walk(vertex: Row, parent: Row | None) -> None:
@@ -209,10 +211,28 @@ async def refresh(store: Store) -> None:
         await store.db.write(catch_up)
 
 
+async def prepare_for(store: Store, name: str,
+                      raw: Mapping[str, str | int | None]) -> dict[str, Any]:
+    """:func:`prepare`, reading a ``node`` given as the start of an id as the known node.
+
+    People type the short ids that every list shows; the store knows which
+    node one names (:meth:`node.Store.resolve_node`).
+    """
+    node = raw.get("node")
+    if isinstance(node, str) and node.strip() and name in VIEWS and \
+            "node" in VIEWS[name].params:
+        try:
+            resolved = await store.resolve_node(node[:200])
+        except NotFound as exc:  # a bad parameter here, as a mistyped whole id is
+            raise InvalidInput(exc.message, field="node") from None
+        raw = {**raw, "node": id_to_text(resolved)}
+    return prepare(name, raw, me=store.node_id, now_ms=store.now_ms())
+
+
 async def run_view(store: Store, name: str,
                    raw: Mapping[str, str | int | None]) -> dict[str, Any]:
     """Parse, refresh the index and compute a view for the API, the CLI and the pages."""
-    params = prepare(name, raw, me=store.node_id, now_ms=store.now_ms())
+    params = await prepare_for(store, name, raw)
     await refresh(store)
     return await store.db.read(compute_view, name, params)
 

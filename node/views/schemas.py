@@ -79,8 +79,8 @@ _DIRECTORY_ROW: Final[Schema] = _object(
     {"kind": {"enum": ["practice", "profile"]}, **_PRACTICE_FIELDS, "principles": _STRS,
      "snippet": _STR}, optional=("principles", "snippet"))
 _FIGURES: Final[Schema] = _object({"practices": _INT, "adopting_nodes": _INT,
-                                   "generations": _INT, "areas_reached": _INT,
-                                   "credits_received": _INT})
+                                   "crediting_nodes": _INT, "generations": _INT,
+                                   "areas_reached": _INT, "credits_received": _INT})
 _LINK: Final[Schema] = _object({
     "via": {"enum": ["adapted_from", "credit"]}, "our_practice": _NSTR, "our_title": _NSTR,
     "their_practice": _NSTR, "their_title": _NSTR, "held": _BOOL, "date": _STR},

@@ -13,7 +13,8 @@ first from P, each generation ordered by date (then node id, then key):
   becomes that practice's child (``via: "adapted_from"``); it is marked
   ``credited`` when Q's node also credited the parent;
 * a node B that credited a practice in the tree, and has no practice
-  adapted from it, becomes a child with no practice (``via: "credit"``);
+  adapted from it, becomes a child with no practice (``via: "credit"``,
+  ``credited``);
 * each practice appears once, under the parent that reaches it first; a
   link back to one of its own ancestors is a **cycle** (signed claims can
   make one: A adapts from B while B adapts from A) and a link to a practice
@@ -24,14 +25,16 @@ first from P, each generation ordered by date (then node id, then key):
   own (the retracted summary, and the links it carried, are withdrawn).
 
 Figures of a tree: ``practices`` (including P), ``adopting_nodes``
-(distinct nodes in the tree other than P's), ``generations`` (depth),
+(distinct nodes other than P's with a practice in the tree),
+``crediting_nodes`` (the other nodes in it: they only credited),
+``generations`` (depth),
 ``areas_reached`` (distinct areas of the tree's practices and crediting
 nodes, P's included) and ``credits_received`` (non-self credits naming P).
 
 **Roots** (:func:`roots`) are the practices that started a lineage: those
 with at least one adopter and no held parent (for a cycle with no way in,
 its earliest practice). They are ordered by the reach of the *idea* —
-adopting nodes, then generations, then practices — as the issue asks; ties
+adopting nodes, then crediting nodes, then generations, then practices; ties
 by date, node and key. **The lineage of a node** (:func:`lineage`) lists
 who it learned from and who learned from it, grouped by node and ordered by
 name: no ranking of organisations.
@@ -115,9 +118,13 @@ class _Tree:
 
     def figures(self, credits_received: int) -> dict[str, int]:
         practices = [v for v in self.vertices if v.key is not None]
+        adopting = {v.node for v in practices} - {self.root.node}
         return {
             "practices": len(practices),
-            "adopting_nodes": len({v.node for v in self.vertices} - {self.root.node}),
+            # A node that only credited thanked the practice; it did not adopt it.
+            "adopting_nodes": len(adopting),
+            "crediting_nodes": len({v.node for v in self.vertices if v.key is None}
+                                   - adopting - {self.root.node}),
             "generations": max(v.generation for v in self.vertices),
             "areas_reached": len({v.area for v in self.vertices if v.area}),
             "credits_received": credits_received,
@@ -199,7 +206,7 @@ def _grow(root: _Vertex, children: Callable[[Pid], list[_Link]]) -> _Tree:
             if node in adapters:
                 continue
             child = _Vertex(node, link.author, None, link.seq, link.version, link.area,
-                            "credit", vertex.generation + 1, vertex)
+                            "credit", vertex.generation + 1, vertex, credited=True)
             vertex.children.append(child)
             tree.vertices.append(child)
         vertex.children.sort(key=lambda v: (v.version, v.author, v.key or ""))
@@ -375,7 +382,8 @@ def roots_and_big(db: sqlite_utils.Database) -> tuple[
         if len(tree.vertices) >= BIG_TREE:
             big.append((root.seq, root.author, root.key or ""))
         tree.release()
-    figures.sort(key=lambda item: (-item[1]["adopting_nodes"], -item[1]["generations"],
+    figures.sort(key=lambda item: (-item[1]["adopting_nodes"], -item[1]["crediting_nodes"],
+                                   -item[1]["generations"],
                                    -item[1]["practices"], item[0].root.version,
                                    item[0].root.author, item[0].root.key or ""))
     return ([(tree.root.seq, found) for tree, found in figures],

@@ -110,13 +110,13 @@ async def _view(request: web.Request) -> web.StreamResponse:
 
 
 async def _evidence(request: web.Request) -> web.StreamResponse:
-    from ..views import VIEWS, prepare, refresh, verifiable_export
+    from ..views import VIEWS, prepare_for, refresh, verifiable_export
 
     name = request.match_info["name"]
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
     store = request.app[VIEWS_STORE]
-    params = prepare(name, _raw_params(request), me=store.node_id, now_ms=store.now_ms())
+    params = await prepare_for(store, name, _raw_params(request))
     await refresh(store)
     return _json(await store.db.read(verifiable_export, name, params))
 

@@ -15,6 +15,7 @@ from protocol import format_invitation, id_from_text, id_to_text
 
 from ..errors import InvalidInput
 from ..store.membership import DEFAULT_INVITATION_DAYS, MAX_INVITATION_USES
+from ..sync.announce import invitation_address
 from .api_ops import body_of, operation, reply, service_of, signed_json, text_field
 
 __all__: list[str] = []
@@ -39,15 +40,17 @@ def _number(data: dict[str, Any], name: str, default: float, *, maximum: float) 
 async def _invite(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     data = await body_of(request)
-    # Default: the public_url setting, else the address this request reached.
-    address = text_field(data, "address", max_len=200) or (
-        service.config.public_url or f"{request.scheme}://{request.host}")
+    # Default: the public_url setting, else where this node listens (as `hedgerow invite`).
+    where = await invitation_address(service.store, service.config, running=True,
+                                     given=text_field(data, "address", max_len=200) or None)
+    address = where.address
     uses = int(_number(data, "uses", 1, maximum=MAX_INVITATION_USES))
     days = _number(data, "days", DEFAULT_INVITATION_DAYS, maximum=365)
     invitation = await service.store.create_invitation(
         address.rstrip("/"), uses=uses, days=days, note=text_field(data, "note", max_len=200))
     return reply({"invitation": format_invitation(invitation), "id": invitation.id.hex(),
-                  "address": invitation.address, "uses": uses,
+                  "address": invitation.address, "address_from": where.source,
+                  "warning": where.warning, "uses": uses,
                   "expires_ms": invitation.expires_s * 1000}, 201)
 
 

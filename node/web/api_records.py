@@ -12,13 +12,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import decode, id_from_text, id_to_text
+from protocol import id_from_text, id_to_text
 
-from ..errors import InvalidInput
-from ..events import Published
+from ..errors import InvalidInput, NotFound
 from ..store.organisation import Organisation
 from ..store.records import PracticeRecord
 from ..store.sharing import AGGREGATES, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
+from ..store.store import Store
 from .api_ops import (
     body_of,
     entry_json,
@@ -267,8 +267,9 @@ async def _publish(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     store = service.store
     key = request.match_info["key"]
+    # Announced (log, live pages, peers) by the running node's feed watch, as a
+    # publication from the command line is: once.
     signed = await store.publish_practice(key)
-    service.events.publish(Published("practice", key, int(decode(signed.payload)["version"])))
     return reply(signed_json(signed))
 
 
@@ -281,24 +282,49 @@ async def _retract(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
     data = await body_of(request) if request.can_read_body else {}
     signed = await store.retract_practice(key, reason=text_field(data, "reason", max_len=2000))
-    service.events.publish(Published("retract", key, int(decode(signed.payload)["version"])))
     return reply(signed_json(signed))
 
 
-@operation("POST", "/credits", summary="Thank a node for a practice (signed, published).",
-           tag="sharing", cli=("credit",), status=201, response=_ENTRY, body={
+async def _credited_node(store: Store, data: dict[str, Any]) -> bytes:
+    """The ``node`` field: a whole id, or the start of a known node's (a bad field if none)."""
+    try:
+        return await store.resolve_node(text_field(data, "node", required=True, max_len=200))
+    except NotFound as exc:
+        raise InvalidInput(exc.message, field="node") from None
+
+
+@operation("POST", "/credits", summary="Thank a node for a practice (signed, published); "
+           "refused for a practice this node has not seen from it, unless `anyway`.",
+           tag="sharing", cli=("credit give",), status=201, response=_ENTRY, body={
                "type": "object", "required": ["node", "practice"],
-               "properties": {"node": _TEXT, "practice": _TEXT, "note": _TEXT}})
+               "properties": {"node": _TEXT, "practice": _TEXT, "note": _TEXT,
+                              "anyway": {"type": "boolean"}}})
 async def _credit(request: web.Request) -> web.StreamResponse:
-    service = service_of(request)
+    store = service_of(request).store
     data = await body_of(request)
-    to = id_from_text(text_field(data, "node", required=True, max_len=200))
-    signed = await service.store.publish_credit(
+    anyway = data.get("anyway", False)
+    if not isinstance(anyway, bool):
+        raise InvalidInput("anyway: must be true or false", field="anyway")
+    to = await _credited_node(store, data)
+    signed = await store.publish_credit(
         to, text_field(data, "practice", required=True, max_len=200),
-        note=text_field(data, "note", max_len=2000))
-    payload = decode(signed.payload)
-    service.events.publish(Published("credit", str(payload["key"]), int(payload["version"])))
+        note=text_field(data, "note", max_len=2000), anyway=anyway)
     return reply(signed_json(signed), 201)
+
+
+@operation("POST", "/credits/withdraw", summary="Withdraw a credit this node gave (a signed "
+           "withdrawal replaces it).", tag="sharing", cli=("credit withdraw",),
+           response=_ENTRY, body={
+               "type": "object", "required": ["node", "practice"],
+               "properties": {"node": _TEXT, "practice": _TEXT, "reason": _TEXT}})
+async def _credit_withdraw(request: web.Request) -> web.StreamResponse:
+    store = service_of(request).store
+    data = await body_of(request)
+    to = await _credited_node(store, data)
+    signed = await store.withdraw_credit(
+        to, text_field(data, "practice", required=True, max_len=200),
+        reason=text_field(data, "reason", max_len=2000))
+    return reply(signed_json(signed))
 
 
 # --- the organisation's profile ---------------------------------------------------------
@@ -340,8 +366,5 @@ async def _profile_preview(request: web.Request) -> web.StreamResponse:
 @operation("POST", "/profile/publish", summary="Sign and publish the organisation's profile.",
            tag="profile", cli=("profile publish",), response=_ENTRY)
 async def _publish_profile(request: web.Request) -> web.StreamResponse:
-    service = service_of(request)
-    signed = await service.store.publish_profile()
-    service.events.publish(Published("profile", "profile",
-                                     int(decode(signed.payload)["version"])))
+    signed = await service_of(request).store.publish_profile()
     return reply(signed_json(signed))

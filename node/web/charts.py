@@ -30,14 +30,52 @@ _BOX_W: Final = 190
 _BOX_H: Final = 66
 _SLOT_W: Final = 210
 _LAYER_H: Final = 110
+#: Room for text in a box (10 px in from each side), and the type sizes of
+#: style.css (.tree-title, .tree-who and .tree-when, .bar-label).
+_TEXT_W: Final = _BOX_W - 20
+_TITLE_PX: Final = 14
+_SMALL_PX: Final = 13
+_LABEL_PX: Final = 14
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "chart"
 
 
-def _cut(text: str, length: int) -> str:
-    return text if len(text) <= length else text[:length - 1].rstrip() + "…"
+# Advance widths in em, by kind of character, at least those of DejaVu Sans
+# Bold (a wide face, the usual fallback on Linux): an estimate of how wide
+# a text is drawn that errs on the wide side, so that what fits here fits
+# on the page whatever sans-serif face the browser picks.
+_NARROW_EM: Final = dict.fromkeys("ijlI!|.,:;'`", 0.46)
+_SMALL_EM: Final = dict.fromkeys("frt()[]{}-/\\ ", 0.5)
+_WIDE_EM: Final = dict.fromkeys("mwMW@%", 1.11)
+
+
+def _em(ch: str) -> float:
+    for table in (_NARROW_EM, _SMALL_EM, _WIDE_EM):
+        if ch in table:
+            return table[ch]
+    if ch.isdigit() and ch.isascii():
+        return 0.7
+    if ch.isascii() and ch.isupper():
+        return 0.85
+    if ch.isascii() and ch.islower():
+        return 0.72
+    return 1.0  # accents, dashes, other scripts: as wide as the widest
+
+
+def _fit(text: str, width_px: float, font_px: float) -> str:
+    """``text``, cut (with "…") so that it is drawn within ``width_px`` at ``font_px``."""
+    room = width_px / font_px
+    if sum(_em(ch) for ch in text) <= room:
+        return text
+    room -= _em("…")
+    used = 0.0
+    for end, ch in enumerate(text):
+        used += _em(ch)
+        if used > room:
+            return text[:end].rstrip() + "…"
+    return text  # pragma: no cover - the whole text was found too wide above
 
 
 def bar_chart(rows: Sequence[tuple[str, int]], *, title: str, description: str,
@@ -60,7 +98,7 @@ def bar_chart(rows: Sequence[tuple[str, int]], *, title: str, description: str,
         width = max(2, round(_BAR_MAX * value / biggest)) if value else 0
         parts.append(
             f'<g class="bar-row"><text class="bar-label" x="{_LABEL_WIDTH - 8}" y="{y + 17}" '
-            f'text-anchor="end">{escape(_cut(label, 26))}</text>'
+            f'text-anchor="end">{escape(_fit(label, _LABEL_WIDTH - 12, _LABEL_PX))}</text>'
             f'<rect class="bar" x="{_LABEL_WIDTH}" y="{y + 3}" width="{width}" height="20">'
             f'<title>{escape(label)}: {value} {escape(unit)}</title></rect>'
             f'<text class="bar-value" x="{_LABEL_WIDTH + width + 6}" y="{y + 17}">{value}'
@@ -118,7 +156,8 @@ def _box_svg(box: _Box, highlight: tuple[str, str] | None) -> str:
         classes.append("tree-credit")
     if highlight is not None and (v.get("node"), v.get("key")) == highlight:
         classes.append("tree-here")
-    title = "(credited this practice)" if is_credit else str(v.get("title") or v.get("key"))
+    # A node that only credited has no practice of its own here: it credited it.
+    title = "credited it" if is_credit else str(v.get("title") or v.get("key"))
     who = str(v.get("node_name") or str(v.get("node", ""))[:7])
     when = str(v.get("date") or "")
     if v.get("credited"):
@@ -126,10 +165,12 @@ def _box_svg(box: _Box, highlight: tuple[str, str] | None) -> str:
     full = f"{title} — {who}, {when}"
     inner = (f'<rect class="{" ".join(classes)}" x="{x}" y="{y}" width="{_BOX_W}" '
              f'height="{_BOX_H}" rx="6"/>'
-             f'<text class="tree-title" x="{x + 10}" y="{y + 22}">{escape(_cut(title, 24))}'
+             f'<text class="tree-title" x="{x + 10}" y="{y + 22}">'
+             f'{escape(_fit(title, _TEXT_W, _TITLE_PX))}'
              f'</text><text class="tree-who" x="{x + 10}" y="{y + 41}">'
-             f'{escape(_cut(who, 26))}</text>'
-             f'<text class="tree-when" x="{x + 10}" y="{y + 58}">{escape(when)}</text>'
+             f'{escape(_fit(who, _TEXT_W, _SMALL_PX))}</text>'
+             f'<text class="tree-when" x="{x + 10}" y="{y + 58}">'
+             f'{escape(_fit(when, _TEXT_W, _SMALL_PX))}</text>'
              f'<title>{escape(full)}</title>')
     if is_credit:
         return f"<g>{inner}</g>"

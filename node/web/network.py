@@ -23,10 +23,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from protocol import HedgerowError, credit_key, decode, id_from_text, id_to_text
+from protocol import HedgerowError, credit_key, id_from_text, id_to_text
 
-from ..errors import InvalidInput, NeedsCatchUp, NotFound
-from ..events import Published
+from ..errors import InvalidInput, LocalProblem, NotFound
 from ..store.input_checks import check_practice_key
 from ..store.sharing import SharePolicy
 from ..views import FILTER_NAMES, run_view
@@ -35,7 +34,6 @@ from .charts import bar_chart, lineage_tree
 from .forms import read_form
 from .practices import store_of
 from .render import access_of, redirect, render
-from .state import PAGES
 
 __all__ = ["routes"]
 
@@ -127,6 +125,7 @@ async def _practice_context(request: web.Request, node: str, key: str) -> dict[s
     mine = author == store.node_id
     credited = None
     if not mine:
+        # The slot holds the credit, or its withdrawal.
         credited = await store.current_entry(store.node_id, "credit", credit_key(author, key))
     own = await store.list_practices() if access_of(request).logged_in and not mine else []
     tree = lineage_tree(spread["tree"], title=f"Lineage of {spread['practice']['title']}",
@@ -199,16 +198,33 @@ async def credit(request: web.Request) -> web.StreamResponse:
     try:
         author = _node_param(node)
         key = check_practice_key(key)
-        signed = await store.publish_credit(author, key,
-                                            note=form.text("credit_note", max_len=500))
-    except (InvalidInput, NeedsCatchUp) as exc:
+        await store.publish_credit(author, key, note=form.text("credit_note", max_len=500))
+    except (InvalidInput, LocalProblem, NotFound) as exc:
         return await _practice_failed(request, node, key, exc, form.values(("credit_note",)))
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("credit", credit_key(author, key),
-                                                        version))
     access_of(request).session.flash("Thank you published: your credit is signed and will "
                                      "travel with the network.")
     return redirect(_back_to(id_to_text(author), key))
+
+
+async def credit_withdraw(request: web.Request) -> web.StreamResponse:
+    """Withdraw a credit this node gave: a signed withdrawal that spreads like the credit."""
+    store = store_of(request)
+    form = await read_form(request)
+    node, key = form.text("node", max_len=200), form.text("key", max_len=100)
+    back = form.text("back", max_len=20)
+    try:
+        author = _node_param(node)
+        key = check_practice_key(key)
+        await store.withdraw_credit(author, key, reason=form.text("reason", max_len=500))
+    except (InvalidInput, LocalProblem) as exc:
+        if back == "lineage":
+            access_of(request).session.flash(exc.message, "error")
+            return redirect("/network/lineage")
+        return await _practice_failed(request, node, key, exc, {})
+    access_of(request).session.flash("Credit withdrawn: a signed withdrawal replaces it here "
+                                     "and, as it spreads, on every node.")
+    return redirect("/network/lineage" if back == "lineage" else
+                    _back_to(id_to_text(author), key))
 
 
 async def roots(request: web.Request) -> web.StreamResponse:
@@ -232,7 +248,7 @@ async def lineage(request: web.Request) -> web.StreamResponse:
         result = None  # this node has no entries yet
     return await render(request, "lineage.html",
                         {"result": result, "me": store.key.node_id,
-                         "is_me": not node or node == store.key.node_id},
+                         "is_me": result is None or result["params"]["node"] == store.key.node_id},
                         title="Credits given and received")
 
 
@@ -254,4 +270,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/network/health", health, name="network.health"),
         web.post("/network/adapt", adapt, name="private.adapt"),
         web.post("/network/credit", credit, name="private.credit"),
+        web.post("/network/credit/withdraw", credit_withdraw, name="private.credit_withdraw"),
     ]

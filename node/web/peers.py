@@ -30,7 +30,6 @@ from aiohttp import web
 from protocol import (
     HedgerowError,
     format_invitation,
-    id_from_text,
     id_to_text,
     parse_invitation,
 )
@@ -40,6 +39,7 @@ from ..errors import InvalidInput, NotFound, NotMember, SyncFailed
 from ..store import blocklist
 from ..store.membership import DEFAULT_INVITATION_DAYS, MAX_INVITATION_USES
 from ..sync import peerbook
+from ..sync.announce import InvitationAddress, invitation_address
 from ..views import refresh
 from ..views.members import members as members_view
 from .forms import read_form
@@ -52,11 +52,10 @@ __all__ = ["routes", "start_first_sync"]
 log = logging.getLogger(__name__)
 
 
-def _suggested_address(request: web.Request) -> str:
-    config = request.app[PAGES].service.config
-    if config.public_url:
-        return config.public_url.rstrip("/")
-    return f"{request.scheme}://{request.host}"
+async def _suggested_address(request: web.Request) -> InvitationAddress:
+    # The rules `hedgerow invite` follows: public_url, else where this node listens.
+    service = request.app[PAGES].service
+    return await invitation_address(service.store, service.config, running=True)
 
 
 def _lan_addresses(request: web.Request) -> list[str]:
@@ -78,6 +77,7 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
     forks = await store.forks()
     logged_in = access_of(request).logged_in
     await refresh(store)
+    suggested = await _suggested_address(request)
     return await render(request, "peers.html", {
         "peers": rows, "blocked": blocked, "forks": forks, "error": error,
         "error_field": error_field, "values": values or {}, "invitation": invitation,
@@ -85,7 +85,8 @@ async def _peers_page(request: web.Request, *, status: int = 200, error: str | N
         "members": await store.db.read(members_view),
         "invitations": await store.invitations() if logged_in else [],
         "default_days": DEFAULT_INVITATION_DAYS, "max_uses": MAX_INVITATION_USES,
-        "suggested_address": _suggested_address(request),
+        "suggested_address": suggested.address,
+        "invite_warning": suggested.warning if logged_in else "",
         "lan_addresses": _lan_addresses(request) if access_of(request).logged_in else [],
         "now_ms": store.now_ms(),
     }, status=status, title="Peers")
@@ -156,7 +157,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     values = form.values(("address", "uses", "days", "note"))
-    address = form.text("address", max_len=200) or _suggested_address(request)
+    address = form.text("address", max_len=200) or (await _suggested_address(request)).address
     try:
         uses = form.integer("uses", minimum=1, maximum=MAX_INVITATION_USES,
                             required=False) or 1
@@ -190,7 +191,7 @@ async def admit(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = form.values(("admit_node", "admit_note"))
     try:
-        node_id = await _node_of(form.text("admit_node", required=True, max_len=200),
+        node_id = await _node_of(request, form.text("admit_node", required=True, max_len=200),
                                  field="admit_node")
         await store_of(request).admit(node_id, note=form.text("admit_note", max_len=200))
     except (InvalidInput, NotMember) as exc:
@@ -206,7 +207,7 @@ async def withdraw_admission(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     try:
-        node_id = await _node_of(form.text("node", required=True, max_len=200))
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
         if not form.checked("confirm"):
             ending = sorted(await store.withdrawal_preview(node_id))
             return await render(request, "withdraw_admission.html", {
@@ -220,18 +221,19 @@ async def withdraw_admission(request: web.Request) -> web.StreamResponse:
     return redirect("/peers")
 
 
-async def _node_of(text: str, *, field: str = "node") -> bytes:
+async def _node_of(request: web.Request, text: str, *, field: str = "node") -> bytes:
+    """A node id as typed: whole, or the start of one this node knows (its short form)."""
     try:
-        return id_from_text(text)
-    except HedgerowError as exc:
-        raise InvalidInput(f"node id: {exc.message}", field=field) from None
+        return await store_of(request).resolve_node(text, field="node id")
+    except NotFound as exc:
+        raise InvalidInput(exc.message, field=field) from None
 
 
 async def block(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = form.values(("node", "note"))
     try:
-        node_id = await _node_of(form.text("node", required=True, max_len=200))
+        node_id = await _node_of(request, form.text("node", required=True, max_len=200))
         await request.app[PAGES].service.block(node_id, note=form.text("note", max_len=200),
                                                with_admitted=form.checked("with_admitted"))
     except InvalidInput as exc:
@@ -245,7 +247,7 @@ async def block(request: web.Request) -> web.StreamResponse:
 async def unblock(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
-    node_id = await _node_of(form.text("node", required=True, max_len=200))
+    node_id = await _node_of(request, form.text("node", required=True, max_len=200))
     await store.db.write(blocklist.unblock_node, node_id)
     service = request.app[PAGES].service
     await service.server.refresh_blocked()

@@ -15,14 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import (
-    LEVELS,
-    MEASURE_DEFINERS,
-    PRACTICE_STATUSES,
-    HedgerowError,
-    id_from_text,
-    slot_of,
-)
+from protocol import LEVELS, MEASURE_DEFINERS, PRACTICE_STATUSES, slot_of
 
 from .. import Store
 from ..errors import InvalidInput, NotFound
@@ -318,9 +311,9 @@ async def adaptation_add(request: web.Request) -> web.StreamResponse:
     try:
         node_text = form.text("node", required=True, max_len=200)
         try:
-            author = id_from_text(node_text)
-        except HedgerowError as exc:
-            raise InvalidInput(f"node: {exc.message}", field="node") from None
+            author = await store.resolve_node(node_text)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field="node") from None
         await store.add_adaptation(key, author, form.text("key", required=True, max_len=100),
                                    note=form.text("note"))
     except InvalidInput as exc:

@@ -25,11 +25,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import LEVELS, decode
+from protocol import LEVELS
 
 from ..backups import backup_health
 from ..errors import InvalidInput, LocalProblem
-from ..events import Published
 from ..store.organisation import Organisation
 from .admin import (
     API_TOKEN_SCOPES,
@@ -83,7 +82,7 @@ async def _settings_page(request: web.Request, *, status: int = 200,
         and published.entry.body == preview.body,
         "public_groups": PUBLIC_PAGE_GROUPS, "public": pages.admin.read().public_pages,
         "error": error, "error_field": error_field, "error_section": section,
-        "node_id": store.key.node_id,
+        "node_id": store.key.node_id, "announced": await store.announced(),
     }, status=status, title="Settings and backup")
 
 
@@ -115,12 +114,12 @@ async def profile_save(request: web.Request) -> web.StreamResponse:
 async def profile_publish(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     try:
-        signed = await store.publish_profile()
+        # The running node's feed watch announces it (log line, live pages)
+        # and tells the peers, as for a publication from the command line.
+        await store.publish_profile()
     except (InvalidInput, LocalProblem) as exc:
         return await _settings_page(request, status=400, error=exc.message,
                                     section="profile")
-    request.app[PAGES].service.events.publish(
-        Published("profile", "profile", int(decode(signed.payload)["version"])))
     access_of(request).session.flash("Published the profile.")
     return redirect("/settings#profile-preview")
 

@@ -19,17 +19,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from protocol import decode
-
 from ..errors import InvalidInput, NeedsCatchUp, NotFound, PreviewChanged
-from ..events import Published
 from ..store.feed import body_digest
 from ..store.records import PRIVATE_PRACTICE_FIELDS
 from ..store.sharing import AGGREGATES, ALWAYS_SHARED, SHAREABLE_FIELDS, SharedMeasure, SharePolicy
 from .forms import Form, read_form
 from .practices import practice_key_of, store_of
 from .render import access_of, redirect, render
-from .state import PAGES
 
 __all__ = ["routes"]
 
@@ -122,13 +118,12 @@ async def publish(request: web.Request) -> web.StreamResponse:
     # What was previewed: publishing signs that body or nothing.
     previewed = form.text("preview_digest", max_len=64)
     try:
-        signed = await store.publish_practice(key, previewed=previewed or "none")
+        # Announced (log, live pages, peers) by the running node's feed watch.
+        await store.publish_practice(key, previewed=previewed or "none")
     except PreviewChanged as exc:
         return await _share_page(request, status=409, error=exc.message)
     except (InvalidInput, NeedsCatchUp) as exc:
         return await _share_page(request, status=400, error=exc.message)
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("practice", key, version))
     access_of(request).session.flash("Published. The summary is signed and on its way to "
                                      "your peers.")
     return redirect(f"/practice/{key}/share")
@@ -139,13 +134,11 @@ async def retract(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     form = await read_form(request)
     try:
-        signed = await store.retract_practice(key, reason=form.text("reason", max_len=500))
+        await store.retract_practice(key, reason=form.text("reason", max_len=500))
     except (InvalidInput, NeedsCatchUp, NotFound) as exc:
         if not await _has_record(request, key):
             raise
         return await _share_page(request, status=400, error=exc.message)
-    version = int(decode(signed.payload)["version"])
-    request.app[PAGES].service.events.publish(Published("retract", key, version))
     access_of(request).session.flash("Retracted. A signed withdrawal replaces the summary on "
                                      "the network.")
     if not await _has_record(request, key):

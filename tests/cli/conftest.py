@@ -4,18 +4,24 @@ Every test gets ``HEDGEROW_DATA_DIR`` pointing into its own temporary
 directory, so nothing ever touches a real node's data. Subprocesses run
 ``python -m cli`` from the source tree, on 127.0.0.1, with port 0 and mDNS
 off; they are waited for by polling their output with a deadline, never by
-sleeping.
+sleeping. :func:`in_terminal` runs a command on a pseudo-terminal, for what
+only happens when a person is at the keyboard (questions, the editor).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import pty
 import queue
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +207,97 @@ def start_node(data_dir: Path, processes: list[Process],
     processes.append(process)
     line = process.wait_for("listening on ")
     return process, line.split("listening on ", 1)[1].strip()
+
+
+@dataclass
+class ChainedNetwork:
+    """Nodes joined as the README says, each with an invitation from the one before."""
+
+    dirs: list[Path]
+    running: list[tuple[Process, str]]
+    #: The invitation codes, and what each ``hedgerow invite`` printed on stderr.
+    codes: list[str]
+    invite_notes: list[str]
+
+
+def chain_of_nodes(root: Path, names: list[str], processes: list[Process], *,
+                   env: dict[str, str] | None = None,
+                   typed_address: bool = False) -> ChainedNetwork:
+    """``init --new-network`` the first, then ``invite`` / ``init --join`` / ``up`` /
+    ``profile publish`` for each next one; ``typed_address``: pass the running URL to
+    ``invite --address`` instead of letting it choose."""
+    dirs = [root / name.lower().replace(" ", "-") for name in names]
+    ok("init", "--new-network", "--name", names[0], "--level", "local",
+       "--data-dir", str(dirs[0]))
+    ok("profile", "publish", "--data-dir", str(dirs[0]))
+    network = ChainedNetwork(dirs, [start_node(dirs[0], processes, env=env)], [], [])
+    for new in range(1, len(names)):
+        previous = new - 1
+        address = ["--address", network.running[previous][1]] if typed_address else []
+        made = invoke("invite", *address, "--data-dir", str(dirs[previous]))
+        assert made.code == 0, made.err
+        network.codes.append(made.out.strip())
+        network.invite_notes.append(made.err)
+        ok("init", "--join", made.out.strip(), "--name", names[new], "--level",
+           "neighbourhood", "--data-dir", str(dirs[new]))
+        process, url = start_node(dirs[new], processes, env=env)
+        process.wait_for("joined the network", timeout=20)
+        network.running.append((process, url))
+        ok("profile", "publish", "--data-dir", str(dirs[new]))
+    return network
+
+
+# --- a terminal ------------------------------------------------------------------------
+
+def in_terminal(argv: list[str], *, input: str = "", env: dict[str, str] | None = None,
+                cwd: Path | None = None, timeout: float = 30.0,
+                columns: int = 80) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal (``columns`` wide) as stdin, stdout and stderr.
+
+    ``env`` is the whole environment (default: this one, without mDNS).
+    ``input`` is typed ahead (the terminal holds it until the program reads).
+    Returns the exit code and everything the terminal showed (``\\r\\n`` as
+    ``\\n``). Fails after ``timeout`` seconds, killing the process.
+    """
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    environment = env if env is not None else {**os.environ, "HEDGEROW_MDNS": "false"}
+    process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                               env=environment, start_new_session=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        if input:
+            os.write(master, input.encode())
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                raise AssertionError(f"{argv} still running after {timeout} s:\n"
+                                     + b"".join(chunks).decode(errors="replace"))
+            ready, _, _ = select.select([master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every end of the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return code, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def hedgerow_in_terminal(*args: str, input: str = "", env: dict[str, str] | None = None,
+                         columns: int = 80) -> tuple[int, str]:
+    """``hedgerow ARGS`` (``python -m cli`` from the source tree) on a pseudo-terminal."""
+    environment = {**os.environ, "HEDGEROW_MDNS": "false", **(env or {})}
+    return in_terminal([sys.executable, "-m", "cli", *args], input=input, env=environment,
+                       cwd=ROOT, columns=columns)

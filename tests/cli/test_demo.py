@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
 import pytest
 
 from node.demo import MAX_DEMO_NODES, DemoNetwork
-from node.errors import InvalidInput
+from node.errors import InvalidInput, SyncFailed
+from node.logview import describe
 from node.samples import LIVE_PRACTICE, SAMPLE_ORGANISATIONS
 from protocol import SMALL_COUNT_TEXT
 
@@ -59,6 +61,33 @@ async def test_the_demo_network_seeds_settles_and_spreads(tmp_path: Path) -> Non
     finally:
         await net.stop()
     assert net.nodes == []
+
+
+async def test_stopping_the_demo_logs_no_peer_that_has_just_stopped(tmp_path: Path) -> None:
+    """While the demo stops, a node that syncs with one already stopped fails: not news."""
+    net = DemoNetwork(tmp_path, nodes=2, port_base=0, sync_interval=60)
+    await net.start()
+    lines: list[str] = []
+    net.watch(lambda node, event: lines.append(f"{node.name}: {describe(event)[1]}"))
+    first, second = net.nodes
+    gossip = second.service.gossip
+    assert gossip is not None
+    await gossip.sync_peer(first.url)  # watched: logged
+    assert lines and "synced with" in lines[-1]
+    seen, url, tried = len(lines), first.url, []
+    stop_first = first.service.stop
+
+    async def stop_then_sync() -> None:
+        # The second node's gossip is still busy when the first has gone.
+        await stop_first()
+        with contextlib.suppress(SyncFailed):
+            await gossip.sync_peer(url)
+        tried.append(url)
+
+    first.service.stop = stop_then_sync  # type: ignore[method-assign]
+    await net.stop()
+    assert tried == [url]
+    assert lines[seen:] == [], lines[seen:]
 
 
 def test_the_demo_refuses_impossible_sizes(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from protocol.messages import (
 )
 
 from ..node.peer_entries import practice
-from .conftest import Process, node_info, ok, start_node
+from .conftest import Process, chain_of_nodes, node_info, ok
 
 pytestmark = pytest.mark.slow
 
@@ -78,20 +78,9 @@ def post(url: str, body: bytes, key: NodeKey, network: bytes) -> int:
 
 def test_three_groups_join_as_the_readme_says_and_an_outsider_changes_nothing(
         tmp_path: Path, processes: list[Process]) -> None:
-    dirs = [tmp_path / name for name in ("leeds", "bristol", "manchester")]
-    ok("init", "--new-network", "--name", "Leeds Play Out", "--level", "local",
-       "--data-dir", str(dirs[0]))
-    ok("profile", "publish", "--data-dir", str(dirs[0]))
-    running: list[tuple[Process, str]] = [start_node(dirs[0], processes, env=FAST)]
-    for previous, new, name in ((0, 1, "Easton Fridge"), (1, 2, "Rusholme Tenants")):
-        code = ok("invite", "--address", running[previous][1], "--data-dir",
-                  str(dirs[previous])).strip()
-        ok("init", "--join", code, "--name", name, "--level", "neighbourhood",
-           "--data-dir", str(dirs[new]))
-        process, url = start_node(dirs[new], processes, env=FAST)
-        process.wait_for("joined the network", timeout=20)
-        running.append((process, url))
-        ok("profile", "publish", "--data-dir", str(dirs[new]))
+    chain = chain_of_nodes(tmp_path, ["Leeds Play Out", "Easton Fridge", "Rusholme Tenants"],
+                           processes, env=FAST, typed_address=True)
+    dirs, running = chain.dirs, chain.running
     ok("record", "add", "--title", "Play street", "--data-dir", str(dirs[0]))
     ok("share", "publish", "play-street", "--data-dir", str(dirs[0]))
     wait_until(lambda: len({tuple(held(d)) for d in dirs}) == 1 and len(held(dirs[0])) >= 7,
@@ -102,7 +91,7 @@ def test_three_groups_join_as_the_readme_says_and_an_outsider_changes_nothing(
 
     # The outsider: the network id from a member's status (not a secret), a fresh key.
     network = id_from_text(node_info(dirs[0])["network"], "network")
-    assert parse_invitation(code).network == network
+    assert parse_invitation(chain.codes[-1]).network == network
     outsider = NodeKey.from_seed(hashlib.sha256(b"an outsider").digest())
     before = [held(d) for d in dirs]
     first = Negentropy(NegentropyStorage.from_sorted([])).initiate()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from node.home import run_lock
 from node.store.node_state import CATCH_UP_MESSAGE
+from protocol import id_to_text
 
 from .conftest import fails, invoke, join_with_invitation, node_info, ok
 
@@ -49,8 +50,13 @@ def test_peer_block_and_unblock(node_dir: Path, tmp_path: Path) -> None:
     assert json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["blocked"] == 1
     assert "cannot block itself" in fails("peer", "block", node_info(node_dir)["node_id"],
                                           "--data-dir", str(node_dir))
-    assert "an id has 56" in fails("peer", "block", "54TXMKB", "--data-dir", str(node_dir))
-    ok("peer", "unblock", them, "--data-dir", str(node_dir))
+    stranger = id_to_text(bytes(range(32)))
+    assert "an id has 56" in fails("peer", "block", stranger[:-1], "--data-dir", str(node_dir))
+    assert "no node known here has an id starting 54TXMKB" in fails(
+        "peer", "block", "54TXMKB", "--data-dir", str(node_dir))
+    # The short form that `peer list` shows is enough for a node this one knows.
+    assert ok("peer", "unblock", them[:7].lower(), "--data-dir", str(node_dir)) == \
+        f"unblocked {them[:7]}\n"
     assert "not blocked" in fails("peer", "unblock", them, "--data-dir", str(node_dir))
 
 
@@ -61,7 +67,17 @@ def test_sync_failures(node_dir: Path) -> None:
     assert done.code == 1
     assert f"{dead}: unreachable (" in done.out
     assert done.err.strip() == f"error: could not sync with {dead}"
-    # The failure is booked in the peer book, and shows in the status.
+    # A one-off sync of an address that is not a peer leaves no peer behind (a typo
+    # would otherwise show as a failing peer for good), and says so.
+    assert f"not remembered as a peer: {dead} was not added" in done.out
+    assert json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["peers"] == []
+    assert json.loads(invoke("sync", dead, "--json", "--data-dir", str(node_dir)).out)[0][
+        "remembered"] is False
+    # With --remember it is kept, and its failure is booked and shows in the status.
+    done = invoke("sync", dead, "--remember", "--data-dir", str(node_dir))
+    assert done.code == 1 and f"remembered {dead} as a peer" in done.out
+    assert "--remember needs a PEER" in fails("sync", "--remember", "--data-dir",
+                                              str(node_dir), code=2)
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
     assert status["peers"][0]["address"] == dead
     assert status["peers"][0]["last_outcome"] == "failed" and status["peers"][0]["failures"]

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Process, fails, invoke, node_info, ok, spawn, start_node
+from .conftest import (
+    Process,
+    fails,
+    hedgerow_in_terminal,
+    invoke,
+    node_info,
+    ok,
+    spawn,
+    start_node,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -89,13 +98,14 @@ def test_two_nodes_joined_by_an_invitation_sync_a_practice(tmp_path: Path, node_
     second_dir = tmp_path / "second"
     ok("init", "--join", code, "--name", "Splott Community Growers", "--level",
        "neighbourhood", "--data-dir", str(second_dir))
-    second, _ = start_node(second_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    second, second_url = start_node(second_dir, processes,
+                                    env={"HEDGEROW_SYNC_INTERVAL": "1"})
     ok("record", "add", "--title", "Repair café", "--themes", "repair",
        "--data-dir", str(node_dir))
     ok("share", "publish", "repair-cafe", "--fields", "themes", "--data-dir", str(node_dir))
     # The second node's anti-entropy rounds (every second or so) fetch it.
     second.wait_for("joined the network", timeout=20)
-    second.wait_for("+1/", timeout=20)
+    second.wait_for("received 1 entry", timeout=20)
     status = json.loads(ok("status", "--json", "--data-dir", str(second_dir)))
     # It joined with the invitation: the genesis and its admission came first.
     assert status["entries"] == {"genesis": 1, "admit": 1, "practice": 1}
@@ -104,12 +114,45 @@ def test_two_nodes_joined_by_an_invitation_sync_a_practice(tmp_path: Path, node_
     # And the other way, with `hedgerow sync` while both run: the second's profile.
     ok("profile", "publish", "--data-dir", str(second_dir))
     out = ok("sync", first_url, "--data-dir", str(second_dir))
-    assert re.search(r": \+0/\N{MINUS SIGN}[01] entries", out)
+    assert re.search(r": (received 0 entries, sent 1|already in step)", out)
     deadline = time.monotonic() + 10
     while json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["entries"] \
             .get("profile") != 1:
         assert time.monotonic() < deadline, "the profile did not reach the first node"
         time.sleep(0.1)
+    # A one-off sync with an address that is not a peer: done, and not remembered ...
+    out = ok("sync", second_url, "--data-dir", str(node_dir))
+    assert "not remembered as a peer (a one-off sync)" in out
+    assert second_url not in ok("peer", "list", "--data-dir", str(node_dir))
+    # ... unless the person says so when asked, at a terminal ...
+    code, shown = hedgerow_in_terminal("sync", second_url, "--data-dir", str(node_dir),
+                                       input="y\n")
+    assert code == 0 and f"Remember {second_url} as a peer" in shown
+    assert f"remembered {second_url} as a peer" in shown
+    peers = json.loads(ok("peer", "list", "--json", "--data-dir", str(node_dir)))["peers"]
+    assert [p["node_id"] for p in peers if p["address"] == second_url] == [
+        node_info(second_dir)["node_id"]]
+    ok("peer", "remove", second_url, "--data-dir", str(node_dir))
+    # ... or gives --remember.
+    assert f"remembered {second_url} as a peer" in ok("sync", second_url, "--remember",
+                                                       "--data-dir", str(node_dir))
+    assert second_url in ok("peer", "list", "--data-dir", str(node_dir))
+    # The second credits the first (by the short id lists show), then withdraws the
+    # credit: the withdrawal spreads like the credit did.
+    first_short = node_info(node_dir)["short_id"]
+
+    def first_holds(kind: str, count: int) -> None:
+        deadline = time.monotonic() + 15
+        while json.loads(ok("status", "--json", "--data-dir", str(node_dir)))["entries"] \
+                .get(kind, 0) != count:
+            assert time.monotonic() < deadline, f"the first node never held {count} {kind}"
+            time.sleep(0.1)
+
+    ok("credit", first_short, "repair-cafe", "--data-dir", str(second_dir))
+    first_holds("credit", 1)
+    ok("credit", "withdraw", first_short, "repair-cafe", "--data-dir", str(second_dir))
+    first_holds("credit", 0)
+    first_holds("retract", 1)
     for process in (first, second):
         assert process.signal(signal.SIGTERM) == 0
     assert integrity(node_dir) == integrity(second_dir) == "ok"
@@ -131,4 +174,4 @@ def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) ->
     assert demo.signal(signal.SIGINT, timeout=10) == 0
     assert f"removed {root}" in demo.rest()
     assert not root.exists()
-    assert "Traceback" not in "".join(demo.errors)
+    assert "Traceback" not in "".join(demo.errors), "".join(demo.errors)

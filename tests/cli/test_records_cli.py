@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import fails, invoke, join_with_invitation, node_info, ok
+from .conftest import fails, hedgerow_in_terminal, invoke, join_with_invitation, node_info, ok
 
 
 def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str | None) -> Path:
@@ -73,8 +73,12 @@ def test_add_refusals(node_dir: Path) -> None:
         code=2)
     assert "NODE/KEY" in fails("record", "add", "--data-dir", str(node_dir), "--title", "x",
                                "--adapted-from", "just-a-key")
-    assert "an id has 56" in fails("record", "add", "--data-dir", str(node_dir), "--title",
-                                   "x", "--adapted-from", "ABC/repair-cafe")
+    assert "--adapted-from: type at least 4 characters" in fails(
+        "record", "add", "--data-dir", str(node_dir), "--title", "x", "--adapted-from",
+        "ABC/repair-cafe")
+    assert "--adapted-from: no node known here has an id starting 54TXMKB" in fails(
+        "record", "add", "--data-dir", str(node_dir), "--title", "x", "--adapted-from",
+        "54TXMKB/repair-cafe")
     assert "since" in fails("record", "add", "--data-dir", str(node_dir), "--title", "x",
                             "--since", "last year")
     ok("record", "add", "--data-dir", str(node_dir), "--title", "Play street")
@@ -115,6 +119,30 @@ def test_editor_mistakes_save_nothing(node_dir: Path, tmp_path: Path,
     editor(tmp_path, monkeypatch, None)  # closed without saving
     assert "without saving" in fails("record", "add", "--data-dir", str(node_dir))
     assert json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir))) == []
+
+
+@pytest.mark.timeout(30)
+def test_without_a_terminal_or_an_editor_it_says_to_use_the_flags(
+        node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No terminal, no $EDITOR: refused at once, not left waiting in sensible-editor."""
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    line = fails("record", "add", "--data-dir", str(node_dir))
+    assert "needs a terminal" in line and "--title" in line
+    ok("record", "add", "--title", "Play street", "--data-dir", str(node_dir))
+    line = fails("record", "edit", "play-street", "--data-dir", str(node_dir))
+    assert "needs a terminal" in line and "flags" in line
+    assert json.loads(ok("record", "list", "--json", "--data-dir", str(node_dir)))[0][
+        "title"] == "Play street"
+
+
+def test_at_a_terminal_the_editor_opens(node_dir: Path) -> None:
+    """A person at a terminal gets the editor (here one that fills in the title)."""
+    fill = "sed -i -e 's/^title = \"\"/title = \"Seed swap\"/'"
+    code, shown = hedgerow_in_terminal("record", "add", "--data-dir", str(node_dir),
+                                       env={"EDITOR": fill, "VISUAL": ""})
+    assert code == 0, shown
+    assert "added seed-swap: Seed swap" in shown
 
 
 def test_edit_with_flags_and_in_the_editor(node_dir: Path, tmp_path: Path,
@@ -163,9 +191,26 @@ def test_measures_and_observations(node_dir: Path) -> None:
     assert out.startswith("added measure #1 items repaired")
     assert "recorded 12" in ok("record", "observe", "1", "12", "--on", "2025-03-08",
                                "--data-dir", str(node_dir))
-    ok("record", "observe", "1", "3", "--data-dir", str(node_dir))  # today
-    assert "#1 items repaired (items), defined by own" in ok(
-        "record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    ok("record", "observe", "1", "3", "--note", "rainy", "--data-dir", str(node_dir))  # today
+    shown = ok("record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    assert "#1 items repaired (items), defined by own" in shown
+    # The figures recorded are shown too (record show shows everything kept).
+    lines = shown.splitlines()
+    at = lines.index("  #1 items repaired (items), defined by own")
+    assert lines[at + 1].split() == ["2025-03-08", "12"]
+    assert lines[at + 2].split()[1:] == ["3", "rainy"]
+    figures = show(node_dir, "repair-cafe")["measures"][0]["observations"]
+    assert (figures[0]["observed_on"], figures[0]["value"]) == ("2025-03-08", 12)
+    for day in range(1, 12):
+        ok("record", "observe", "1", str(day), "--on", f"2024-01-{day:02}", "--data-dir",
+           str(node_dir))
+    shown = ok("record", "show", "repair-cafe", "--data-dir", str(node_dir))
+    assert "(13 figures: the latest 10 shown; --json lists them all)" in shown
+    assert "2024-01-01" not in shown and "2025-03-08" in shown
+    assert len(show(node_dir, "repair-cafe")["measures"][0]["observations"]) == 13
+    # A value that is not a number is refused in plain words.
+    line = fails("record", "observe", "1", "abc", "--data-dir", str(node_dir), code=2)
+    assert "'abc' is not a whole number" in line and "integer range" not in line
     assert "observed_on" in fails("record", "observe", "1", "5", "--on", "08/03/2025",
                                   "--data-dir", str(node_dir))
     assert "no measure" in fails("record", "observe", "99", "5", "--data-dir",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from node import Store
 
 from .conftest import fails, join_with_invitation, node_info, ok
 
@@ -127,18 +130,101 @@ def test_retract(node_dir: Path, practice: str) -> None:
     assert status["own_entries"] == {"genesis": 1, "retract": 1}
 
 
+def _deliver(source: Path, target: Path) -> None:
+    """Give ``target`` every entry ``source`` holds, as a sync would."""
+
+    async def copy() -> None:
+        async with await Store.open(source) as a, await Store.open(target) as b:
+            ids = [entry_id for _, entry_id in await a.current_set()]
+            await b.ingest(await a.get_entries(ids))
+
+    asyncio.run(copy())
+
+
+def _member(node_dir: Path, other: Path) -> str:
+    """A second node, admitted by the first and knowing it: it may publish."""
+    them = join_with_invitation(node_dir, other)["node_id"]
+    ok("admit", them, "--data-dir", str(node_dir))
+    _deliver(node_dir, other)
+    return them
+
+
 def test_credit(node_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    join_with_invitation(node_dir, other)
-    them = node_info(other)["node_id"]
+    them = _member(node_dir, other)
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    # Not arrived here yet: refused, saying why and what to do.
+    line = fails("credit", them, "play-street", "--data-dir", str(node_dir))
+    assert f"has not seen a practice 'play-street' from node {them[:7]}" in line
+    assert "not have arrived here yet" in line and "--anyway" in line
+    _deliver(other, node_dir)
     out = ok("credit", them, "play-street", "--note", "Your letter got us started.",
              "--data-dir", str(node_dir))
     assert out.startswith(f"credited {them[:7]} for play-street")
     status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
-    assert status["own_entries"] == {"genesis": 1, "credit": 1}
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 1}
+    # A mistyped practice key is refused; --anyway credits it all the same.
+    assert "not seen a practice 'play-streets'" in fails("credit", them, "play-streets",
+                                                          "--data-dir", str(node_dir))
+    ok("credit", them, "not-here-yet", "--anyway", "--data-dir", str(node_dir))
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 2}
     assert "cannot credit itself" in fails("credit", node_info(node_dir)["node_id"],
                                            "play-street", "--data-dir", str(node_dir))
     assert "character" in fails("credit", them.replace(them[2], "U", 1), "play-street",
                                 "--data-dir", str(node_dir))
     assert "practice key" in fails("credit", them, "Play Street!", "--data-dir",
                                    str(node_dir))
+
+
+def test_credit_takes_the_short_id_that_lists_show(node_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    them = _member(node_dir, other)
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    _deliver(other, node_dir)
+    listed = ok("view", "directory", "--data-dir", str(node_dir))
+    assert them[:7] in listed
+    assert ok("credit", them[:7], "play-street", "--data-dir", str(node_dir)).startswith(
+        f"credited {them[:7]} for play-street")
+    # The views, the pages and the API read it the same way.
+    lineage = json.loads(ok("view", "lineage", "--node", them[:7], "--json", "--data-dir",
+                            str(node_dir)))
+    assert lineage["params"]["node"] == them
+    unknown = "0000000" if not them.startswith("0000") else "ZZZZZZZ"
+    line = fails("credit", unknown, "play-street", "--data-dir", str(node_dir))
+    assert f"no node known here has an id starting {unknown}" in line
+    assert "at least 4" in fails("credit", them[:3], "play-street", "--data-dir",
+                                 str(node_dir))
+
+
+def test_a_credit_is_withdrawn(node_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    them = _member(node_dir, other)
+    ok("record", "add", "--title", "Play street", "--data-dir", str(other))
+    ok("share", "publish", "play-street", "--data-dir", str(other))
+    _deliver(other, node_dir)
+    line = fails("credit", "withdraw", them[:7], "play-street", "--data-dir", str(node_dir))
+    assert f"has not given a credit to node {them[:7]} for 'play-street'" in line
+    # `credit NODE PRACTICE` is `credit give NODE PRACTICE`, options before or after.
+    ok("credit", "--data-dir", str(node_dir), them[:7], "play-street")
+    out = ok("credit", "withdraw", them[:7], "play-street", "--reason", "Wrong group",
+             "--data-dir", str(node_dir))
+    assert out.startswith(f"withdrew the credit to {them[:7]} for play-street (version ")
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "retract": 1}
+    assert "withdrew its credit" in fails("credit", "withdraw", them, "play-street",
+                                          "--data-dir", str(node_dir))
+    ok("credit", "give", them[:7], "play-street", "--data-dir", str(node_dir))
+    status = json.loads(ok("status", "--json", "--data-dir", str(node_dir)))
+    assert status["own_entries"] == {"genesis": 1, "admit": 1, "credit": 1}
+    # The credited node, given what this one holds (as a sync would), sees the credit ...
+    _deliver(node_dir, other)
+    lineage = json.loads(ok("view", "lineage", "--json", "--data-dir", str(other)))
+    assert [link["via"] for by in lineage["learned_by"] for link in by["links"]] == ["credit"]
+    # ... and then its withdrawal, which takes it away.
+    ok("credit", "withdraw", them[:7], "play-street", "--data-dir", str(node_dir))
+    _deliver(node_dir, other)
+    lineage = json.loads(ok("view", "lineage", "--json", "--data-dir", str(other)))
+    assert lineage["learned_by"] == []

@@ -50,7 +50,8 @@ def test_json_output_is_the_view(data_dir: Path) -> None:
                        "--data-dir", str(data_dir))
     assert code == 0
     result = json.loads(out)
-    assert result["figures"]["adopting_nodes"] == 5
+    assert result["figures"]["adopting_nodes"] == 4  # and one node that only credited
+    assert result["figures"]["crediting_nodes"] == 1
     code, out, _ = run("view", "health", "--json", "--data-dir", str(data_dir))
     assert json.loads(out)["figures"]["forked_nodes"] == 1
 

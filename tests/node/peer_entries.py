@@ -7,6 +7,7 @@ are the peers a test store has admitted from the start (``tests/node/conftest.py
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from protocol import Entry, NodeKey, SignedEntry, credit_key, retract_key, sign_entry
@@ -35,6 +36,12 @@ def admitted(*keys: NodeKey) -> list[SignedEntry]:
     return TEST_NETWORK.admissions(*keys)
 
 
+def admitted_by_a_member(*keys: NodeKey) -> list[SignedEntry]:
+    """Admissions of ``keys`` by a member of the roster rather than the founder: the
+    founder's admission versions count up, and some tests rely on where they are."""
+    return TEST_NETWORK.admissions(*keys, by=ROSTER[0])
+
+
 def practice(key: NodeKey, practice_key: str, version: int, *, title: str = "Play street",
              network: bytes = NETWORK, **fields: Any) -> SignedEntry:
     body = {"status": "active", "title": title, **fields}
@@ -49,8 +56,10 @@ def retract(key: NodeKey, practice_key: str, version: int, *, reason: str = "",
 
 
 def profile(key: NodeKey, version: int, *, name: str = "Tenants", level: str = "local",
-            network: bytes = NETWORK) -> SignedEntry:
-    body = {"level": level, "name": name}
+            network: bytes = NETWORK, addresses: Sequence[str] = ()) -> SignedEntry:
+    body: dict[str, Any] = {"level": level, "name": name}
+    if addresses:
+        body["addresses"] = list(addresses)
     return sign_entry(key, Entry(network, key.public, "profile", "profile", version, body))
 
 

@@ -92,6 +92,9 @@ def test_a_refreshed_view_is_bounded_keeps_what_it_must_and_changes(
     can_swap = shuffle > 0 and bool(set(view) - keep)
     if newcomers and len(set(view)) <= size and (len(set(view)) < size or can_swap):
         assert set(fresh) & newcomers
+    # A view with room for every candidate loses nobody.
+    if len(set(view) | set(candidates)) <= size:
+        assert set(fresh) == set(view) | set(candidates)
 
 
 def invitation(network: bytes = b"n" * 32, inviter: bytes = b"i" * 32,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 
-from protocol.addresses import dial_refusal, reachable_from_others
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.addresses import MAX_ANNOUNCED, announcement, dial_refusal, reachable_from_others
 from protocol.rumours import (
     ALREADY_HELD_LIMIT,
     MAX_PUSHES,
@@ -14,6 +17,7 @@ from protocol.rumours import (
     alive,
     next_targets,
     outcome_of,
+    sent,
 )
 
 PEERS = [f"p{i}" for i in range(6)]
@@ -84,3 +88,72 @@ def test_learned_loopback_and_private_addresses_depend_on_this_nodes_own() -> No
 def test_what_a_node_announces_of_its_own() -> None:
     assert reachable_from_others("192.168.1.20") and reachable_from_others("127.0.0.1")
     assert not reachable_from_others("0.0.0.0") and not reachable_from_others("fe80::2")
+
+
+def test_a_first_push_goes_to_width_peers_then_one_at_a_time() -> None:
+    rng = random.Random(3)
+    rumour = Rumour(frozenset({b"x"}), width=3)
+    first = next_targets([rumour], PEERS, set(), rng)
+    assert len(first) == 3
+    rumour = sent(rumour, first)
+    # While pushes are on their way, nothing more is sent (each outcome counts first).
+    assert next_targets([rumour], PEERS, set(), rng) == {}
+    assert alive(rumour, first)  # a push in flight keeps it alive even with no peer left
+    for peer in first:
+        after = after_push(rumour, peer, PushOutcome.TOOK)
+        assert after is not None
+        rumour = after
+    assert not rumour.in_flight and rumour.tried == set(first)
+    assert len(next_targets([rumour], PEERS, set(), rng)) == 1
+
+
+@given(st.lists(st.sampled_from(list(PushOutcome)), max_size=60), st.integers(0, 2**32))
+def test_a_rumour_never_goes_to_a_peer_twice_and_dies_by_the_counter(
+        outcomes: list[PushOutcome], seed: int) -> None:
+    rng = random.Random(seed)
+    rumour: Rumour | None = Rumour(frozenset({b"x"}), source="p0", width=2)
+    seen: list[str] = []
+    held = pushes = 0
+    results = iter(outcomes)
+    while rumour is not None and alive(rumour, PEERS):
+        targets = next_targets([rumour], PEERS, set(), rng)
+        if not targets:
+            break
+        rumour = sent(rumour, targets)
+        for peer in targets:
+            assert peer not in seen and peer != "p0"
+            seen.append(peer)
+            outcome = next(results, PushOutcome.TOOK)
+            if rumour is None:
+                continue  # it died while this push was on its way
+            held += outcome is PushOutcome.HELD
+            pushes += 1
+            rumour = after_push(rumour, peer, outcome)
+            # Dead exactly when the counter says so (or at the bound).
+            assert (rumour is None) == (held >= ALREADY_HELD_LIMIT or pushes >= MAX_PUSHES)
+    assert len(seen) <= len(PEERS) - 1
+
+
+def test_the_addresses_a_node_announces() -> None:
+    off = announcement(public_url="https://x.example", reachable=False, host="0.0.0.0",
+                       port=8470, interface_ips=["192.168.1.5"])
+    assert off.addresses == () and "reachable" in off.why
+    public = announcement(public_url="https://fridge.example.org/", reachable=True,
+                          host="0.0.0.0", port=8470, interface_ips=["192.168.1.5"])
+    assert public.addresses == ("https://fridge.example.org",)
+    everywhere = announcement(
+        public_url="", reachable=True, host="0.0.0.0", port=8470,
+        interface_ips=["192.168.1.5", "127.0.0.1", "::1", "fe80::1", "10.0.0.2", "fd00::7",
+                       "172.17.0.1", "192.168.1.5"])
+    assert everywhere.addresses == ("http://192.168.1.5:8470", "http://10.0.0.2:8470",
+                                    "http://[fd00::7]:8470")
+    assert len(everywhere.addresses) == MAX_ANNOUNCED
+    assert announcement(public_url="", reachable=True, host="0.0.0.0", port=1,
+                        interface_ips=["127.0.0.1"]).addresses == ()
+    loopback = announcement(public_url="", reachable=True, host="127.0.0.1", port=19101)
+    assert loopback.addresses == ("http://127.0.0.1:19101",) and "loopback" in loopback.why
+    assert announcement(public_url="", reachable=True, host="::1", port=5).addresses == \
+        ("http://[::1]:5",)
+    assert announcement(public_url="", reachable=True, host="fe80::1", port=5).addresses == ()
+    assert announcement(public_url="", reachable=True, host="fridge.lan",
+                        port=5).addresses == ("http://fridge.lan:5",)

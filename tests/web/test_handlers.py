@@ -13,10 +13,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from node.events import EntriesReceived
+from node.events import EntriesReceived, Event, Published
 from node.sync import peerbook
+from node.sync.client import SyncClient
+from node.sync.gossip import Gossip
 from protocol import id_to_text
 
 from .conftest import AiohttpClient
@@ -237,6 +240,26 @@ async def test_share_preview_publish_retract(pages: PageClient) -> None:
     assert held.entry.kind == "retract"
 
 
+async def test_a_publication_from_the_pages_is_announced_once(
+        pages: PageClient, service: PagesService) -> None:
+    """The running node's feed watch announces every publication (log line, live pages,
+    peers); the pages do not announce it a second time."""
+    announced: list[Event] = []
+    service.events.subscribe(announced.append)
+    async with aiohttp.ClientSession() as http:
+        client = SyncClient(service.store, service.events, http, recset=service.recset)
+        gossip = Gossip(service.store, client, service.config, service.events)
+    await gossip.watch_own_feed()  # where the watch starts
+    key = await add_practice(pages)
+    html = await pages.get(f"/practice/{key}/share")
+    await pages.post(f"/practice/{key}/publish", {"preview_digest": _previewed(html)})
+    await pages.post("/settings/profile", {"name": "Alder Street", "level": "local"})
+    await pages.post("/settings/profile/publish")
+    assert await gossip.watch_own_feed()
+    published = [(e.kind, e.key) for e in announced if isinstance(e, Published)]
+    assert sorted(published) == [("practice", key), ("profile", "profile")]
+
+
 def _previewed(html: str) -> str:
     return html.split('name="preview_digest" value="')[1].split('"')[0]
 
@@ -361,6 +384,28 @@ async def test_adapt_and_credit(pages: PageClient, service: PagesService) -> Non
     assert "Thank you published" in html and "You credited them" in html
 
 
+async def test_a_credit_is_withdrawn_on_the_pages(pages: PageClient,
+                                                  service: PagesService) -> None:
+    other = await _other_practice(service, "Community fridge")
+    fields = {"node": id_to_text(other), "key": "community-fridge"}
+    html = await pages.post("/network/credit/withdraw", fields, status=400)
+    assert "has not given a credit" in text_of(html)
+    html = await pages.post("/network/credit", {**fields, "credit_note": "Thank you!"})
+    assert "Withdraw your credit" in html
+    # From the practice's page ...
+    html = await pages.post("/network/credit/withdraw", fields)
+    assert "Credit withdrawn" in html and "You withdrew your credit" in html
+    assert "Withdraw your credit" not in html
+    store = pages_store(pages)
+    assert await store.current_entries(kind="credit") == []
+    # ... and from the list of credits given, which the withdrawal empties.
+    await pages.post("/network/credit", {**fields, "credit_note": "Thank you again!"})
+    html = await pages.get("/network/lineage")
+    assert "Withdraw this credit" in html
+    html = await pages.post("/network/credit/withdraw", {**fields, "back": "lineage"})
+    assert "Credit withdrawn" in html and "Withdraw this credit" not in html
+
+
 @pytest.mark.parametrize(("path", "fields", "words"), [
     ("/network/adapt", {"target": "new", "title": ""}, "title: please fill this in"),
     ("/network/adapt", {"target": ""}, "target: please fill this in"),
@@ -411,7 +456,8 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
     assert code.startswith("HR2-")
     await pages.post("/peers/block", {"node": id_to_text(OTHER), "note": "spam"})
     assert OTHER in service.server.blocked
-    await pages.post("/peers/unblock", {"node": id_to_text(OTHER)})
+    # The short id the page lists is enough for a node this one knows.
+    await pages.post("/peers/unblock", {"node": id_to_text(OTHER)[:7]})
     assert OTHER not in service.server.blocked
     await pages.post("/peers/remove", {"address": "http://127.0.0.1:9"})
     html = await pages.post("/peers/sync", {"address": "http://127.0.0.1:7"}, status=400)
@@ -426,6 +472,7 @@ async def test_peers_page_add_invite_block(pages: PageClient, service: PagesServ
     ("/peers/add", {"peer": "{own}"}, "this node's own invitation"),
     ("/peers/invite", {"address": "not a url"}, "address:"),
     ("/peers/block", {"node": "nope"}, "node id:"),
+    ("/peers/block", {"node": "ZZZZZZZ"}, "node id: no node known here has an id starting"),
     ("/peers/block", {"node": "{me}"}, "cannot block itself"),
 ])
 async def test_peers_forms_refuse_bad_input(pages: PageClient, service: PagesService,
@@ -565,6 +612,16 @@ async def test_home_page(pages: PageClient) -> None:
     html = await pages.get("/")
     assert "Other groups do not know your organisation yet" in html
     assert "0 practice records" in text_of(html)
+
+
+async def test_page_titles_name_the_group_once(pages: PageClient) -> None:
+    def title(html: str) -> str:
+        return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+    assert title(await pages.get("/")) == "Your node · Hedgerow"
+    await pages_store(pages).update_organisation({"name": "Chapeltown Play Out"})
+    assert title(await pages.get("/")) == "Chapeltown Play Out · Hedgerow"
+    assert title(await pages.get("/peers")) == "Peers · Chapeltown Play Out · Hedgerow"
 
 
 def test_claim_helper_sets_a_password(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import sqlite_utils
 
 from node import (
     InvalidInput,
+    LocalProblem,
     NeedsCatchUp,
     NotFound,
     SharedMeasure,
@@ -14,11 +15,12 @@ from node import (
     Store,
     normalise_org_id,
 )
+from node.store.feed import UNSEEN_PRACTICE
 from node.store.node_state import mark_needs_catch_up
-from protocol import credit_key, decode, verify_entry
+from protocol import credit_key, decode, retract_key, verify_entry
 
 from ..conftest import FakeClock, held
-from ..peer_entries import NETWORK, peer_key
+from ..peer_entries import NETWORK, peer_key, practice, retract
 
 
 def body_of(payload: bytes) -> dict[str, object]:
@@ -178,17 +180,59 @@ async def test_retract(store: Store) -> None:
 
 async def test_credit(store: Store) -> None:
     friend = peer_key("friend")
+    [held_entry] = await store.ingest([practice(friend, "repair-cafe", 5, title="Repair café")])
     signed = await store.publish_credit(friend.public, "repair-cafe", note="You showed us how")
     entry = verify_entry(signed, NETWORK).entry
     assert (entry.kind, entry.key) == ("credit", credit_key(friend.public, "repair-cafe"))
     assert entry.body == {"note": "You showed us how", "practice": "repair-cafe",
                           "to": friend.public}
     again = await store.publish_credit(friend.public, "repair-cafe", note="Thanks again")
-    assert [eid for _, eid in await held(store)] == [again.id]
+    assert [eid for _, eid in await held(store)] == [held_entry.entry_id, again.id]
     with pytest.raises(InvalidInput, match="itself"):
         await store.publish_credit(store.node_id, "repair-cafe")
     with pytest.raises(InvalidInput):
         await store.publish_credit(friend.public, "Not A Key")
+
+
+async def test_a_credit_given_by_mistake_is_withdrawn(store: Store) -> None:
+    friend = peer_key("friend")
+    await store.ingest([practice(friend, "repair-cafe", 5)])
+    with pytest.raises(NotFound, match=r"has not given a credit to node .* nothing to withdraw"):
+        await store.withdraw_credit(friend.public, "repair-cafe")
+    given = await store.publish_credit(friend.public, "repair-cafe", note="Thanks")
+    withdrawn = await store.withdraw_credit(friend.public, "repair-cafe", reason="Wrong group")
+    entry = verify_entry(withdrawn, NETWORK).entry
+    # A signed withdrawal in the credit's slot, which replaces it (and spreads like it).
+    assert entry.kind == "retract" and entry.version > decode(given.payload)["version"]
+    assert entry.key == retract_key("credit", credit_key(friend.public, "repair-cafe"))
+    assert entry.body == {"reason": "Wrong group"}
+    held_now = await store.current_entry(store.node_id, "credit",
+                                         credit_key(friend.public, "repair-cafe"))
+    assert held_now is not None and held_now.id == withdrawn.id
+    assert await store.current_entries(kind="credit") == []
+    with pytest.raises(NotFound, match=r"withdrew its credit to node .* already"):
+        await store.withdraw_credit(friend.public, "repair-cafe")
+    # Crediting again replaces the withdrawal.
+    again = await store.publish_credit(friend.public, "repair-cafe")
+    assert [h.id for h in await store.current_entries(kind="credit")] == [again.id]
+
+
+async def test_a_credit_names_a_practice_seen_from_that_node_unless_anyway(
+        store: Store) -> None:
+    friend, other = peer_key("friend"), peer_key("other")
+    await store.ingest([practice(other, "repair-cafe", 5), practice(friend, "play-street", 6),
+                        retract(friend, "play-street", 7)])
+    # Never seen from that node (only from another): refused, saying it may not be here yet.
+    with pytest.raises(LocalProblem, match="not seen a practice 'repair-cafe' from node") as info:
+        await store.publish_credit(friend.public, "repair-cafe")
+    assert info.value.code == UNSEEN_PRACTICE and "not have arrived" in info.value.message
+    assert await store.current_entries(kind="credit") == []
+    # Seen, even if withdrawn since: a thank-you for it still makes sense.
+    await store.publish_credit(friend.public, "play-street")
+    # And a practice on its way, credited knowingly.
+    await store.publish_credit(friend.public, "repair-cafe", anyway=True)
+    assert sorted(h.entry.body["practice"] for h in
+                  await store.current_entries(kind="credit")) == ["play-street", "repair-cafe"]
 
 
 @pytest.mark.parametrize(("typed", "canonical"), [

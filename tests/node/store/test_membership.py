@@ -213,6 +213,7 @@ async def test_leaving_withdraws_what_this_node_published_but_not_its_admissions
     await store.publish_profile()
     await store.create_practice({"title": "Play street"})
     await store.publish_practice("play-street")
+    await store.ingest([practice(peer_key("alice"), "repair-cafe", START_MS)])
     await store.publish_credit(peer_key("alice").public, "repair-cafe")
     await store.admit(NEWCOMER.public)
     assert sorted(kind for kind, _ in await store.leave_preview()) == [

@@ -19,7 +19,7 @@ from node.errors import PeerRefused, SyncFailed
 from node.service import NodeService
 from node.settings import Config
 from node.store.ingest import IngestStatus
-from protocol import HttpMessage, NodeKey, encode
+from protocol import HttpMessage, NodeKey, decode, encode
 from protocol.messages import encode_fetch_request, encode_push_request
 
 from ..conftest import START_MS, FakeClock, make_member_node
@@ -314,13 +314,19 @@ async def test_addresses_in_signed_profiles_become_peers(make_node: MakeNode) ->
     other_address = f"http://localhost:{a.port}"  # how a also can be reached
     await a.store.update_organisation({"name": "Alder St Tenants", "level": "local",
                                        "addresses": [other_address]})
-    await a.store.publish_profile()
+    published = await a.store.publish_profile()
+    # The profile carries what the group typed and where the node listens.
+    assert decode(published.payload)["body"]["addresses"] == [other_address, a.url]
     assert b.gossip is not None
     await b.gossip.sync_peer(a.url)
     from node.sync import peerbook
 
+    # Learned at the next refresh of the view, drawn from the profiles held.
+    assert await b.store.db.read(peerbook.peer_by_address, other_address) is None
+    await b.gossip.view.refresh()
     row = await b.store.db.read(peerbook.peer_by_address, other_address)
     assert row is not None and row.source == "profile" and row.node_id == a.store.node_id
+    assert not row.verified
 
 
 async def test_publishing_is_pushed_at_once(make_node: MakeNode) -> None:
@@ -331,6 +337,7 @@ async def test_publishing_is_pushed_at_once(make_node: MakeNode) -> None:
     assert await a.gossip.watch_own_feed() is False  # nothing new
     entry = await publish(a, "Seed swap")
     assert await a.gossip.watch_own_feed() is True
+    await a.gossip.relay.settled()
     assert entry in await ids(b)
 
 

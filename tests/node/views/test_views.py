@@ -121,12 +121,13 @@ def test_spread_of_a_practice_is_the_expected_tree(view: Any, net: Network) -> N
                     ("Group L5", "mend", 3, "adapted_from", False, [])])]),
             ("Group L2", "fix-it", 1, "adapted_from", False, [
                 ("Group L5", "mend-more", 2, "adapted_from", False, [])]),
-            ("Group L3", None, 1, "credit", False, []),
+            # L3 only credited: it credited (yes), and did not adopt.
+            ("Group L3", None, 1, "credit", True, []),
         ])
     # Areas: R in E8 (own), L1 in its profile's E8, L2 Leeds, L4 LS6, L5 its profile's
     # Leeds, L3 (credit only) its profile's Hackney.
-    assert result["figures"] == {"practices": 6, "adopting_nodes": 5, "generations": 3,
-                                 "areas_reached": 4, "credits_received": 2}
+    assert result["figures"] == {"practices": 6, "adopting_nodes": 4, "crediting_nodes": 1,
+                                 "generations": 3, "areas_reached": 4, "credits_received": 2}
     assert [(c["node_name"], c["note"]) for c in result["credits"]] == [
         ("Group L1", "Thank you, Alpha"), ("Group L3", "We learned a lot")]
     assert result["excluded"] == {**net.expected_excluded(), "self_credits": 1,
@@ -136,13 +137,14 @@ def test_spread_of_a_practice_is_the_expected_tree(view: Any, net: Network) -> N
 
 def test_roots_are_ordered_by_reach(view: Any, net: Network) -> None:
     result = view("spread")
-    assert [(r["node_name"], r["key"], r["practices"], r["adopting_nodes"], r["generations"],
-             r["areas_reached"], r["credits_received"]) for r in result["roots"]] == [
-        ("Alpha", "repair-cafe", 6, 5, 3, 4, 2),
+    assert [(r["node_name"], r["key"], r["practices"], r["adopting_nodes"],
+             r["crediting_nodes"], r["generations"], r["areas_reached"],
+             r["credits_received"]) for r in result["roots"]] == [
+        ("Alpha", "repair-cafe", 6, 4, 1, 3, 4, 2),
         # The cycle nobody enters starts at its earliest practice.
-        ("Group L10", "tool-library", 3, 2, 1, 1, 0),
+        ("Group L10", "tool-library", 3, 2, 0, 1, 1, 0),
         # Adapted only from a retracted practice: a lineage of its own.
-        ("Group L8", "swap-meet", 2, 1, 1, 1, 0),
+        ("Group L8", "swap-meet", 2, 1, 0, 1, 1, 0),
     ]
     assert result["total"] == 3
     assert result["excluded"]["cycle_links"] == 1
