@@ -73,10 +73,15 @@ def _next_steps(net: DemoNetwork, root: Path) -> None:
     _say()
     _say(f"[bold]Try it[/bold] (the nodes keep running and sync every {DEMO_SYNC_INTERVAL} s):")
     _say(f"  curl {first.url}/.well-known/hedgerow")
-    _say(f"  {escape(at(first))} status")
+    _say(f"  {escape(at(first))} status"
+         "   # where its ideas travelled, new ones marked")
     _say(f"  {escape(at(first))} view directory")
     _say(f"  {escape(at(first))} view spread --node {id_to_text(first.node_id)} "
          "--key play-street")
+    _say(f"  {escape(at(second))} view similar {shlex.quote(second.sample.practices[0].key)}"
+         "   # others on the same journey")
+    _say(f"  {escape(at(first))} view introductions"
+         "   # groups a convenor could introduce")
     _say(f"  {escape(at(second))} record add --title 'Seed swap' --themes food,growing")
     _say(f"  {escape(at(second))} share publish seed-swap --fields all"
          "   # then watch it arrive below")

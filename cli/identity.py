@@ -170,7 +170,7 @@ def profile() -> None:
 def _organisation_json(org: Any) -> dict[str, Any]:
     return {"name": org.name, "level": org.level, "area": org.area,
             "description": org.description, "principles": list(org.principles),
-            "addresses": list(org.addresses), "org_id": org.org_id}
+            "addresses": list(org.addresses), "org_id": org.org_id, "contact": org.contact}
 
 
 @profile.command("show")
@@ -214,13 +214,16 @@ def profile_show(data_dir: Path, as_json: bool) -> None:
               help="An http(s) address where the node is reached (repeat; replaces the list).")
 @click.option("--org-id", default=None,
               help="An org-id.guide identifier, e.g. GB-CHC-1234567 (empty to remove).")
+@click.option("--contact", default=None,
+              help="How other groups can get in touch, if you want them to: an email or "
+                   "web address, published with the profile (empty to remove).")
 def profile_set(data_dir: Path, name: str | None, area: str | None, level: str | None,
                 description: str | None, principles: tuple[str, ...],
-                addresses: tuple[str, ...], org_id: str | None) -> None:
+                addresses: tuple[str, ...], org_id: str | None, contact: str | None) -> None:
     """Change the organisation's details (publish them with `hedgerow profile publish`)."""
     changes: dict[str, Any] = {k: v for k, v in (
         ("name", name), ("area", area), ("level", level), ("description", description),
-        ("org_id", org_id)) if v is not None}
+        ("org_id", org_id), ("contact", contact)) if v is not None}
     if principles:
         changes["principles"] = list(principles)
     if addresses:

@@ -31,11 +31,14 @@ __all__ = [
     "echo_json",
     "entry_json",
     "escape",
+    "group_line",
     "is_terminal",
     "jsonable",
+    "one_line",
     "print_table",
     "size",
     "terminal_width",
+    "travel_line",
 ]
 
 
@@ -167,3 +170,29 @@ def size(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f} kB"
     return f"{n / 1_000_000:.1f} MB"
+
+
+def one_line(text: str | None) -> str:
+    """Text from a peer's summary on one line (newlines and runs of spaces squeezed)."""
+    return " ".join((text or "").split())
+
+
+def group_line(group: Mapping[str, Any]) -> str:
+    """A group as a line: its name (or short id), area and level, and its contact."""
+    where = ", ".join(x for x in (group.get("area"), group.get("level")) if x)
+    text = one_line(group.get("name")) or str(group["node"])[:7]
+    if where:
+        text += f" ({where})"
+    if group.get("contact"):
+        text += f"; get in touch: {group['contact']}"
+    return text
+
+
+def travel_line(group: Mapping[str, Any]) -> str:
+    """One group that adapted or credited a practice: who, where, how, their note."""
+    parts = [group_line(group)]
+    for adapted in group["adapted_as"]:
+        parts.append(f"adapted it as “{one_line(adapted['title'])}”")
+    if group["credited"]:
+        parts.append("credited it" + (f": “{one_line(group['note'])}”" if group["note"] else ""))
+    return " — ".join([parts[0], "; ".join(parts[1:])]) + f"  {group['date']}"

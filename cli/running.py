@@ -23,7 +23,7 @@ from node.web import setup_code_to_show
 
 from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
-from .output import ago, echo_json, print_table
+from .output import ago, echo_json, one_line, print_table, travel_line
 
 __all__ = ["caught_up", "status", "up"]
 
@@ -186,6 +186,7 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
     elif s.catch_up:
         click.echo(f"catch-up      {s.catch_up}")
     click.echo(f"backups       {backup_status_line(s.backups)}")
+    _print_ideas(s.ideas_travelled)
     if not s.peers:
         click.echo(f"peers         none yet: `{command_prefix(data_dir)} peer add URL`")
         return
@@ -196,15 +197,35 @@ def _print_status(s: NodeStatus, data_dir: Path) -> None:
                   f"{p.entries_in}/{p.entries_out}") for p in s.peers])
 
 
+def _print_ideas(practices: tuple[dict[str, Any], ...]) -> None:
+    """Where the group's ideas travelled; the groups new since the last `status` marked."""
+    if not practices:
+        click.echo("ideas         not adapted or credited by another group yet")
+        return
+    new = sum(1 for p in practices for g in p["groups"] if g["new"])
+    click.echo("ideas         where your practices travelled" +
+               (f" ({new} new since you last looked)" if new else "") + ":")
+    for practice in practices:
+        click.echo(f"  {one_line(practice['title'] or practice['key'])} ({practice['key']})")
+        for group in practice["groups"]:
+            click.echo(f"    {'new ' if group['new'] else '    '}{travel_line(group)}")
+
+
 @click.command(short_help="Node id, network, peers, counts, forks.")
 @data_dir_option
 @json_option
 def status(data_dir: Path, as_json: bool) -> None:
-    """Node id, network, peers, counts, last syncs, forks and catch-up state."""
+    """Node id, network, peers, counts, last syncs, forks and catch-up state.
+
+    Also where the group's ideas travelled: which of its practices other groups
+    adapted or credited, with those new since the last `status` marked "new"
+    (`--json` shows the marks without clearing them).
+    """
 
     async def gather() -> NodeStatus:
         async with open_store(data_dir) as store:
-            return await node_status(store)
+            # A person reading the text has seen what is new; a script reading JSON has not.
+            return await node_status(store, ideas_viewer="status", remember_ideas=not as_json)
 
     result = run(gather())
     if as_json:

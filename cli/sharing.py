@@ -29,7 +29,7 @@ from node.store.feed import UNSEEN_PRACTICE
 from protocol import decode, short_id
 
 from .common import HelpGroup, UserError, data_dir_option, json_option, open_store, run
-from .output import console, echo_json, entry_json, is_terminal
+from .output import console, echo_json, entry_json, escape, is_terminal
 
 __all__ = ["credit", "retract", "share"]
 
@@ -177,17 +177,22 @@ def share_preview(data_dir: Path, practice: str, fields: str | None, lessons: st
                   measures: tuple[str, ...]) -> None:
     """Print exactly the entry `share publish` would sign (policy options are saved first)."""
 
-    async def preview() -> dict[str, Any]:
+    async def preview() -> tuple[dict[str, Any], str | None]:
         async with open_store(data_dir) as store:
             await _apply_policy(store, practice, fields, lessons, measures)
-            return entry_json(await store.preview_practice(practice))
+            entry = entry_json(await store.preview_practice(practice))
+            return entry, (await store.get_organisation()).contact
 
-    data = run(preview())
+    data, contact = run(preview())
     if is_terminal():
         out = console()
         out.print(f"[bold]This is exactly what `hedgerow share publish {practice}` would "
                   "sign[/bold] (the version is the time of signing):")
         out.print_json(data=data)
+        if contact:
+            # The contact is the profile's, signed with it: say where it shows, and how to check.
+            out.print(f"Beside it, other groups see “get in touch”: {escape(contact)} (from "
+                      "your profile; `hedgerow profile preview` shows what the profile signs).")
     else:
         echo_json(data)
 

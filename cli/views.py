@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shlex
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,10 +28,11 @@ import click
 from node import Store
 from node.exports import FORMATS, export_view
 from node.views import PARAMS, VIEWS, VerificationFailed, run_view, table, verify_export
+from node.views.params import practice_ref
 from protocol import HedgerowError
 
 from .common import HelpGroup, data_dir_option, open_store
-from .output import print_table
+from .output import group_line, one_line, print_table, travel_line
 
 __all__ = ["export", "register", "verify", "view"]
 
@@ -58,14 +60,17 @@ async def _with_store(data_dir: Path, work: Callable[[Store], Coroutine[Any, Any
 _FLAGS = {"q": ("--query", "-q")}
 
 
-def _param_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _param_options(names: tuple[str, ...], defaults: Any = None
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for name in reversed(names):
             param = PARAMS[name]
             flags = _FLAGS.get(name, ("--" + name.replace("_", "-"),))
             kind: Any = click.Choice(param.choices, case_sensitive=False) \
                 if param.choices else (int if param.type == "integer" else str)
-            fn = click.option(*flags, name, type=kind, default=None, help=param.help)(fn)
+            default = (defaults or {}).get(name, param.default)
+            help_text = param.help + (f" [default: {default}]" if default is not None else "")
+            fn = click.option(*flags, name, type=kind, default=None, help=help_text)(fn)
         return fn
     return decorate
 
@@ -73,6 +78,12 @@ def _param_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Cal
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    printer = _PRINTERS.get(result["view"])
+    if printer is not None:  # lists of groups read better as text than as wide tables
+        for line in printer(result):
+            click.echo(line)
+        click.echo(_summary(result)[-1])
         return
     columns, rows = table(result)
     if rows:
@@ -119,6 +130,61 @@ def _summary(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _similar_lines(result: dict[str, Any]) -> list[str]:
+    practice = result["practice"]
+    lines = [f"Practices of other groups like “{one_line(practice['title'])}” "
+             f"({one_line(practice['node_name']) or practice['node'][:7]}), most alike first:"]
+    first = result["params"]["offset"] + 1
+    for number, row in enumerate(result["results"], start=first):
+        lines += ["", f"{number}. {one_line(row['title'])} ({row['status']}) — "
+                      f"{group_line({**row, 'name': row['node_name']})}",
+                  f"   node {row['node']}, key {row['key']}",
+                  f"   why: {row['why']}"]
+        lines += [f"   lesson: {one_line(lesson)}" for lesson in row["lessons"]]
+    if not result["results"]:
+        lines.append("None found: no other group's practice shares a theme or a distinctive "
+                     "word with it.")
+    shown = len(result["results"])
+    lines += ["", f"total: {result['total']}" +
+              (f" (showing {first}–{first + shown - 1})" if shown else "")]
+    return lines
+
+
+def _introductions_lines(result: dict[str, Any]) -> list[str]:
+    lines = ["Introductions to make: groups on the same theme with no credit, adaptation or "
+             "shared lineage between them."]
+    for theme in result["themes"]:
+        lines += ["", f"{theme['theme']} ({theme['groups']} group"
+                      f"{'' if theme['groups'] == 1 else 's'})"]
+        for suggestion in theme["suggestions"]:
+            a, b = suggestion["groups"]
+            lines += [f"  {group_line(a)}", f"    and {group_line(b)}",
+                      f"    why: {suggestion['why']}"]
+        if not theme["suggestions"]:
+            lines.append("  nothing to suggest: its groups are connected already")
+        elif theme["more"]:
+            lines.append(f"  (more: `view introductions --theme {shlex.quote(theme['theme'])}`)")
+    lines += ["", f"themes: {result['total']}"]
+    return lines
+
+
+def _travelled_lines(result: dict[str, Any]) -> list[str]:
+    node = result["node"]
+    lines = [f"Where the ideas of {one_line(node['name']) or node['node'][:7]} travelled:"]
+    for practice in result["practices"]:
+        lines += ["", f"{one_line(practice['title'] or practice['key'])} ({practice['key']})"
+                      + ("" if practice["held"] else " — not held here")]
+        lines += [f"  {travel_line(group)}" for group in practice["groups"]]
+    if not result["practices"]:
+        lines.append("Not adapted or credited by another group yet.")
+    return lines
+
+
+_PRINTERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "similar": _similar_lines, "introductions": _introductions_lines,
+    "travelled": _travelled_lines}
+
+
 @click.group(cls=HelpGroup)
 def view() -> None:
     """Network views: what this node can see of the whole network.
@@ -132,13 +198,24 @@ def _view_command(name: str) -> click.Command:
     spec = VIEWS[name]
 
     @data_dir_option
-    @_param_options(spec.params)
+    @_param_options(spec.params, spec.defaults)
     @click.option("--json", "as_json", is_flag=True, help="Print the view as JSON.")
     def command(data_dir: Path, as_json: bool, **options: Any) -> None:
+        practice = options.pop("practice", None)
         raw = {k: v for k, v in options.items() if v is not None}
+        if practice is not None:
+            if "node" in raw or "key" in raw:
+                raise click.UsageError("name the practice once: PRACTICE or --node/--key")
+            try:
+                raw.update(practice_ref(practice))
+            except HedgerowError as exc:
+                _fail(exc.message)
         result = _run(lambda: _with_store(data_dir, lambda s: run_view(s, name, raw)))
         _print_result(result, as_json)
 
+    if name == "similar":
+        # `hedgerow view similar repair-cafe`, or NODE_ID/KEY for another node's practice.
+        command = click.argument("practice", required=False)(command)
     return click.command(name, help=spec.summary)(command)
 
 
@@ -151,10 +228,12 @@ _ALL_PARAMS = tuple(dict.fromkeys(p for spec in VIEWS.values() for p in spec.par
 @click.command()
 @data_dir_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
-              help="csv, xlsx, json (any view); graphml, kumu (the attribution graph); "
+              help="csv, xlsx, json (any view); graphml, kumu (the attribution graph; with "
+                   "--view introductions, with the suggested introductions beside it); "
                    "openreferral (the directory as Open Referral UK).")
 @click.option("--view", "view_name", type=click.Choice(list(VIEWS)), default=None,
-              help="Which view (default: directory; spread for graphml and kumu).")
+              help="Which view (default: directory; spread for graphml and kumu, or "
+                   "introductions).")
 @click.option("--evidence", is_flag=True,
               help="With --format json: include the signed entries behind every figure, "
                    "so `hedgerow verify` can check it offline.")

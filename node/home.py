@@ -10,7 +10,11 @@
   (``hedgerow up``, the demo), so that a second node, or an offline
   restore, on the same directory is refused with a clear message
   (:class:`NodeRunning`); :func:`running_pid` asks without taking it.
-* :func:`node_status` gathers what ``hedgerow status`` shows.
+* :func:`node_status` gathers what ``hedgerow status`` shows;
+  :func:`ideas_travelled` is where the group's ideas travelled (who adapted
+  or credited its practices), with the links new since the place showing
+  them last did so marked ``new`` (``hedgerow status`` and the home page
+  each remember their own).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 from protocol import Invitation, format_invitation, id_to_text
 
 from .backups import BackupHealth, backup_health
-from .errors import InvalidInput, LocalProblem
+from .errors import InvalidInput, LocalProblem, NotFound
 from .settings import CONFIG_FILE_NAME, SETTINGS, Config, Setting, load_config
-from .store import blocklist, membership, organisation
+from .store import blocklist, ideas_seen, membership, organisation
 from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import CATCH_UP_PEERS, read_node_state
 from .store.store import Store
@@ -53,6 +57,7 @@ __all__ = [
     "config_template",
     "create_home",
     "create_if_empty",
+    "ideas_travelled",
     "node_status",
     "run_lock",
     "running_pid",
@@ -336,6 +341,8 @@ class NodeStatus:
     membership: MembershipStatus
     #: The nightly backups (:class:`node.backups.BackupHealth` as JSON).
     backups: Mapping[str, Any]
+    #: Where the group's ideas travelled (:func:`ideas_travelled`), when asked for.
+    ideas_travelled: tuple[dict[str, Any], ...] = ()
 
     @property
     def short_id(self) -> str:
@@ -345,6 +352,7 @@ class NodeStatus:
         data = asdict(self)
         data["short_id"] = self.short_id
         data["entries"], data["own_entries"] = dict(self.entries), dict(self.own_entries)
+        data["ideas_travelled"] = list(self.ideas_travelled)
         return data
 
 
@@ -362,8 +370,44 @@ def _entry_counts(db: sqlite_utils.Database) -> tuple[dict[str, int], dict[str, 
     return everyone, own, int(authors)
 
 
-async def node_status(store: Store) -> NodeStatus:
-    """Gather the node's identity, counts, peers, forks and catch-up state."""
+async def ideas_travelled(store: Store, viewer: str, *,
+                          remember: bool = True) -> list[dict[str, Any]]:
+    """Where this node's ideas travelled, each group marked ``new`` unless ``viewer`` showed it.
+
+    The ``practices`` of the travelled view (node/views/travelled.py); then,
+    with ``remember``, ``viewer`` (one of :data:`node.store.ideas_seen.VIEWERS`)
+    remembers that it has shown exactly these (a person looked; a script
+    reading ``--json`` does not take the highlights away).
+    """
+    # Here, not at the top: `hedgerow up` imports this module, and a running
+    # node loads the views' code only when a view is asked for.
+    from .views import run_view
+    from .views.travelled import link_name
+
+    try:
+        result = await run_view(store, "travelled", {})
+    except NotFound:  # this node has no entries yet
+        return []
+    seen = await store.db.read(ideas_seen.seen_links, viewer)
+    names = []
+    for practice in result["practices"]:
+        for group in practice["groups"]:
+            name = link_name(practice["key"], group)
+            group["new"] = name not in seen
+            names.append(name)
+    if remember:
+        await store.db.write(ideas_seen.mark_seen, viewer, names, now_ms=store.now_ms())
+    practices: list[dict[str, Any]] = result["practices"]
+    return practices
+
+
+async def node_status(store: Store, *, ideas_viewer: str | None = None,
+                      remember_ideas: bool = True) -> NodeStatus:
+    """Gather the node's identity, counts, peers, forks and catch-up state.
+
+    With ``ideas_viewer``, also where the group's ideas travelled, as that
+    place shows them (:func:`ideas_travelled`; ``remember_ideas``: that it did).
+    """
     state = await store.state()
     org = await store.get_organisation()
     entries, own, authors = await store.db.read(_entry_counts)
@@ -413,6 +457,9 @@ async def node_status(store: Store) -> NodeStatus:
             admitted_by=id_to_text(me.admitted_by) if me and me.admitted_by else None,
             joining=joining_text, pending_entries=pending),
         backups=_backup_health(store, state.created_ms).to_json(),
+        ideas_travelled=tuple(await ideas_travelled(store, ideas_viewer,
+                                                    remember=remember_ideas))
+        if ideas_viewer is not None else (),
     )
 
 

@@ -12,7 +12,9 @@ ordinary :class:`node.Store` API — records, lessons, measures and
 observations, voices, share policies, publish, credit, profile — never by
 inserting rows, so the demo exercises exactly what a real group does.
 Private fields (context, community, voices, exact observations) are filled
-in too, so the demo also shows that they stay on the node.
+in too, so the demo also shows that they stay on the node. Most groups
+publish a contact (fictional addresses under ``.example``); some do not,
+as in life.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class SampleOrganisation:
     description: str
     principles: tuple[str, ...]
     practices: tuple[SamplePractice, ...] = field(default_factory=tuple)
+    #: What the group publishes for others to get in touch ("": it publishes none).
+    contact: str = ""
 
 
 def _monthly(year: int, values: Sequence[int], day: int = 14) -> tuple[tuple[str, int], ...]:
@@ -124,6 +128,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
             voices=(("a parent on the street", "It's the one afternoon I know my two can "
                      "just run about outside."),),
         ),),
+        contact="playout@chapeltown.example",
     ),
     SampleOrganisation(
         "Headingley Repair Café", "LS6", "neighbourhood",
@@ -135,7 +140,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
             "On the second Saturday of the month, volunteer fixers sit with visitors and mend "
             "lamps, toasters, clothes, bikes and laptops together. Nobody drops things off: "
             "the owner learns the fix. Tea and cake by donation.",
-            ("repair", "reuse", "skills", "climate"), "2016-09",
+            ("repair", "reuse", "waste", "skills", "climate"), "2016-09",
             context="Student area with high turnover; lots of cheap electricals thrown out in "
                     "June when tenancies end.",
             community="Students, older residents, and families from the estates up the hill.",
@@ -151,6 +156,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
             voices=(("a visitor", "I came in to fix a kettle and ended up staying to help "
                      "with the next one."),),
         ),),
+        contact="https://repaircafe.headingley.example/visit",
     ),
     SampleOrganisation(
         "Easton Community Fridge", "BS5", "neighbourhood",
@@ -177,6 +183,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
                 "Weighed at collection; the council's waste team asks for it.",
                 _monthly(2025, (310, 285, 342, 298, 356, 331), day=28)),),
         ),),
+        contact="fridge@easton.example",
     ),
     SampleOrganisation(
         "Moss Side Tenants' Union", "M14", "local",
@@ -188,7 +195,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
             "We door-knock a block, list every repair that has been ignored, and send the "
             "landlord one collective letter with a deadline. If nothing happens we go back "
             "together. Most repairs get done within the deadline.",
-            ("housing", "tenants", "organising"), "2020-01", level="local",
+            ("housing", "tenants", "organising", "neighbours"), "2020-01", level="local",
             context="Large housing association stock plus many small private landlords.",
             community="Renters in about a dozen blocks.",
             run_by="A committee of six tenants elected at the annual meeting.",
@@ -237,6 +244,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
                 1, "repair-cafe", "We copied their sign-in sheet and safety testing.",
                 "Your sign-in sheet and PAT testing routine made our first session work."),),
         )),
+        contact="https://walthamstowshed.example",
     ),
     SampleOrganisation(
         "Leith Walk Peer Support", "EH6", "local",
@@ -262,6 +270,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
             voices=(("a walker", "The first three weeks I didn't say a word, and that was "
                      "fine."),),
         ),),
+        contact="walks@leithpeers.example",
     ),
     SampleOrganisation(
         "Splott Community Growers", "CF24", "neighbourhood",
@@ -311,6 +320,7 @@ SAMPLE_ORGANISATIONS: Final[tuple[SampleOrganisation, ...]] = (
                 0, "play-street", "We borrowed their door-knocking letter.",
                 "Your door-knocking letter got us our first road closure."),),
         ),),
+        contact="bykerplayingout@example.org",
     ),
 )
 
@@ -379,7 +389,7 @@ async def seed_organisation(store: Store, sample: SampleOrganisation, *, area: s
     await store.update_organisation({
         "name": sample.name, "area": area, "level": sample.level,
         "description": sample.description, "principles": list(sample.principles),
-        "addresses": list(addresses)})
+        "addresses": list(addresses), "contact": sample.contact})
     await store.publish_profile()
     for practice in sample.practices:
         await add_practice(store, practice, area=area, node_ids=node_ids)

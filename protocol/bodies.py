@@ -12,8 +12,10 @@ Rules (protocol version 2):
 
 * ``profile`` — key ``"profile"``. The organisation: ``name`` (required),
   ``level`` (required), ``area``, ``description``, ``principles``,
-  ``addresses`` (http/https URLs where the node is reached) and ``org_id``
-  (an org-id.guide identifier such as ``GB-CHC-1234567``).
+  ``addresses`` (http/https URLs where the node is reached), ``org_id``
+  (an org-id.guide identifier such as ``GB-CHC-1234567``) and ``contact``
+  (how other groups can get in touch, if the group chooses to publish one:
+  an email address or an http/https address).
 * ``practice`` — key = the practice key (a slug). ``title`` and ``status``
   required; ``description``, ``themes``, ``level``, ``area``, ``since``,
   ``measures``, ``lessons``, ``adapted_from``.
@@ -87,6 +89,15 @@ _SINCE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?\Z")
 # org-id.guide: <2-letter country or XI/XM list prefix>-<register code>-<id in register>
 _ORG_ID = re.compile(r"[A-Z]{2}-[A-Z0-9]{2,10}-[A-Za-z0-9][A-Za-z0-9._/-]{0,39}\Z")
 _URL = re.compile(r"https?://[^\s/?#]+(?::\d{1,5})?(?:/[^\s]*)?\Z")
+# A profile's contact, shown to people as a link: an email address (dot-atom
+# of the common characters @ a domain of LDH labels ending in a letter label;
+# RFC 5322's quoted forms, address literals and the characters that mean
+# something in a mailto: link are refused) or a web address whose host is a
+# name or an address (no user part, which could disguise the real host).
+_CONTACT = re.compile(
+    r"(?:[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"|https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:[/?#][^\s\"<>]*)?)\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 _HEX_ID = re.compile(r"[0-9a-f]{64}\Z")
@@ -526,6 +537,8 @@ _SCHEMAS: dict[str, _Record] = {
                 MAX_PROFILE_ADDRESSES, unique=True),
             "org_id": _Text(56, pattern=_ORG_ID, multiline=False,
                             shape="an org-id.guide identifier such as GB-CHC-1234567"),
+            "contact": _Text(254, min_len=1, pattern=_CONTACT, multiline=False,
+                             shape="an email address or an http:// or https:// address"),
         },
     ),
     "practice": _Record(

@@ -6,11 +6,14 @@
   ``evidence=True`` is a *verifiable* export (:mod:`node.views.evidence`);
 * ``graphml``, ``kumu`` — the attribution graph (:mod:`.graph`), of the
   whole network or, with ``--view spread`` and a practice, of one lineage;
+  with ``--view introductions``, the whole graph with the suggested
+  introductions beside the credits and adaptations, drawn differently;
 * ``openreferral`` — the directory as Open Referral UK JSON
   (:mod:`.openreferral`).
 
-An export lists everything: without an explicit ``limit``, the directory
-and the roots of lineages are exported whole, not one page.
+An export lists everything: without an explicit ``limit``, the directory,
+the roots of lineages and the themes of the introductions are exported
+whole, not one page (introductions with the most suggestions per theme).
 :func:`export_bytes` is the synchronous function (over an up-to-date
 index); :func:`export_view` is what the CLI and the API call.
 
@@ -25,8 +28,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidInput
 from ..views import compute_view, prepare_for, refresh, verifiable_export
+from ..views.introductions import MAX_PER_THEME
 from ..views.params import Filters
-from .graph import Graph, attribution_graph, members_graph, to_graphml, to_kumu
+from .graph import (
+    Graph,
+    attribution_graph,
+    introductions_graph,
+    members_graph,
+    to_graphml,
+    to_kumu,
+)
 from .openreferral import openreferral_uk
 from .tabular import to_csv, to_json, to_xlsx
 
@@ -41,6 +52,7 @@ __all__ = [
     "attribution_graph",
     "export_bytes",
     "export_view",
+    "introductions_graph",
     "members_graph",
     "openreferral_uk",
     "to_csv",
@@ -62,10 +74,11 @@ def _check(fmt: str, view: str | None, evidence: bool) -> str:
         raise InvalidInput("evidence: only a json export can carry its evidence",
                            field="evidence")
     if fmt in ("graphml", "kumu"):
-        if view not in (None, "spread", "members"):
+        if view not in (None, "spread", "introductions", "members"):
             raise InvalidInput(f"view: {fmt} exports the attribution graph (--view spread with "
-                               "a practice, or no view) or who admitted whom (--view members)",
-                               field="view")
+                               "a practice, or no view), with the suggested introductions "
+                               "beside it (--view introductions), or who admitted whom "
+                               "(--view members)", field="view")
         return view or "spread"
     if fmt == "openreferral":
         if view not in (None, "directory"):
@@ -78,7 +91,9 @@ def export_bytes(db: sqlite_utils.Database, fmt: str, view: str,
                  params: dict[str, Any], *, evidence: bool = False) -> bytes:
     """The export of a prepared view (see :func:`node.views.prepare`)."""
     if fmt in ("graphml", "kumu"):
-        if view == "members":
+        if view == "introductions":
+            graph = introductions_graph(db, compute_view(db, view, params))
+        elif view == "members":
             graph = members_graph(db)
         else:
             practice = (params["node"], params["key"]) if "node" in params else None
@@ -104,7 +119,10 @@ async def export_view(store: Store, fmt: str, view: str | None,
     name = _check(fmt, view, evidence)
     params = await prepare_for(store, name, raw)
     # A verifiable export keeps the view's own paging: its params must parse again.
-    if name in ("directory", "spread") and raw.get("limit") in (None, "") and not evidence:
+    if name in ("directory", "spread", "introductions") and raw.get("limit") in (None, "") \
+            and not evidence:
         params["limit"] = _ALL
+        if name == "introductions" and raw.get("per_theme") in (None, ""):
+            params["per_theme"] = MAX_PER_THEME
     await refresh(store)
     return await store.db.read(export_bytes, fmt, name, params, evidence=evidence)

@@ -7,7 +7,13 @@ signed claim:
 * ``adapted from`` — adapting practice → the practice it names in
   ``adapted_from``;
 * ``credited`` — crediting organisation → the practice its credit names;
-* ``runs`` — organisation → its practice.
+* ``runs`` — organisation → its practice;
+* ``suggested introduction`` (only in the export of the introductions view,
+  ``--view introductions``) — organisation ↔ organisation: two groups on the
+  same theme with nothing between them yet, with the theme and the reason.
+  It is a link nobody signed, so it is told apart: every connection carries a
+  ``style`` (``dashed`` for suggestions, ``solid`` for signed links) and a
+  ``color``, for Gephi's and yEd's appearance settings.
 
 Only links between practices this node holds are drawn (a reference to a
 practice it does not hold has nothing to describe), and the exclusion rule
@@ -21,7 +27,12 @@ each admitter to the member it admitted (:mod:`node.views.members`).
 
 The Kumu workbook has the two sheets Kumu imports: ``Elements`` (``ID``,
 ``Label``, ``Type``, ``Tags`` and fields) and ``Connections`` (``From``,
-``To``, ``Type``), connections naming elements by ID.
+``To``, ``Type``), connections naming elements by ID. With suggestions,
+connections also have ``Direction`` (``undirected`` for a suggestion),
+``Theme`` and ``Reason``, and a sheet Kumu does not import, ``Kumu view
+(ignore)``, holds the decoration to paste into Kumu's Advanced Editor so that
+suggestions are drawn dashed, in their own colour (a spreadsheet cannot carry
+Kumu's styles).
 """
 
 from __future__ import annotations
@@ -41,12 +52,22 @@ from .tabular import cell, write_sheet
 if TYPE_CHECKING:
     import sqlite_utils
 
-__all__ = ["Graph", "attribution_graph", "members_graph", "to_graphml", "to_kumu"]
+__all__ = ["SUGGESTED", "Graph", "attribution_graph", "introductions_graph", "members_graph",
+           "to_graphml", "to_kumu"]
 
 GRAPHML_NS: Final = "http://graphml.graphdrawing.org/xmlns"
 _ELEMENT_FIELDS: Final = ("type", "label", "node", "organisation", "key", "title", "area",
                           "level", "date", "themes")
-_CONNECTION_FIELDS: Final = ("type", "date")
+_CONNECTION_FIELDS: Final = ("type", "date", "style", "color")
+_SUGGESTION_FIELDS: Final = ("theme", "reason")
+#: The connection type of a suggested introduction.
+SUGGESTED: Final = "suggested introduction"
+#: How each type of connection is drawn: (style, colour).
+_LOOK: Final = {"adapted from": ("solid", "#1d6b3a"), "credited": ("solid", "#4a4a8a"),
+                "runs": ("solid", "#8a8a8a"), SUGGESTED: ("dashed", "#b3267a")}
+_KUMU_VIEW: Final = (
+    f'connection["connection type"="{SUGGESTED}"] {{\n'
+    f"  color: {_LOOK[SUGGESTED][1]};\n  dash: 6 4;\n}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +148,40 @@ def attribution_graph(db: sqlite_utils.Database,
                             "type": "adapted from" if via == "adapted_from" else "credited",
                             "date": day_of_ms(version)})
     ordered = sorted(elements.values(), key=lambda e: (e["type"], e["id"]))
-    connections.sort(key=lambda c: (c["type"], c["from"], c["to"]))
-    return Graph(ordered, connections)
+    return Graph(ordered, _styled(connections))
+
+
+def _styled(connections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for connection in connections:
+        connection["style"], connection["color"] = _LOOK[connection["type"]]
+    return sorted(connections, key=lambda c: (c["type"], c["from"], c["to"],
+                                              c.get("theme") or ""))
+
+
+def introductions_graph(db: sqlite_utils.Database, result: dict[str, Any]) -> Graph:
+    """The attribution graph with the suggested introductions of ``result`` beside it.
+
+    ``result`` is an introductions view (node/views/introductions.py); each
+    suggestion becomes one ``suggested introduction`` connection per theme.
+    """
+    graph = attribution_graph(db)
+    elements = {element["id"]: element for element in graph.elements}
+    connections = list(graph.connections)
+    for theme in result["themes"]:
+        for suggestion in theme["suggestions"]:
+            for group in suggestion["groups"]:
+                elements.setdefault(group["node"], {
+                    "id": group["node"], "type": "organisation",
+                    "label": group["name"] or group["node"], "node": group["node"],
+                    "organisation": group["name"], "key": None, "title": None,
+                    "area": group["area"], "level": group["level"], "date": None,
+                    "themes": []})
+            a, b = suggestion["groups"]
+            connections.append({"from": a["node"], "to": b["node"], "type": SUGGESTED,
+                                "date": None, "theme": theme["theme"],
+                                "reason": suggestion["why"]})
+    ordered = sorted(elements.values(), key=lambda e: (e["type"], e["id"]))
+    return Graph(ordered, _styled(connections))
 
 
 def members_graph(db: sqlite_utils.Database) -> Graph:
@@ -157,7 +210,9 @@ def to_graphml(graph: Graph) -> bytes:
     for name in _ELEMENT_FIELDS:
         ET.SubElement(root, f"{{{GRAPHML_NS}}}key", {
             "id": f"n_{name}", "for": "node", "attr.name": name, "attr.type": "string"})
-    for name in _CONNECTION_FIELDS:
+    suggestions = any(c["type"] == SUGGESTED for c in graph.connections)
+    edge_fields = (*_CONNECTION_FIELDS, *(_SUGGESTION_FIELDS if suggestions else ()))
+    for name in edge_fields:
         ET.SubElement(root, f"{{{GRAPHML_NS}}}key", {
             "id": f"e_{name}", "for": "edge", "attr.name": name, "attr.type": "string"})
     body = ET.SubElement(root, f"{{{GRAPHML_NS}}}graph",
@@ -171,9 +226,10 @@ def to_graphml(graph: Graph) -> bytes:
     for i, connection in enumerate(graph.connections):
         edge = ET.SubElement(body, f"{{{GRAPHML_NS}}}edge", {
             "id": f"e{i}", "source": connection["from"], "target": connection["to"]})
-        for name in _CONNECTION_FIELDS:
-            ET.SubElement(edge, f"{{{GRAPHML_NS}}}data",
-                          {"key": f"e_{name}"}).text = _text(connection[name])
+        for name in edge_fields:
+            if connection.get(name) is not None:
+                ET.SubElement(edge, f"{{{GRAPHML_NS}}}data",
+                              {"key": f"e_{name}"}).text = _text(connection[name])
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data + b"\n"
@@ -191,8 +247,17 @@ def to_kumu(graph: Graph) -> bytes:
                 [[e["id"], e["label"], e["type"], cell(e["organisation"]), e["node"],
                   cell(e["key"]), cell(e["area"]), cell(e["level"]), cell(e["date"]),
                   " | ".join(e["themes"])] for e in graph.elements])
-    write_sheet(book, "Connections", ["From", "To", "Type", "Date"],
-                [[c["from"], c["to"], c["type"], c["date"]] for c in graph.connections])
+    if any(c["type"] == SUGGESTED for c in graph.connections):
+        write_sheet(book, "Connections",
+                    ["From", "To", "Type", "Date", "Direction", "Theme", "Reason"],
+                    [[c["from"], c["to"], c["type"], cell(c["date"]),
+                      "undirected" if c["type"] == SUGGESTED else "directed",
+                      cell(c.get("theme")), cell(c.get("reason"))] for c in graph.connections])
+        write_sheet(book, "Kumu view (ignore)", ["Paste into Kumu's Advanced Editor"],
+                    [[line] for line in _KUMU_VIEW.splitlines()])
+    else:
+        write_sheet(book, "Connections", ["From", "To", "Type", "Date"],
+                    [[c["from"], c["to"], c["type"], c["date"]] for c in graph.connections])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

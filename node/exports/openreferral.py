@@ -10,7 +10,8 @@ Each practice becomes a ``service`` and each node an ``organization``:
 * the area becomes a ``service_areas`` entry (at the shared grain, never
   finer), themes become ``attributes`` with taxonomy terms of the
   ``hedgerow-themes`` taxonomy, the profile's org-id.guide identifier an
-  ``organization_identifiers`` entry, the version time ``last_modified``;
+  ``organization_identifiers`` entry, its contact the organization's
+  ``email`` or ``website``, the version time ``last_modified``;
 * what HSDS has no term for is carried as extra properties named
   ``hedgerow_…`` (node id, practice key, level, since, adapted_from,
   measures, lessons, principles, addresses) — the profile's compiled JSON
@@ -61,6 +62,10 @@ def _organization(author: bytes, body: dict[str, Any] | None) -> dict[str, Any]:
         "hedgerow_principles": list(body.get("principles", ())),
         "hedgerow_addresses": list(body.get("addresses", ())),
     }
+    contact = body.get("contact")
+    if isinstance(contact, str) and contact:
+        # The protocol lets only an email address or an http(s) address through.
+        out["website" if contact.startswith(("http://", "https://")) else "email"] = contact
     if body.get("org_id"):
         scheme, _, identifier = body["org_id"].rpartition("-")
         out["organization_identifiers"] = [{

@@ -14,6 +14,11 @@ at Companies House, ``GB-SC-SC012345`` for a Scottish charity,
 checks the shape (the known UK registers' number formats; any other list by
 the general ``XX-LIST-identifier`` form) — it cannot check that the number
 is really registered.
+
+The optional **contact** is how other groups can get in touch, if the
+group chooses to publish one: an email address or a web address
+(:func:`normalise_contact`). It is never required, and like every profile
+field it is shown in the preview of exactly what will be signed.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ __all__ = [
     "ORGANISATION_FIELDS",
     "Organisation",
     "get_organisation",
+    "normalise_contact",
     "normalise_org_id",
     "profile_body",
     "update_organisation",
 ]
 
-ORGANISATION_FIELDS = ("name", "level", "area", "description", "principles", "addresses", "org_id")
+ORGANISATION_FIELDS = ("name", "level", "area", "description", "principles", "addresses", "org_id",
+                       "contact")
 
 # org-id.guide lists for UK registers, and the shape of their identifiers.
 _UK_REGISTERS: dict[str, tuple[re.Pattern[str], str]] = {
@@ -77,6 +84,25 @@ def normalise_org_id(text: str) -> str:
         "charity) or GB-COH-01234567 (a company)", field="org_id", code="bad_format")
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_BARE_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+([/?#:]|\Z)")
+
+
+def normalise_contact(text: str) -> str:
+    """A contact as the profile publishes it: an email address or a web address.
+
+    ``mailto:`` is dropped from an email address, and a web address typed
+    without its scheme (``fridge.example.org/contact``) gets ``https://``;
+    the protocol's profile schema then has the last word on the shape.
+    """
+    contact = text.strip()
+    if contact[:7].lower() == "mailto:":
+        contact = contact[7:]
+    elif "@" not in contact and not _SCHEME.match(contact) and _BARE_HOST.match(contact):
+        contact = "https://" + contact
+    return contact
+
+
 @dataclass(frozen=True, slots=True)
 class Organisation:
     """What the organisation says about itself in its profile."""
@@ -89,11 +115,12 @@ class Organisation:
     addresses: tuple[str, ...]
     org_id: str | None
     updated_ms: int
+    contact: str | None = None
 
 
 def get_organisation(db: sqlite_utils.Database) -> Organisation:
     row = db.conn.execute("SELECT name, level, area, description, principles, addresses, "
-                          "org_id, updated_ms FROM organisation").fetchone()
+                          "org_id, updated_ms, contact FROM organisation").fetchone()
     if row is None:
         return Organisation("", None, "", "", (), (), None, 0)
     values = list(row)
@@ -114,6 +141,8 @@ def profile_body(organisation: Organisation) -> dict[str, Any]:
         body["addresses"] = list(organisation.addresses)
     if organisation.org_id:
         body["org_id"] = organisation.org_id
+    if organisation.contact:
+        body["contact"] = organisation.contact
     return body
 
 
@@ -141,6 +170,10 @@ def update_organisation(db: sqlite_utils.Database, changes: Mapping[str, Any], *
         org_id = changes["org_id"]
         clean["org_id"] = None if org_id in (None, "") else \
             normalise_org_id(check_text(org_id, "org_id", max_len=100))
+    if "contact" in changes:
+        contact = changes["contact"]
+        clean["contact"] = None if contact in (None, "") else \
+            normalise_contact(check_text(contact, "contact", max_len=300, single_line=True))
     with write_transaction(db) as conn:
         merged = profile_body(get_organisation(db))
         merged.update({k: v for k, v in clean.items() if v not in (None, "", [])})

@@ -518,3 +518,40 @@ def _peer_book(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX entries_profiles ON entries (author) WHERE kind = 'profile';
     """)
+
+
+@MIGRATIONS(name="m050_profile_contact")
+def _profile_contact(db: sqlite_utils.Database) -> None:
+    # The contact an organisation chooses to publish in its profile (an email
+    # or web address; node/store/organisation.py checks it). NULL: none.
+    db.executescript("ALTER TABLE organisation ADD COLUMN contact TEXT;")
+
+
+@MIGRATIONS(name="m051_ideas_seen")
+def _ideas_seen(db: sqlite_utils.Database) -> None:
+    # Where this node's ideas travelled (node/views/travelled.py): which of
+    # those links each place that shows them (the home page, `hedgerow
+    # status`) has already shown, so that new ones can be highlighted. A
+    # link is named by signed values only (our practice, the other node,
+    # what it did); rows for links that no longer exist are pruned when the
+    # place shows the list again (node/store/ideas_seen.py).
+    db.executescript("""
+        CREATE TABLE ideas_seen (
+            viewer TEXT NOT NULL,
+            link TEXT NOT NULL,
+            seen_ms INTEGER NOT NULL,
+            PRIMARY KEY (viewer, link)
+        ) WITHOUT ROWID;
+    """)
+
+
+@MIGRATIONS(name="m052_theme_tags_by_level")
+def _theme_tags_by_level(db: sqlite_utils.Database) -> None:
+    # The groups working on each theme at one level (the introductions view
+    # filtered by level, node/views/introductions.py; the count views
+    # filtered by level too): read from this index, a quarter of the theme
+    # tags, instead of a pass over all of them in view_tags_by_value (at
+    # 100,000 practices, 6 ms instead of 25). Derived, like every view_ table.
+    db.executescript("""
+        CREATE INDEX view_tags_by_level ON view_tags (facet, eff_level, value, node, status);
+    """)

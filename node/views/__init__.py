@@ -5,8 +5,11 @@ the **directory** (full-text search and filters over practices and
 profiles), counts per **theme**, **level**, **principle** and **area**, a
 **timeline** of new and retracted practices, the **spread** of a practice
 (its lineage tree) and the **roots** of lineages, the **lineage** of a node
-(who it learned from, who learned from it), and the **health** of this
-node's picture of the network.
+(who it learned from, who learned from it), the **health** of this
+node's picture of the network, and the views that connect groups: the
+practices of other groups most like one (**similar**), the **introductions**
+a convenor can make (groups on one theme with nothing between them yet),
+and where a group's ideas **travelled**.
 
 Rules every view keeps:
 
@@ -22,7 +25,9 @@ Rules every view keeps:
 Modules: :mod:`.index` (derived tables, kept in step lazily),
 :mod:`.params` (parameters, parsed once for API, CLI and pages),
 :mod:`.common`, :mod:`.directory`, :mod:`.counts`, :mod:`.spread`,
-:mod:`.health`, :mod:`.registry` (the views by name), :mod:`.schemas` (the
+:mod:`.health`, :mod:`.similar`, :mod:`.introductions`, :mod:`.travelled`,
+:mod:`.ties` (contacts, and what already connects groups), :mod:`.registry`
+(the views by name), :mod:`.schemas` (the
 JSON Schema of each view's output, for the OpenAPI file) and
 :mod:`.evidence` (verifiable exports).
 

@@ -33,6 +33,7 @@ __all__ = [
     "echo",
     "format_ms",
     "parse_params",
+    "practice_ref",
 ]
 
 _SINCE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?\Z")
@@ -77,6 +78,8 @@ PARAMS: Final[dict[str, Param]] = {p.name: p for p in (
           pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
     Param("at", "string", "The moment the figures are for: YYYY-MM-DD, an ISO 8601 time, "
           "or milliseconds since the epoch (default: now)."),
+    Param("per_theme", "integer", "Most suggestions shown for each theme (without `theme`).",
+          minimum=1, maximum=20, default=3),
     Param("limit", "integer", "Most rows to return.", minimum=1, maximum=500, default=50),
     Param("offset", "integer", "Rows to skip (for paging).", minimum=0, maximum=1_000_000,
           default=0),
@@ -208,6 +211,18 @@ def parse_params(view: str, accepted: Sequence[str],
 def _in_range(param: Param, value: int) -> bool:
     return (param.minimum is None or value >= param.minimum) and \
         (param.maximum is None or value <= param.maximum)
+
+
+def practice_ref(text: str) -> dict[str, str]:
+    """A practice as people write it: ``KEY`` (one of this node's) or ``NODE_ID/KEY``.
+
+    Returns the ``node`` and ``key`` parameters as text (parsed, like any
+    other, by :func:`parse_params`).
+    """
+    node, _, key = text.strip().rpartition("/")
+    if not key:
+        raise _bad("key", "name a practice as KEY (one of ours) or NODE_ID/KEY")
+    return {"node": node, "key": key} if node else {"key": key}
 
 
 def echo(params: Mapping[str, Any]) -> dict[str, Any]:

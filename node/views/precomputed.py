@@ -2,7 +2,8 @@
 
 The views whose cold cost is a scan of everything held (counts per theme,
 level, principle, area and month without filters, the ranked roots of
-lineages, the health figures), and the spread of the root of every big
+lineages, the health figures, the introductions of every theme without
+filters), and the spread of the root of every big
 lineage (:data:`.spread.BIG_TREE` vertices or more, thousands at 100,000
 entries: what the list of roots leads to), are computed by
 :func:`.index.catch_up`, on the store's
@@ -55,7 +56,7 @@ def stamp(conn: sqlite3.Connection, index_format: int) -> str:
 
 def _computations() -> dict[str, Callable[[sqlite_utils.Database], Any]]:
     # Imported here: the view modules import .index, which calls store_all.
-    from . import counts, health
+    from . import counts, health, introductions
     from .params import Filters
 
     return {
@@ -65,11 +66,16 @@ def _computations() -> dict[str, Callable[[sqlite_utils.Database], Any]]:
         "areas": lambda db: counts.areas_live(db, Filters()),
         "timeline": lambda db: counts.timeline_live(db, Filters()),
         "health": health.base,
+        "introductions": introductions.all_themes,
+        # How many summaries the full-text index holds: what makes a word
+        # common for the similar view (counting them costs ~10 ms at 100k).
+        "summaries": lambda db: db.conn.execute("SELECT count(*) FROM summaries").fetchone()[0],
     }
 
 
 #: The names of the stored values.
-NAMES: Final = ("themes", "levels", "principles", "areas", "timeline", "roots", "health")
+NAMES: Final = ("themes", "levels", "principles", "areas", "timeline", "roots", "health",
+                "introductions", "summaries")
 
 
 def store_all(db: sqlite_utils.Database, current: str) -> None:

@@ -16,13 +16,13 @@ parsed, ids in text form, so that an export can be recomputed) and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from protocol import id_to_text
 
 from ..errors import InvalidInput, NotFound
-from . import counts, directory, health, members, spread
+from . import counts, directory, health, introductions, members, similar, spread, travelled
 from .common import memo
 from .index import catch_up, is_stale
 from .params import Filters, echo, parse_params
@@ -50,6 +50,8 @@ class ViewSpec:
     params: tuple[str, ...]
     compute: Callable[[sqlite_utils.Database, dict[str, Any]], dict[str, Any]]
     table: Callable[[dict[str, Any]], Table]
+    #: Defaults of this view that differ from the parameter's own (``limit``).
+    defaults: Mapping[str, int] = field(default_factory=dict)
 
 
 def _cell_rows(rows: list[Row], columns: list[str]) -> Table:
@@ -112,6 +114,46 @@ def _health_table(result: dict[str, Any]) -> Table:
     return ["figure", "value"], rows
 
 
+def _similar_table(result: dict[str, Any]) -> Table:
+    return _cell_rows(result["results"], [*_PRACTICE_COLUMNS, "contact", "shared_themes",
+                                          "shared_words", "same_level", "connected",
+                                          "lessons", "why"])
+
+
+def _introductions_table(result: dict[str, Any]) -> Table:
+    rows: list[Row] = []
+    for theme in result["themes"]:
+        for suggestion in theme["suggestions"]:
+            row: Row = {"theme": theme["theme"], "groups_in_theme": theme["groups"]}
+            for side, group in zip("ab", suggestion["groups"], strict=True):
+                row.update({f"{name}_{side}": group[name]
+                            for name in ("node", "name", "area", "level", "contact")})
+            row.update(shared_themes=suggestion["shared_themes"],
+                       same_level=suggestion["same_level"], why=suggestion["why"])
+            rows.append(row)
+    return _cell_rows(rows, ["theme", "groups_in_theme",
+                             *(f"{name}_{side}" for side in "ab"
+                               for name in ("node", "name", "area", "level", "contact")),
+                             "shared_themes", "same_level", "why"])
+
+
+def _travelled_table(result: dict[str, Any]) -> Table:
+    rows = []
+    for practice in result["practices"]:
+        for group in practice["groups"]:
+            rows.append({"our_practice": practice["key"], "our_title": practice["title"],
+                         "held": practice["held"], "node": group["node"],
+                         "name": group["name"], "area": group["area"], "level": group["level"],
+                         "contact": group["contact"],
+                         "adapted_as": [a["key"] for a in group["adapted_as"]],
+                         "their_titles": [a["title"] for a in group["adapted_as"]],
+                         "credited": group["credited"], "note": group["note"],
+                         "date": group["date"]})
+    return _cell_rows(rows, ["our_practice", "our_title", "held", "node", "name", "area",
+                             "level", "contact", "adapted_as", "their_titles", "credited",
+                             "note", "date"])
+
+
 def _rows_table(first: str, *more: str) -> Callable[[dict[str, Any]], Table]:
     return lambda result: _cell_rows(result["rows"], [first, *more])
 
@@ -156,6 +198,22 @@ VIEWS: Final[dict[str, ViewSpec]] = {spec.name: spec for spec in (
              lambda result: _cell_rows(result["members"], [
                  "node", "name", "area", "admitted_by", "admitted_by_name", "admitted",
                  "depth"])),
+    ViewSpec("similar", "Others on the same journey: the practices of other groups most "
+             "like a practice (node and key; default node: this one), and why.",
+             ("node", "key", "limit", "offset"),
+             lambda db, p: similar.similar(db, p["node"], p["key"], limit=p["limit"],
+                                           offset=p["offset"]),
+             _similar_table, defaults={"limit": 10}),
+    ViewSpec("introductions", "Introductions a convenor can make: groups on the same theme "
+             "with no credit, adaptation or shared lineage between them, by theme.",
+             ("theme", "level", "area", "per_theme", "limit", "offset"),
+             lambda db, p: introductions.introductions(
+                 db, theme=p.get("theme"), level=p.get("level"), area=p.get("area"),
+                 per_theme=p["per_theme"], limit=p["limit"], offset=p["offset"]),
+             _introductions_table, defaults={"limit": 10}),
+    ViewSpec("travelled", "Where a node's ideas travelled: which of its practices others "
+             "adapted or credited, by whom, where, with their notes (default: this node).",
+             ("node",), lambda db, p: travelled.travelled(db, p["node"]), _travelled_table),
 )}
 
 
@@ -181,8 +239,14 @@ def prepare(name: str, raw: Mapping[str, str | int | None], *, me: bytes,
     """Parse the text parameters of a view, filling in this node and now where it needs them."""
     spec = spec_of(name)
     params = parse_params(name, spec.params, raw)
-    if name == "lineage" and "node" not in params:
+    for param, value in spec.defaults.items():
+        if raw.get(param) in (None, ""):
+            params[param] = value
+    if name in ("lineage", "similar", "travelled") and "node" not in params:
         params["node"] = me
+    if name == "similar" and "key" not in params:
+        raise InvalidInput("key: similar needs a practice: its key (and `node`, for "
+                           "another node's practice)", field="key")
     if name == "health" and "at" not in params:
         params["at"] = now_ms
     return params

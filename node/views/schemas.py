@@ -38,6 +38,7 @@ _PRACTICE_FIELDS: Final[dict[str, Schema]] = {
     "version": _INT,
 }
 _NODE: Final[Schema] = _object({"node": _STR, "name": _NSTR, "level": _NSTR, "area": _NSTR})
+_GROUP: Final[Schema] = _object({**_NODE["properties"], "contact": _NSTR})
 _MEMBER_FIELDS: Final[dict[str, Schema]] = {
     "node": _STR, "name": _NSTR, "area": _NSTR, "admitted_by": _NSTR,
     "admitted_by_name": _NSTR, "admitted": _NSTR, "depth": _INT}
@@ -53,6 +54,7 @@ def common_schemas() -> dict[str, Schema]:
         "Practice": _object(_PRACTICE_FIELDS),
         "Totals": _object({"practices": _INT, "nodes": _INT}),
         "Node": _NODE,
+        "Group": _GROUP,
         "Vertex": _object({
             "node": _STR, "node_name": _NSTR, "key": _NSTR, "title": _NSTR, "area": _NSTR,
             "level": _NSTR, "date": _STR, "generation": _INT,
@@ -121,6 +123,30 @@ VIEW_SCHEMAS: Final[dict[str, Schema]] = {
                             "links_from": _INT, "links_by": _INT}),
         "learned_from": {"type": "array", "items": _OTHER},
         "learned_by": {"type": "array", "items": _OTHER}}),
+    "similar": _envelope("similar", {
+        "practice": _object({**_PRACTICE_FIELDS, "contact": _NSTR}),
+        "total": _INT,
+        "results": {"type": "array", "items": _object({
+            **_PRACTICE_FIELDS, "contact": _NSTR, "lessons": _STRS, "shared_themes": _STRS,
+            "shared_words": _STRS, "same_level": _BOOL, "connected": _BOOL,
+            "why": _STR})}}),
+    "introductions": _envelope("introductions", {
+        "total": _INT,
+        "themes": {"type": "array", "items": _object({
+            "theme": _STR, "groups": _INT, "more": _BOOL,
+            "suggestions": {"type": "array", "items": _object({
+                "groups": {"type": "array", "items": _ref("Group"), "minItems": 2,
+                           "maxItems": 2},
+                "shared_themes": _STRS, "same_level": _BOOL, "why": _STR})}})}}),
+    "travelled": _envelope("travelled", {
+        "node": _ref("Node"),
+        "practices": {"type": "array", "items": _object({
+            "key": _STR, "title": _NSTR, "held": _BOOL,
+            "groups": {"type": "array", "items": _object({
+                **_GROUP["properties"],
+                "adapted_as": {"type": "array", "items": _object({
+                    "key": _STR, "title": _STR, "area": _NSTR, "date": _STR})},
+                "credited": _BOOL, "note": _NSTR, "date": _STR})}})}}),
     "health": _envelope("health", {
         "figures": _object({
             "nodes_known": _INT, "heard_from_last_day": _INT, "heard_from_last_week": _INT,

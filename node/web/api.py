@@ -163,7 +163,7 @@ def covered_commands() -> dict[str, str]:
     return out
 
 
-def _parameter(name: str) -> dict[str, Any]:
+def _parameter(name: str, default: int | None = None) -> dict[str, Any]:
     from ..views import PARAMS
 
     param = PARAMS[name]
@@ -174,8 +174,8 @@ def _parameter(name: str) -> dict[str, Any]:
         schema["minimum"] = param.minimum
     if param.maximum is not None:
         schema["maximum"] = param.maximum
-    if param.default is not None:
-        schema["default"] = param.default
+    if default is not None or param.default is not None:
+        schema["default"] = default if default is not None else param.default
     if param.pattern is not None:
         schema["pattern"] = param.pattern
     return {"name": name, "in": "query", "required": False, "description": param.help,
@@ -204,7 +204,7 @@ def openapi_document() -> dict[str, Any]:
     for name, spec in VIEWS.items():
         schema_name = f"{name.capitalize()}View"
         schemas[schema_name] = VIEW_SCHEMAS[name]
-        parameters = [_parameter(p) for p in spec.params]
+        parameters = [_parameter(p, spec.defaults.get(p)) for p in spec.params]
         paths[f"{API_PREFIX}/views/{name}"] = {"get": {
             "operationId": f"view_{name}", "summary": spec.summary, "tags": ["views"],
             "parameters": parameters,

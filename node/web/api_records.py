@@ -331,13 +331,15 @@ async def _credit_withdraw(request: web.Request) -> web.StreamResponse:
 
 _PROFILE: Final = {"type": "object", "properties": {
     "name": _TEXT, "area": _TEXT, "level": _TEXT, "description": _TEXT, "principles": _TEXTS,
-    "addresses": _TEXTS, "org_id": _TEXT}}
+    "addresses": _TEXTS, "org_id": _TEXT,
+    # The contact other groups may use (an email or web address); null: none.
+    "contact": {"type": ["string", "null"]}}}
 
 
 def _organisation_json(org: Organisation) -> dict[str, Any]:
     return {"name": org.name, "level": org.level, "area": org.area,
             "description": org.description, "principles": list(org.principles),
-            "addresses": list(org.addresses), "org_id": org.org_id}
+            "addresses": list(org.addresses), "org_id": org.org_id, "contact": org.contact}
 
 
 @operation("GET", "/profile", summary="The organisation's details as stored (published or "

@@ -1,5 +1,10 @@
 """Logging in and out, and the home page a logged-in group lands on.
 
+The home page shows, besides the node's state, where the group's ideas
+travelled: which of its practices other groups adapted or credited, with
+those new since the page last showed them highlighted
+(:func:`node.home.ideas_travelled`).
+
 The rules (rate limit, fresh token on login, what a wrong password tells)
 are in :mod:`.auth`. Checking a password costs about 50 ms of scrypt, so
 it runs on a worker thread, never on the event loop.
@@ -13,7 +18,7 @@ import math
 from aiohttp import web
 
 from ..front import client_of
-from ..home import node_status
+from ..home import ideas_travelled, node_status
 from .admin import verify_password
 from .auth import Access, Session, safe_next
 from .forms import read_form
@@ -85,8 +90,11 @@ async def home(request: web.Request) -> web.StreamResponse:
     organisation = await store.get_organisation()
     profile = await store.current_entry(store.node_id, "profile", "profile")
     health = await health_summary(request.app[PAGES].service)
+    # Where the group's ideas travelled; those new since this page last showed them marked.
+    travelled = await ideas_travelled(store, "home")
     return await render(request, "home.html", {"status": status, "org": organisation,
-                                               "profile": profile, "health": health},
+                                               "profile": profile, "health": health,
+                                               "travelled": travelled},
                         title=organisation.name or "Your node")
 
 

@@ -8,12 +8,20 @@ the same parameters and the same refusals, as the JSON API and the CLI:
 * ``/network/directory`` — search and filters; the list refreshes by
   itself when entries arrive (:mod:`.live` and ``static/live.js``);
 * ``/network/practice?node=…&key=…`` — one practice: its summary, its
-  lineage as a layered tree (and as a nested list), credits received; a
-  logged-in group can adapt it or credit its authors here;
+  lineage as a layered tree (and as a nested list), credits received, the
+  practices of other groups most like it ("others on the same journey");
+  a logged-in group can adapt it or credit its authors here;
+* ``/network/similar?node=…&key=…`` — all the practices like it, page by page;
+* ``/network/introductions`` — introductions a convenor can make: groups on
+  the same theme with nothing between them yet, by theme, with filters;
 * ``/network/spread`` — practices that started a lineage, by reach;
 * ``/network/lineage?node=…`` — credits given and received by a node
   (this one by default);
 * ``/network/health`` — how complete and fresh this node's picture is.
+
+Groups appear with the contact they publish ("get in touch") to a logged-in
+visitor only: a page the group made public does not pass other groups'
+addresses on to whoever finds it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from ..store.input_checks import check_practice_key
 from ..store.sharing import SharePolicy
 from ..views import FILTER_NAMES, run_view
 from ..views.params import PARAMS
+from ..views.ties import contacts_by_id
 from .charts import bar_chart, lineage_tree
 from .forms import read_form
 from .practices import store_of
@@ -38,7 +47,33 @@ from .render import access_of, redirect, render
 __all__ = ["routes"]
 
 DIRECTORY_PARAMS: Final = ("q", "kind", *FILTER_NAMES)
+INTRODUCTION_PARAMS: Final = ("theme", "level", "area")
 PAGE_SIZE: Final = 25
+#: Practices like this one on its page; the rest on /network/similar, this many a page.
+SIMILAR_ON_PRACTICE: Final = 5
+SIMILAR_PAGE: Final = 10
+#: Themes on a page of introductions, suggestions for each (or, for one theme, a page).
+INTRODUCTION_THEMES: Final = 10
+INTRODUCTIONS_PER_THEME: Final = 3
+#: Groups of a lineage whose contacts a practice's page looks up (a big lineage has thousands).
+MAX_TREE_CONTACTS: Final = 500
+
+
+def _tree_nodes(tree: dict[str, Any], most: int) -> set[str]:
+    """The node ids in a lineage tree, breadth first, at most ``most`` of them."""
+    found: set[str] = set()
+    level = [tree]
+    while level and len(found) < most:
+        found.update(vertex["node"] for vertex in level)
+        level = [child for vertex in level for child in vertex["children"]]
+    return found
+
+
+async def _contacts(request: web.Request, ids: Any) -> dict[str, str]:
+    """Published contacts of these nodes (id text), for "get in touch" — logged in only."""
+    if not access_of(request).logged_in:
+        return {}
+    return await store_of(request).db.read(contacts_by_id, list(ids))
 
 
 def _query(request: web.Request, names: tuple[str, ...]) -> dict[str, str | int | None]:
@@ -103,7 +138,8 @@ async def _directory_context(request: web.Request) -> dict[str, Any]:
     return {"result": result, "params": raw, "error": error, "offset": offset,
             "page_size": PAGE_SIZE, "filters": FILTER_NAMES,
             "choices": {name: PARAMS[name].choices for name in DIRECTORY_PARAMS},
-            "me": store.key.node_id}
+            "me": store.key.node_id,
+            "contacts": await _contacts(request, (r["node"] for r in result["results"]))}
 
 
 async def directory(request: web.Request) -> web.StreamResponse:
@@ -132,9 +168,15 @@ async def _practice_context(request: web.Request, node: str, key: str) -> dict[s
                         description="Each box is a practice or a crediting group; lines go "
                                     "from a practice to those adapted from it.",
                         highlight=(id_to_text(author), key))
+    similar = await run_view(store, "similar", {"node": id_to_text(author), "key": key,
+                                                "limit": SIMILAR_ON_PRACTICE})
+    contacts = await _contacts(request, [id_to_text(author),
+                                         *(c["node"] for c in spread["credits"]),
+                                         *_tree_nodes(spread["tree"], MAX_TREE_CONTACTS)])
     return {"spread": spread, "body": body, "tree_svg": tree, "mine": mine,
             "credited": credited, "own_practices": own, "node": id_to_text(author),
-            "key": key, "error": None, "values": {}}
+            "key": key, "error": None, "values": {}, "similar": similar,
+            "contacts": contacts}
 
 
 async def practice(request: web.Request) -> web.StreamResponse:
@@ -227,13 +269,56 @@ async def credit_withdraw(request: web.Request) -> web.StreamResponse:
                     _back_to(id_to_text(author), key))
 
 
+async def similar(request: web.Request) -> web.StreamResponse:
+    """Every practice of other groups like this one, most alike first, a page at a time."""
+    node, key = request.query.get("node", ""), request.query.get("key", "")
+    if not node or not key:
+        raise InvalidInput("a practice is named by its node and key (from the directory)",
+                           field="node")
+    offset = _offset(request)
+    result = await run_view(store_of(request), "similar", {
+        "node": node[:200], "key": key[:100], "limit": SIMILAR_PAGE, "offset": offset})
+    return await render(request, "similar.html", {
+        "similar": result, "offset": offset, "page_size": SIMILAR_PAGE,
+        "node": result["practice"]["node"], "key": result["practice"]["key"]},
+        title=f"Others on the same journey as {result['practice']['title']}")
+
+
+async def introductions(request: web.Request) -> web.StreamResponse:
+    """Introductions a convenor can make, by theme; filters by theme, level and area."""
+    store = store_of(request)
+    raw = _query(request, INTRODUCTION_PARAMS)
+    error = None
+    offset = 0
+    try:
+        offset = _offset(request)
+        result = await run_view(store, "introductions", {
+            **raw, "per_theme": INTRODUCTIONS_PER_THEME, "limit": INTRODUCTION_THEMES,
+            "offset": offset})
+    except InvalidInput as exc:
+        error = exc.message
+        result = await run_view(store, "introductions", {
+            "per_theme": INTRODUCTIONS_PER_THEME, "limit": INTRODUCTION_THEMES})
+    one_theme = "theme" in result["params"]
+    shown = len(result["themes"][0]["suggestions"]) if one_theme and result["themes"] \
+        else len(result["themes"])
+    more = result["themes"][0]["more"] if one_theme and result["themes"] \
+        else offset + INTRODUCTION_THEMES < result["total"]
+    return await render(request, "introductions.html", {
+        "result": result, "params": raw, "error": error, "offset": offset,
+        "page_size": INTRODUCTION_THEMES, "one_theme": one_theme, "shown": shown,
+        "more": more, "levels": PARAMS["level"].choices},
+        status=400 if error else 200, title="Introductions to make")
+
+
 async def roots(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     offset = _offset(request)
     result = await run_view(store, "spread", {"limit": PAGE_SIZE, "offset": offset})
-    return await render(request, "spread.html", {"result": result, "offset": offset,
-                                                 "page_size": PAGE_SIZE},
-                        title="How practices spread")
+    return await render(request, "spread.html", {
+        "result": result, "offset": offset, "page_size": PAGE_SIZE,
+        "contacts": await _contacts(request, (r["node"] for r in result["roots"]))},
+        title="How practices spread")
 
 
 async def lineage(request: web.Request) -> web.StreamResponse:
@@ -246,9 +331,12 @@ async def lineage(request: web.Request) -> web.StreamResponse:
         if node:
             raise
         result = None  # this node has no entries yet
+    others = [o["node"] for d in ("learned_from", "learned_by") for o in result[d]] \
+        if result is not None else []
     return await render(request, "lineage.html",
                         {"result": result, "me": store.key.node_id,
-                         "is_me": result is None or result["params"]["node"] == store.key.node_id},
+                         "is_me": result is None or result["params"]["node"] == store.key.node_id,
+                         "contacts": await _contacts(request, others)},
                         title="Credits given and received")
 
 
@@ -265,6 +353,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/network", overview, name="network.overview"),
         web.get("/network/directory", directory, name="network.directory"),
         web.get("/network/practice", practice, name="network.practice"),
+        web.get("/network/similar", similar, name="network.similar"),
+        web.get("/network/introductions", introductions, name="network.introductions"),
         web.get("/network/spread", roots, name="network.spread"),
         web.get("/network/lineage", lineage, name="network.lineage"),
         web.get("/network/health", health, name="network.health"),

@@ -14,6 +14,7 @@ not when the node starts: a node that only syncs never loads Jinja2.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -95,6 +96,25 @@ def size_text(count: int | None) -> str:
     return f"{value:.1f} GB"  # pragma: no cover
 
 
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\Z")
+_WEB: Final = re.compile(r"https?://[^\s]+\Z", re.IGNORECASE)
+
+
+def contact_href(contact: str | None) -> str:
+    """Where a group's published contact leads: ``mailto:`` for an email, else the address.
+
+    The protocol only lets an email or an http(s) address through; anything
+    else gets no link at all (an empty string).
+    """
+    if not contact:
+        return ""
+    if _WEB.match(contact):
+        return contact
+    if _EMAIL.match(contact):
+        return "mailto:" + contact
+    return ""
+
+
 def plural(count: int, word: str, words: str | None = None) -> str:
     """``1 practice``, ``3 practices`` (``words``: the plural when it is not word + s)."""
     return f"{count} {word if count == 1 else (words or word + 's')}"
@@ -122,7 +142,8 @@ def make_environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("node.web", "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, node_text=node_text, node_short=node_short,
-                       size=size_text, json_text=json_text, plural=plural)
+                       size=size_text, json_text=json_text, plural=plural,
+                       contact_href=contact_href)
     return env
 
 

@@ -69,6 +69,8 @@ PAGE_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
     ("GET", "/network", "network.overview", "network"),
     ("GET", "/network/directory", "network.directory", "network"),
     ("GET", "/network/practice", "network.practice", "network"),
+    ("GET", "/network/similar", "network.similar", "network"),
+    ("GET", "/network/introductions", "network.introductions", "network"),
     ("GET", "/network/spread", "network.spread", "network"),
     ("GET", "/network/lineage", "network.lineage", "network"),
     ("GET", "/network/health", "network.health", "network"),

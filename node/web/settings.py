@@ -2,7 +2,8 @@
 
 * **Profile** — what the organisation says about itself (name, area,
   level, description, the network principles it holds, its addresses, an
-  org-id.guide identifier); saved privately, with a preview of exactly the
+  org-id.guide identifier, and the contact it may choose to publish so
+  other groups can get in touch); saved privately, with a preview of exactly the
   profile entry publishing would sign, then published.
 * **Public pages** — which read-only page groups anyone on the network
   may see without logging in (:data:`.admin.PUBLIC_PAGE_GROUPS`).
@@ -47,13 +48,14 @@ from .uploads import CsrfRefused, read_upload
 __all__ = ["routes"]
 
 _PROFILE_FIELDS: Final = ("name", "area", "level", "description", "principles", "addresses",
-                          "org_id")
+                          "org_id", "contact")
 
 
 def _profile_values(org: Organisation) -> dict[str, str]:
     return {"name": org.name, "area": org.area, "level": org.level or "",
             "description": org.description, "principles": "\n".join(org.principles),
-            "addresses": "\n".join(org.addresses), "org_id": org.org_id or ""}
+            "addresses": "\n".join(org.addresses), "org_id": org.org_id or "",
+            "contact": org.contact or ""}
 
 
 async def _settings_page(request: web.Request, *, status: int = 200,
@@ -96,7 +98,8 @@ def profile_changes(form: Any) -> dict[str, Any]:
             "description": form.text("description"),
             "principles": lines(form.text("principles")),
             "addresses": lines(form.text("addresses")),
-            "org_id": form.text("org_id", max_len=100)}
+            "org_id": form.text("org_id", max_len=100),
+            "contact": form.text("contact", max_len=300)}
 
 
 async def profile_save(request: web.Request) -> web.StreamResponse:

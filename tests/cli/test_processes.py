@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import socket
 import sqlite3
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -167,11 +169,77 @@ def test_demo_runs_until_the_practice_is_everywhere(processes: list[Process]) ->
     demo.wait_for("The practice is on all 3 nodes", timeout=30)
     url = demo.wait_for("curl ").split("curl ", 1)[1].split("/.well-known")[0]
     assert well_known(url)["software"]
+    similar_line = demo.wait_for(" view similar ")
+    introductions_line = demo.wait_for(" view introductions")
     demo.wait_for("Press Ctrl-C")
     # Another process can look at a demo node while the demo runs.
     status = json.loads(ok("status", "--json", "--data-dir", str(root / "node1")))
     assert status["entries"]["practice"] >= 2 and status["running_pid"] == demo.popen.pid
+    # The "try it" lines work as printed (their words up to the two-space comment).
+    for line, check in ((similar_line, "1. Community fridge (active) — Easton Community "
+                                       "Fridge"),
+                        (introductions_line, "\nwaste (2 groups)\n")):
+        command = shlex.split(line.strip(), comments=True)
+        assert command[0].endswith("hedgerow")
+        assert check in ok(*command[1:])
     assert demo.signal(signal.SIGINT, timeout=10) == 0
     assert f"removed {root}" in demo.rest()
     assert not root.exists()
     assert "Traceback" not in "".join(demo.errors), "".join(demo.errors)
+
+
+def test_two_running_nodes_find_each_other_and_see_where_ideas_travelled(
+        tmp_path: Path, node_dir: Path, processes: list[Process]) -> None:
+    first, first_url = start_node(node_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    at_first = ("--data-dir", str(node_dir))
+    ok("profile", "set", "--contact", "hello@repair.example.org", *at_first)
+    ok("profile", "publish", *at_first)
+    ok("record", "add", "--title", "Repair café", "--themes", "repair,reuse",
+       "--lesson", "Test every kettle.", *at_first)
+    ok("share", "publish", "repair-cafe", "--fields", "themes,lessons", *at_first)
+    code = ok("invite", "--address", first_url, *at_first).strip()
+    second_dir = tmp_path / "second"
+    at_second = ("--data-dir", str(second_dir))
+    ok("init", "--join", code, "--name", "Splott Fixers", "--level", "neighbourhood",
+       *at_second)
+    second, _ = start_node(second_dir, processes, env={"HEDGEROW_SYNC_INTERVAL": "1"})
+    second.wait_for("joined the network", timeout=20)  # a member publishes
+    ok("profile", "set", "--contact", "https://fixers.splott.example", *at_second)
+    ok("profile", "publish", *at_second)
+    ok("record", "add", "--title", "Fix-it evenings", "--themes", "repair", *at_second)
+    ok("share", "publish", "fix-it-evenings", "--fields", "themes", *at_second)
+
+    def holds(data_dir: Path, kind: str, count: int) -> bool:
+        entries = json.loads(ok("status", "--json", "--data-dir", str(data_dir)))["entries"]
+        return entries.get(kind, 0) >= count
+
+    def until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not done():
+            assert time.monotonic() < deadline, "the two nodes did not exchange their entries"
+            time.sleep(0.2)
+
+    until(lambda: holds(second_dir, "practice", 2))  # the first's practice arrived: credit it
+    ok("credit", node_info(node_dir)["node_id"], "repair-cafe", "--note",
+       "Your kettle test saved us.", *at_second)
+    until(lambda: holds(node_dir, "credit", 1) and holds(node_dir, "profile", 2)
+          and holds(second_dir, "profile", 2))
+    # On the second node: the first's practice is on the same journey, with its contact.
+    similar = json.loads(ok("view", "similar", "fix-it-evenings", "--json", *at_second))
+    (found,) = similar["results"]
+    assert (found["title"], found["node_name"], found["contact"]) == (
+        "Repair café", "Headingley Repair Café", "hello@repair.example.org")
+    assert found["shared_themes"] == ["repair"] and found["connected"]  # the credit
+    # Connected by the credit: no introduction to make between them.
+    introductions = json.loads(ok("view", "introductions", "--json", *at_first))
+    assert [(t["theme"], t["groups"], t["suggestions"]) for t in introductions["themes"]] == [
+        ("repair", 2, [])]
+    # On the first node: where its idea travelled, new the first time only.
+    out = ok("status", *at_first)
+    assert "(1 new since you last looked)" in out
+    assert "new Splott Fixers (neighbourhood); get in touch: https://fixers.splott.example" \
+           " — credited it: “Your kettle test saved us.”" in out
+    assert "new since" not in ok("status", *at_first)
+    for process in (first, second):
+        assert process.signal(signal.SIGTERM) == 0
+    assert integrity(node_dir) == integrity(second_dir) == "ok"

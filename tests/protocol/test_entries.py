@@ -179,6 +179,31 @@ def test_admissions_and_genesis() -> None:
     assert info.value.code == "self_admission"
 
 
+@pytest.mark.parametrize("contact", [
+    "hello@alder.example.org", "a.b+c_d-e@x.co.uk", "https://alder.example.org/contact",
+    "http://192.0.2.1:8470", "https://[2001:db8::1]/x", "https://alder.example.org?a=b#c",
+])
+def test_a_profile_may_publish_a_contact(contact: str) -> None:
+    profile = Entry(NET, ALICE.public, "profile", "profile", V0,
+                    {"name": "Alder St", "level": "local", "contact": contact})
+    verify_entry(sign_entry(ALICE, profile), NET)
+
+
+@pytest.mark.parametrize("contact", [
+    "", "hello", "hello@alder", "@alder.example.org", "hello@alder.example.org.",
+    "mailto:hello@alder.example.org", "javascript:alert(1)", "ftp://alder.example.org",
+    "https://someone@alder.example.org", "https://alder.example.org/a b",
+    'https://alder.example.org/"><script>', "a?cc=b@alder.example.org", "hi\n@x.org",
+    "x" * 250 + "@x.org",
+])
+def test_a_contact_must_be_an_email_or_web_address(contact: str) -> None:
+    body = {"contact": contact, "level": "local", "name": "Alder St"}
+    with pytest.raises(EntryError) as caught:
+        sign_entry(ALICE, Entry(NET, ALICE.public, "profile", "profile", V0, body))
+    assert caught.value.message.startswith("body.contact: ")
+    assert contact[:12] not in caught.value.message or not contact  # never the value
+
+
 # The fast yes/no test and the explaining walk come from one declaration of
 # each rule; they must agree on everything, valid or not.
 _text = st.one_of(st.text(max_size=12), st.sampled_from(["", "x" * 300, "a\x1bb", "a\nb",
@@ -189,7 +214,7 @@ _field_names = st.sampled_from(["title", "status", "description", "themes", "lev
                                 "since", "measures", "lessons", "adapted_from", "name", "value",
                                 "author", "key", "to", "practice", "note", "reason", "unit",
                                 "org_id", "addresses", "principles", "defined_by", "period",
-                                "node", "nonce"])
+                                "node", "nonce", "contact"])
 _values = st.recursive(_leaf, lambda kids: st.lists(kids, max_size=4)
                        | st.dictionaries(_field_names, kids, max_size=5), max_leaves=12)
 

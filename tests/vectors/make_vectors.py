@@ -143,6 +143,7 @@ def build() -> dict[str, Any]:
             "name": "Alder Street Tenants", "level": "neighbourhood", "area": "M14",
             "principles": ["led by residents", "open to all"],
             "addresses": ["https://alder.example.org:8470"], "org_id": "GB-CHC-1234567",
+            "contact": "hello@alder.example.org",
         }),
         Entry(net, alice.public, "practice", "play-street", v0 + 1, {
             "title": "Play street", "status": "active", "themes": ["play", "streets"],
@@ -218,6 +219,9 @@ def build() -> dict[str, Any]:
         ("bad org id", resign(Entry(net, alice.public, "profile", "profile", v0,
                                     {"name": "A", "level": "local", "org_id": "charity 12"})),
          net),
+        ("bad contact", resign(Entry(net, alice.public, "profile", "profile", v0,
+                                     {"name": "A", "level": "local",
+                                      "contact": "javascript:alert(1)"})), net),
         ("credit key does not match body", resign(Entry(
             net, alice.public, "credit", "wrong", v0,
             {"to": bob.public, "practice": "play-street-east"})), net),

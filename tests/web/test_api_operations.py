@@ -74,8 +74,12 @@ async def test_a_group_works_through_the_api(service: PagesService, pages: PageC
     shown = await api.call("GET", "/records/repair-cafe")
     assert shown["context"] == "private context"  # the admin's own API sees private fields
 
-    await api.call("PATCH", "/profile", {"name": "Headingley Repair Café", "level": "local"})
+    await api.call("PATCH", "/profile", {"name": "Headingley Repair Café", "level": "local",
+                                         "contact": "hello@repair.example.org"})
     assert (await api.call("GET", "/profile"))["name"] == "Headingley Repair Café"
+    assert (await api.call("GET", "/profile/preview"))["body"]["contact"] == \
+        "hello@repair.example.org"
+    await api.call("PATCH", "/profile", {"contact": "ring us"}, status=400)
     assert (await api.call("GET", "/profile/preview"))["kind"] == "profile"
     assert (await api.call("POST", "/profile/publish"))["body"]["name"] == \
         "Headingley Repair Café"

@@ -17,6 +17,7 @@ without it these tests fail, they are not skipped.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import threading
 from collections.abc import Coroutine, Iterator
@@ -327,6 +328,109 @@ def test_adapt_credit_and_see_the_lineage_on_both(nodes: Nodes, a_page: Page,
     screenshot(a_page, "lineage-on-a")
     a_page.goto(f"{a.url}/network/lineage")
     expect(a_page.locator("main")).to_contain_text("Birch Lane repair evenings")
+
+
+def _until(page: Page, url: str, text: str) -> None:
+    """Reload ``url`` until the page shows ``text`` (entries arrive by sync), then go on."""
+    for _ in range(WAIT_MS // 250):
+        page.goto(url)
+        if text in page.content():
+            return
+        page.wait_for_timeout(250)
+    expect(page.locator("main")).to_contain_text(text)
+
+
+def test_others_on_the_same_journey_with_a_contact(nodes: Nodes, a_page: Page,
+                                                   b_page: Page) -> None:
+    a, b = nodes.a, nodes.b
+    # B says how to get in touch, and publishes its profile (the form previews it first).
+    b_page.goto(f"{b.url}/settings")
+    b_page.get_by_label("Name").fill("Birch Lane Tenants")
+    b_page.get_by_label("Level", exact=True).select_option("neighbourhood")
+    b_page.get_by_label("Contact for other groups").fill("hello@birchlane.example.org")
+    b_page.get_by_role("button", name="Save the profile").click()
+    expect(b_page.get_by_test_id("profile-preview")).to_contain_text(
+        '"contact": "hello@birchlane.example.org"')
+    b_page.get_by_role("button", name="Publish the profile").click()
+    expect(b_page.get_by_text("Published the profile.")).to_be_visible()
+    # B runs a tool library on the same themes as A's repair café.
+    b_page.goto(f"{b.url}/practices/new")
+    b_page.get_by_label("Title").fill("Birch tool library")
+    b_page.get_by_label("Themes").fill("repair, reuse")
+    b_page.get_by_role("button", name="Save").click()
+    b_page.get_by_role("link", name="Share…").click()
+    b_page.get_by_label("Themes").check()
+    b_page.get_by_role("button", name="Save choices and preview").click()
+    b_page.get_by_role("button", name="Publish this summary").click()
+    expect(b_page.get_by_text("says exactly this")).to_be_visible()
+    # On A's own repair café: B's library is on the same journey, and why, and how to reach B.
+    practice = f"{a.url}/network/practice?node={a.store.key.node_id}&key=repair-cafe"
+    _until(a_page, practice, "Birch tool library")
+    section = a_page.locator("section", has=a_page.get_by_role(
+        "heading", name="Others on the same journey"))
+    expect(section).to_contain_text("Why: 2 shared themes: repair, reuse")
+    _until(a_page, practice, "hello@birchlane.example.org")
+    contact = section.get_by_role("link", name="Get in touch with Birch Lane Tenants "
+                                               "(hello@birchlane.example.org)")
+    expect(contact.first).to_have_attribute("href", "mailto:hello@birchlane.example.org")
+    expect(section).to_contain_text("already linked")  # B adapted and credited A's café
+    screenshot(a_page, "practice-similar")
+
+
+def test_where_our_ideas_travelled_on_the_home_page(nodes: Nodes, a_page: Page) -> None:
+    base = nodes.a.url
+    # B's adaptation and credit arrived (and its profile: the test before waited for it).
+    a_page.goto(f"{base}/")
+    section = a_page.locator("section.travelled")
+    expect(section).to_contain_text("Birch Lane Tenants")
+    expect(section.get_by_role("heading", name="Where our ideas travelled")).to_be_visible()
+    expect(section).to_contain_text("Birch lane repair evenings", ignore_case=True)
+    expect(section).to_contain_text("Thank you for the toolkit!")
+    expect(section.locator("li.new")).to_have_count(1)
+    expect(section.locator(".tag-new")).to_have_text("new")
+    screenshot(a_page, "home-travelled")
+    a_page.reload()  # seen once: no longer new
+    expect(section.locator("li.new")).to_have_count(0)
+    expect(section).to_contain_text("Thank you for the toolkit!")
+
+
+def test_introductions_a_convenor_can_make(nodes: Nodes, a_page: Page) -> None:
+    from protocol import Entry, NodeKey, sign_entry
+
+    a = nodes.a
+    # A third group, on repair too, that nobody has credited or adapted from.
+    cedar = NodeKey.from_seed(b"cedar road menders".ljust(32, b"."))
+    network = network_of("alder")  # A founded it: A admits the menders, then holds their entries
+    nodes.loop.run(a.store.admit(cedar.public))
+    entries = [sign_entry(cedar, Entry(network, cedar.public, kind, key, 1_700_000_500_000 + i,
+                                       body)) for i, (kind, key, body) in enumerate((
+        ("profile", "profile", {"name": "Cedar Road Menders", "level": "neighbourhood",
+                                "contact": "https://menders.cedar.example"}),
+        ("practice", "mending-mornings", {"title": "Mending mornings", "status": "active",
+                                          "themes": ["repair"]})))]
+    outcomes = nodes.loop.run(a.store.ingest(entries))
+    assert all(o.stored for o in outcomes), outcomes
+    page = a_page
+    page.goto(f"{a.url}/network")
+    page.get_by_role("navigation", name="Network views").get_by_role(
+        "link", name="Introductions").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Introductions to make")
+    repair = page.locator("section.introductions", has=page.get_by_role(
+        "heading", name="repair (3 groups)"))
+    expect(repair).to_contain_text("Cedar Road Menders")
+    expect(repair).to_contain_text("Why: both work on repair")
+    expect(repair.get_by_role("link", name="Get in touch with Cedar Road Menders "
+                                           "(https://menders.cedar.example)").first
+           ).to_have_attribute("href", "https://menders.cedar.example")
+    # A and B are linked by B's adaptation and credit: never introduced to each other.
+    reuse = page.locator("section.introductions", has=page.get_by_role(
+        "heading", name="reuse (2 groups)"))
+    expect(reuse).to_contain_text("Its groups are connected already")
+    screenshot(page, "introductions")
+    page.get_by_label("Theme").fill("repair")
+    page.get_by_role("button", name="Show introductions").click()
+    expect(page).to_have_url(re.compile(r"/network/introductions\?theme=repair"))
+    expect(page.locator("section.introductions")).to_have_count(1)
 
 
 def test_a_form_without_a_csrf_token_is_refused(nodes: Nodes, a_page: Page) -> None:

@@ -281,6 +281,43 @@ async def test_profile(store: Store) -> None:
     assert [h.kind for h in await store.search_summaries("Hulme")] == ["profile"]
 
 
+@pytest.mark.parametrize(("typed", "published"), [
+    ("hello@hulme.example.org", "hello@hulme.example.org"),
+    ("  mailto:Hello.Tenants+web@hulme.example.org ", "Hello.Tenants+web@hulme.example.org"),
+    ("https://hulme.example.org/contact", "https://hulme.example.org/contact"),
+    ("hulme.example.org/contact", "https://hulme.example.org/contact"),
+    ("http://192.0.2.7:8080", "http://192.0.2.7:8080"),
+])
+async def test_a_contact_is_published_with_the_profile(store: Store, typed: str,
+                                                       published: str) -> None:
+    await store.update_organisation({"name": "Hulme Tenants", "level": "local"})
+    assert "contact" not in (await store.preview_profile()).body  # never required
+    organisation = await store.update_organisation({"contact": typed})
+    assert organisation.contact == published
+    preview = await store.preview_profile()  # shown before it is signed
+    assert preview.body["contact"] == published
+    signed = await store.publish_profile()
+    assert body_of(signed.payload)["contact"] == published
+    verify_entry(signed, NETWORK)
+    await store.update_organisation({"contact": ""})
+    assert "contact" not in (await store.preview_profile()).body
+
+
+@pytest.mark.parametrize("typed", [
+    "hello at hulme", "javascript:alert(1)", "ftp://hulme.example.org", "hello@hulme",
+    "https://someone@hulme.example.org", "a?cc=b@hulme.example.org", "two\nlines@x.org",
+    "x" * 300 + "@hulme.example.org", "<b>@hulme.example.org",
+])
+async def test_a_bad_contact_is_refused_and_changes_nothing(store: Store, typed: str) -> None:
+    await store.update_organisation({"name": "Hulme Tenants", "level": "local",
+                                     "contact": "hello@hulme.example.org"})
+    with pytest.raises(InvalidInput) as caught:
+        await store.update_organisation({"contact": typed})
+    assert caught.value.field == "contact"
+    assert typed[:10] not in caught.value.message  # the rule, never the value
+    assert (await store.get_organisation()).contact == "hello@hulme.example.org"
+
+
 async def test_publishing_waits_for_catch_up_after_a_restore(
         store: Store, db: sqlite_utils.Database) -> None:
     await make_play_street(store)

@@ -260,9 +260,10 @@ async def test_a_stored_far_future_version_renders_everywhere(store: Store) -> N
     # Stored as an older release might have: straight in, no clock to refuse it.
     await store.db.write(lambda db: store_checked(db, [verified], now_ms=2**63 - 1))
     for name in VIEWS:
-        params = {"node": alice.node_id, "key": "forever"} if name == "spread" else \
-            {"node": alice.node_id} if name == "lineage" else {}
+        params = {"node": alice.node_id, "key": "forever"} if name in ("spread", "similar") \
+            else {"node": alice.node_id} if name in ("lineage", "travelled") else {}
         await run_view(store, name, params)
     for fmt in FORMATS:
-        for view in (None, "members") if fmt in ("graphml", "kumu") else (None,):
+        for view in (None, "members", "introductions") if fmt in ("graphml", "kumu") \
+                else (None,):
             assert await export_view(store, fmt, view, {})

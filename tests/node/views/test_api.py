@@ -48,7 +48,11 @@ def _requests(net: Network) -> list[tuple[str, dict[str, str]]]:
             ("themes", {"status": "active"}), ("levels", {}), ("principles", {}),
             ("areas", {"area": "E8"}), ("timeline", {}), ("spread", {}),
             ("spread", {"node": alpha, "key": "repair-cafe"}), ("lineage", {"node": alpha}),
-            ("lineage", {}), ("health", {}), ("members", {})]
+            ("lineage", {}), ("health", {}),
+            ("similar", {"node": alpha, "key": "repair-cafe", "limit": "3"}),
+            ("introductions", {}), ("introductions", {"theme": "repair", "offset": "1"}),
+            ("introductions", {"level": "local", "per_theme": "1"}),
+            ("travelled", {"node": alpha}), ("travelled", {}), ("members", {})]
 
 
 async def test_every_view_is_documented_and_answers_to_its_schema(
@@ -84,6 +88,10 @@ async def test_every_view_is_documented_and_answers_to_its_schema(
     ("health", "colour=green", "colour"),
     ("themes", "theme=food&theme=repair", "theme"),
     ("spread", "node=ABC&key=x", "node"),
+    ("similar", "limit=3", "key"),
+    ("similar", "key=Not+A+Key", "key"),
+    ("introductions", "per_theme=21", "per_theme"),
+    ("introductions", "theme=" + "x" * 41, "theme"),
 ])
 async def test_bad_parameters_are_400_naming_the_parameter(
         client: TestClient, name: str, query: str, field: str) -> None:
@@ -103,6 +111,19 @@ async def test_unknown_views_and_practices_are_404(client: TestClient, net: Netw
     answer = await client.get("/api/v1/views/spread", params={"node": alpha, "key": "nope"})
     assert answer.status == 404
     assert "no such practice" in (await answer.json())["error"]
+    answer = await client.get("/api/v1/views/similar", params={"node": alpha, "key": "nope"})
+    assert answer.status == 404
+    assert "no summary of that practice" in (await answer.json())["error"]
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("similar", {"key": "own-practice"}), ("introductions", {"theme": "repair"}),
+    ("travelled", {})])
+async def test_the_new_views_give_verifiable_exports(client: TestClient, name: str,
+                                                    params: dict[str, str]) -> None:
+    answer = await client.get(f"/api/v1/views/{name}/evidence", params=params)
+    assert answer.status == 200, await answer.text()
+    assert verify_export(await answer.json()).view == name
 
 
 async def test_the_evidence_endpoint_gives_a_verifiable_export(client: TestClient) -> None:

@@ -32,8 +32,10 @@ def export(db: sqlite_utils.Database, fmt: str, view: str, **params: Any) -> byt
 
 
 def params_for(net: Network, name: str) -> dict[str, Any]:
-    if name == "spread":
+    if name in ("spread", "similar"):
         return {"node": id_to_text(net.keys["L0"].public), "key": "repair-cafe"}
+    if name == "travelled":
+        return {"node": id_to_text(net.keys["L0"].public)}
     if name == "lineage":
         return {"node": id_to_text(net.keys["L2"].public)}
     if name == "directory":
@@ -170,3 +172,62 @@ def test_openreferral_filters(vdb: sqlite_utils.Database, net: Network) -> None:
 
 def test_shared_schemas_are_read_from_beside_the_project() -> None:
     assert Path(SCHEMAS).resolve().parent.parent == SHARED.resolve()
+
+
+def test_introductions_graph_has_suggested_links_drawn_apart(
+        vdb: sqlite_utils.Database, view: Any, net: Network) -> None:
+    suggestions = view("introductions", per_theme=20, limit=500)
+    expected = {(s["groups"][0]["node"], s["groups"][1]["node"], t["theme"])
+                for t in suggestions["themes"] for s in t["suggestions"]}
+    assert expected
+    prepared = prepare("introductions", {"per_theme": 20, "limit": 500}, me=b"\0" * 32,
+                       now_ms=AT)
+    # One suggestion per theme: two groups may be suggested on several themes.
+    multi = nx.read_graphml(io.BytesIO(export_bytes(vdb, "graphml", "introductions", prepared)),
+                            force_multigraph=True)
+    assert multi.is_directed()
+    found = {(u, v, d["theme"]) for u, v, d in multi.edges(data=True)
+             if d["type"] == "suggested introduction"}
+    assert found == expected
+    styles = {d["type"]: (d["style"], d["color"]) for _, _, d in multi.edges(data=True)}
+    assert styles["suggested introduction"][0] == "dashed"
+    assert {styles[t][0] for t in ("adapted from", "credited", "runs")} == {"solid"}
+    assert len({c for _, c in styles.values()}) == 4  # each type its own colour
+    # Beside the signed links, not instead of them; suggested groups are organisations.
+    assert {d["type"] for _, _, d in multi.edges(data=True)} == {
+        "adapted from", "credited", "runs", "suggested introduction"}
+    for u, v, _ in found:
+        assert multi.nodes[u]["type"] == multi.nodes[v]["type"] == "organisation"
+    reasons = [d["reason"] for _, _, d in multi.edges(data=True)
+               if d["type"] == "suggested introduction"]
+    assert all(r.startswith("both work on ") for r in reasons)
+
+
+def test_introductions_kumu_workbook(vdb: sqlite_utils.Database) -> None:
+    prepared = prepare("introductions", {"per_theme": 20, "limit": 500}, me=b"\0" * 32,
+                       now_ms=AT)
+    book = openpyxl.load_workbook(io.BytesIO(export_bytes(vdb, "kumu", "introductions",
+                                                          prepared)))
+    assert book.sheetnames == ["Elements", "Connections", "Kumu view (ignore)"]
+    rows = list(book["Connections"].iter_rows(values_only=True))
+    assert rows[0] == ("From", "To", "Type", "Date", "Direction", "Theme", "Reason")
+    suggested = [r for r in rows[1:] if r[2] == "suggested introduction"]
+    assert suggested and all(r[4] == "undirected" and r[5] and r[6] for r in suggested)
+    assert all(r[4] == "directed" for r in rows[1:] if r[2] != "suggested introduction")
+    ids = {row[0] for row in book["Elements"].iter_rows(min_row=2, values_only=True)}
+    assert all(row[0] in ids and row[1] in ids for row in rows[1:])
+    view_lines = [r[0] for r in book["Kumu view (ignore)"].iter_rows(min_row=2,
+                                                                     values_only=True)]
+    assert view_lines[0] == 'connection["connection type"="suggested introduction"] {'
+    assert "  dash: 6 4;" in view_lines
+
+
+def test_openreferral_carries_the_contact() -> None:
+    from node.exports.openreferral import _organization
+
+    organization = _validator("organization")
+    for contact, field in (("hello@x.example.org", "email"),
+                           ("https://x.example.org/contact", "website")):
+        out = _organization(b"\1" * 32, {"name": "X", "level": "local", "contact": contact})
+        assert out[field] == contact
+        assert not list(organization.iter_errors(out))

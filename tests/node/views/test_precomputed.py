@@ -106,3 +106,12 @@ def test_kept_spreads_are_what_drawing_them_live_gives(tmp_path: Path, net: Netw
         assert drawn == [view(db, "spread", node=r["node"], key=r["key"]) for r in roots]
     finally:
         db.close()
+
+
+def test_the_summaries_count_kept_for_similar_is_the_count(db: sqlite_utils.Database) -> None:
+    ingest_batch(db, [profile(ALICE, 1, level="local"),
+                      practice(ALICE, "walks", 10, themes=["walking"]),
+                      credit(BOB, ALICE.public, "walks", 12)], now_ms=100)
+    catch_up(db)
+    assert stored(db, "summaries") == 3 == db.conn.execute(
+        "SELECT count(*) FROM summaries").fetchone()[0]
