@@ -268,6 +268,10 @@ def open_database(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
             from .upgrade import upgrade_database
 
             db = upgrade_database(db, path)
+        # The check read every page into this connection's cache (up to
+        # _CACHE_KIB): give that memory back, so a node idles with only the
+        # pages it goes on to use.
+        db.conn.execute("PRAGMA shrink_memory")
     except sqlite3.DatabaseError as exc:
         with contextlib.suppress(sqlite3.Error):
             db.close()

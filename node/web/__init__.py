@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .admin import AdminFile, reset_password, setup_code_to_show
-from .auth import authorise_api, grant_session
-from .guard import guard_middleware, on_response_prepare
-from .routes import lazy_page_routes
+from .routes import OWN_CHECKS, is_sync_path, lazy_page_routes
 from .state import PAGES, PagesState
 
 if TYPE_CHECKING:
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGES",
-    "authorise_api",
-    "grant_session",
     "page_routes",
     "reset_password",
     "setup_code_to_show",
@@ -73,6 +70,24 @@ def page_routes() -> list[web.RouteDef]:
     Each page's module is imported by the first request to it (:mod:`.routes`).
     """
     return lazy_page_routes()
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The pages' rules (node/web/guard.py), loaded by the first request they apply to.
+    path = request.path
+    if is_sync_path(path) or path in OWN_CHECKS:
+        return await handler(request)
+    from .guard import guard_middleware
+
+    return await guard_middleware(request, handler)
+
+
+async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if not is_sync_path(request.path):
+        from .guard import on_response_prepare
+
+        await on_response_prepare(request, response)
 
 
 async def _end_background_work(app: web.Application) -> None:
@@ -96,8 +111,8 @@ def setup_pages(app: web.Application, service: NodeService) -> None:
     admin = AdminFile(service.store.data_dir)
     admin.ensure_setup_code()
     app[PAGES] = PagesState(service, admin)
-    app.middlewares.append(guard_middleware)
-    app.on_response_prepare.append(on_response_prepare)
+    app.middlewares.append(_guard)
+    app.on_response_prepare.append(_on_response_prepare)
     app.on_shutdown.append(_end_background_work)
     app.add_routes(page_routes())
     app.router.add_static("/static/", static_folder(), name="static", append_version=False)

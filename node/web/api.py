@@ -39,8 +39,7 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
-from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
-from .routes import API_ROUTES, lazy_operation
+from .routes import API_PREFIX, API_ROUTES, lazy_operation
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "covered_commands", "openapi_document"]
 
@@ -140,12 +139,13 @@ def api_routes() -> list[web.RouteDef]:
 
 
 def _declared() -> None:
-    """Every operation in :data:`OPERATIONS`, in the order of the routes' table.
+    """Every operation in ``.api_ops.OPERATIONS``, in the order of the routes' table.
 
     The modules that declare them register each on import, which a request
     may have done already for one of them: the order is put back to the table's.
     """
     from . import api_members, api_node, api_records  # noqa: F401
+    from .api_ops import OPERATIONS
 
     order = {(method, path): i for i, (method, path, _) in enumerate(API_ROUTES)}
     OPERATIONS.sort(key=lambda op: order.get((op.method, op.path), len(order)))
@@ -154,6 +154,7 @@ def _declared() -> None:
 def covered_commands() -> dict[str, str]:
     """Each ``hedgerow`` command the API does the work of, and its route (``GET /api/v1/…``)."""
     from ..views import VIEWS
+    from .api_ops import OPERATIONS
 
     _declared()
     out = {f"view {name}": f"GET {API_PREFIX}/views/{name}" for name in VIEWS}
@@ -197,6 +198,7 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of this API, built from the view declarations."""
     from ..views import VIEWS
     from ..views.schemas import VIEW_SCHEMAS, common_schemas
+    from .api_ops import openapi_paths
 
     _declared()
     paths: dict[str, Any] = {}

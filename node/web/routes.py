@@ -24,10 +24,22 @@ from typing import Final
 
 from aiohttp import web
 
-__all__ = ["API_ROUTES", "PAGE_MODULES", "PAGE_ROUTES", "lazy_operation", "lazy_page_routes",
-           "operation_handler", "page_handler"]
+__all__ = ["API_PREFIX", "API_ROUTES", "OWN_CHECKS", "PAGE_MODULES", "PAGE_ROUTES", "is_sync_path",
+           "lazy_operation", "lazy_page_routes", "operation_handler", "page_handler"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Where the JSON API lives (node/web/api.py).
+API_PREFIX: Final = "/api/v1"
+_SYNC_PREFIXES: Final = ("/sync/", "/.well-known/hedgerow")
+#: Paths outside the pages' login that check access themselves (node/web/health.py):
+#: /healthz answers anyone (privacy rule 4), /metrics wants an API token.
+OWN_CHECKS: Final = frozenset({"/healthz", "/metrics"})
+
+
+def is_sync_path(path: str) -> bool:
+    """The sync endpoints: never behind the pages' login, never touched by it."""
+    return path.startswith(_SYNC_PREFIXES)
 
 #: Every page route: (method, path, route name, module in node/web).
 PAGE_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (

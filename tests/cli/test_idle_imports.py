@@ -50,13 +50,17 @@ IDLE_NEVER: tuple[str, ...] = (
     "node.web.setup", "node.web.login", "node.web.practices", "node.web.share",
     "node.web.network", "node.web.live", "node.web.peers", "node.web.settings",
     "node.web.doctor", "node.web.charts",  # the page modules
-    "node.web.api_members", "node.web.api_node", "node.web.api_records",  # the JSON API
+    "node.web.api_members", "node.web.api_node", "node.web.api_ops",
+    "node.web.api_records",  # the JSON API
+    "cli.backups",  # only for `hedgerow status`
     "sqlite_utils", "dateutil", "pluggy",  # only to apply migrations, and for exports
     "platformdirs",  # only to find the default data directory
     "prometheus_client",  # only with the metrics setting
     "zeroconf",  # only with mDNS
     "rich",
 )
+#: The pages' login and response headers: loaded by the first request that is not a sync one.
+NOT_BY_SYNC: tuple[str, ...] = ("node.web.auth", "node.web.guard", "node.web.render")
 
 
 def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
@@ -95,9 +99,12 @@ def test_an_idle_node_loads_the_pages_views_and_templates_only_when_asked(
     processes.append(process)
     url = process.wait_for("listening on ").split("listening on ", 1)[1].strip()
 
-    # What peers and monitors ask of an idle node: its identity, its health.
+    # What peers ask of an idle node: its identity (the sync endpoints' side).
     assert _get(f"{url}/.well-known/hedgerow")[0] == 200
-    assert _get(f"{url}/healthz")[0] == 200
+    assert _loaded(_modules(process), IDLE_NEVER + NOT_BY_SYNC) == []
+    # A monitor's health check: the pages' response headers load, nothing else.
+    status, _, body = _get(f"{url}/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
     assert _loaded(_modules(process), IDLE_NEVER) == []
 
     # The JSON API loads what each request needs, and no templates.
