@@ -21,7 +21,6 @@ from node.service import NodeService, lan_addresses
 from node.settings import Config, load_config
 from node.web import setup_code_to_show
 
-from .backups import backup_status_line
 from .common import UserError, command_prefix, data_dir_option, json_option, open_store, run
 from .output import ago, echo_json, one_line, print_table, travel_line
 from .progress import CatchUpBar, catch_up_line
@@ -149,6 +148,8 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def _print_status(s: NodeStatus, data_dir: Path) -> None:
+    from .backups import backup_status_line  # here: `hedgerow up` never needs it
+
     who = s.name or "(no name yet)"
     details = ", ".join(x for x in (s.level, s.area) if x)
     click.echo(f"node          {s.node_id}  ({s.short_id})")

@@ -26,9 +26,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import Invitation, format_invitation, id_to_text
 
@@ -41,8 +39,9 @@ from .store.datadir import DATABASE_FILE, KEY_FILE, init_node, open_node
 from .store.node_state import CATCH_UP_PEERS, read_node_state
 from .store.store import Store
 from .sync import peerbook
-from .views import run_view
-from .views.travelled import link_name
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 try:  # POSIX; elsewhere a data directory is simply not locked.
     import fcntl
@@ -385,6 +384,11 @@ async def ideas_travelled(store: Store, viewer: str, *,
     remembers that it has shown exactly these (a person looked; a script
     reading ``--json`` does not take the highlights away).
     """
+    # Here, not at the top: `hedgerow up` imports this module, and a running
+    # node loads the views' code only when a view is asked for.
+    from .views import run_view
+    from .views.travelled import link_name
+
     try:
         result = await run_view(store, "travelled", {})
     except NotFound:  # this node has no entries yet

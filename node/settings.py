@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-import platformdirs
-
 from .errors import InvalidInput
 
 __all__ = [
@@ -141,6 +139,8 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(DATA_DIR_ENV):
         return Path(env[DATA_DIR_ENV]).expanduser()
+    import platformdirs  # here: a node given its data directory never needs it
+
     return Path(platformdirs.user_data_dir("hedgerow", appauthor=False))
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-import sqlite_utils
-
 from ..errors import InvalidInput
 from ..views import compute_view, prepare_for, refresh, verifiable_export
 from ..views.introductions import MAX_PER_THEME
@@ -44,6 +42,8 @@ from .openreferral import openreferral_uk
 from .tabular import to_csv, to_json, to_xlsx
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from ..store.store import Store
 
 __all__ = [

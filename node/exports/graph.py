@@ -40,15 +40,17 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import sqlite_utils
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from ..views.common import day_of_ms, forked_nodes, node_info, not_forked, practice_rows
 from ..views.members import members
 from ..views.spread import spread
 from .tabular import cell, write_sheet
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["SUGGESTED", "Graph", "attribution_graph", "introductions_graph", "members_graph",
            "to_graphml", "to_kumu"]

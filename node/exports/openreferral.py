@@ -26,9 +26,7 @@ compiled schemas, with a format checker (``uuid``, dates).
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import decode, id_to_text
 
@@ -36,6 +34,9 @@ from ..store.search import fts_match
 from ..views.common import excluded, forked_nodes, not_forked
 from ..views.index import area_grain
 from ..views.params import Filters, format_ms
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["NAMESPACE", "openreferral_uk"]
 

@@ -36,8 +36,7 @@ import secrets
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, NotFound, WrongNode
 from .connection import (
@@ -53,6 +52,9 @@ from .keyfile import load_key_file
 from .membership import membership_generation
 from .node_state import NodeState, mark_needs_catch_up, read_node_state
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "BACKUP_FILES_TABLE",

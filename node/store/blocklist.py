@@ -9,11 +9,13 @@ reads it to refuse the node's requests.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import NotFound
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["block_node", "blocked_nodes", "is_blocked", "unblock_node"]
 

@@ -9,11 +9,12 @@ pages, which may run in another process.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["CatchUpState", "read_catch_up", "record_catch_up"]
 

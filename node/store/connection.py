@@ -4,6 +4,8 @@ Every SQL function in node/ is synchronous and takes a sqlite-utils
 :class:`sqlite_utils.Database` (datasette's pattern); :mod:`node.store.database`
 runs them on one writer thread. This module is what they share:
 
+* :class:`LazyDatabase` — what :func:`connect` returns: a
+  :class:`sqlite_utils.Database` whose library is loaded when first needed.
 * :func:`open_database` — connect, set the pragmas, check the file, migrate.
 * :func:`write_transaction` — ``BEGIN IMMEDIATE`` … ``COMMIT``. Taking the
   write lock up front means a transaction never has to *upgrade* a read lock,
@@ -23,17 +25,24 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CorruptDatabase, LocalProblem
+
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils import Database as _SqliteUtilsDatabase
+else:
+    _SqliteUtilsDatabase = object
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIN_SQLITE",
+    "LazyDatabase",
     "connect",
     "corrupt_database_error",
     "database_problem",
@@ -58,6 +67,92 @@ _savepoints = itertools.count()
 MIN_SQLITE = (3, 38, 0)
 #: Free space below which an I/O error on the database is put down to a full disk.
 _NEARLY_FULL_BYTES = 64 * 1024
+
+
+#: Statements that begin or end a transaction themselves (never committed for them).
+_TRANSACTION_CONTROL: Final = re.compile(
+    r"(?:\s|;|\ufeff|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*"
+    r"(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE | re.DOTALL)
+
+
+class LazyDatabase(_SqliteUtilsDatabase):
+    """A :class:`sqlite_utils.Database` over ``conn`` that loads sqlite-utils on first need.
+
+    sqlite-utils is a large library, and a running node uses almost none of
+    it: its SQL goes through ``conn``, :meth:`execute` and :meth:`table_names`,
+    which are here, behaving as sqlite-utils' own. Any other part of the
+    sqlite-utils API (the migrations' ``executescript`` and ``table``, the
+    tests' helpers) is that of a real :class:`sqlite_utils.Database` made over
+    the same connection the first time one is needed (:attr:`full`); so the
+    library is imported by the first process that uses it, not by every node.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._full: sqlite_utils.Database | None = None
+        self.execute("PRAGMA recursive_triggers=on;")  # as sqlite-utils sets it
+
+    @property
+    def full(self) -> sqlite_utils.Database:
+        """The sqlite-utils Database over this same connection (imports sqlite-utils)."""
+        if self._full is None:
+            import sqlite_utils
+
+            self._full = sqlite_utils.Database(self.conn, recursive_triggers=False,
+                                               execute_plugins=False)
+        return self._full
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for what is not found on this object: the rest of sqlite-utils' API.
+        if name.startswith("__") or name in ("conn", "full", "_full"):
+            raise AttributeError(name)
+        return getattr(self.full, name)
+
+    def __getitem__(self, table_name: str) -> sqlite_utils.db.Table | sqlite_utils.db.View:
+        return self.full[table_name]
+
+    def __enter__(self) -> LazyDatabase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LazyDatabase {self.conn}>"
+
+    def execute(self, sql: str,
+                parameters: Sequence[Any] | dict[str, Any] | None = None) -> sqlite3.Cursor:
+        """Run one statement; outside a transaction a change is committed at once.
+
+        As sqlite-utils does: a statement that opened a transaction of its
+        own (Python's sqlite3 opens one before INSERT, UPDATE and DELETE) is
+        committed when it succeeds and rolled back when it fails.
+        """
+        began = self.conn.in_transaction
+        try:
+            cursor = (self.conn.execute(sql) if parameters is None
+                      else self.conn.execute(sql, parameters))
+        except Exception:
+            if not began and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        if (not began and self.conn.in_transaction and cursor.description is None
+                and not _TRANSACTION_CONTROL.match(sql)):
+            self.conn.execute("COMMIT")
+        return cursor
+
+    def table_names(self, fts4: bool = False, fts5: bool = False) -> list[str]:
+        """The names of the tables (only those of FTS4 or FTS5 indexes, if asked)."""
+        where = "type = 'table'"
+        if fts4:
+            where += " AND sql LIKE '%USING FTS4%'"
+        if fts5:
+            where += " AND sql LIKE '%USING FTS5%'"
+        return [row[0] for row in self.conn.execute(f"SELECT name FROM sqlite_master "
+                                                    f"WHERE {where}").fetchall()]
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def corrupt_database_error(path: Path, problem: str) -> CorruptDatabase:
@@ -140,7 +235,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
+        db = LazyDatabase(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise (database_problem(path, exc) or corrupt_database_error(path, str(exc))) from exc
@@ -173,6 +268,10 @@ def open_database(path: Path, *, migrate: bool = True) -> sqlite_utils.Database:
             from .upgrade import upgrade_database
 
             db = upgrade_database(db, path)
+        # The check read every page into this connection's cache (up to
+        # _CACHE_KIB): give that memory back, so a node idles with only the
+        # pages it goes on to use.
+        db.conn.execute("PRAGMA shrink_memory")
     except sqlite3.DatabaseError as exc:
         with contextlib.suppress(sqlite3.Error):
             db.close()

@@ -26,12 +26,13 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from ..errors import LocalProblem
 from .connection import connect, database_problem, open_database, read_snapshot
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["Database"]
 

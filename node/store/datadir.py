@@ -16,8 +16,7 @@ they belong together.
 from __future__ import annotations
 
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from protocol import NodeKey, network_id_of
 
@@ -26,6 +25,9 @@ from .connection import open_database
 from .feed import publish_genesis
 from .keyfile import create_key_file, load_key_file
 from .node_state import NodeState, create_node_state, read_node_state
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["ADMIN_FILE", "CONFIG_FILE", "DATABASE_FILE", "KEY_FILE", "SETTINGS_FILES",
            "check_owner", "database_path", "init_node", "key_path",

@@ -28,9 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import (
     MAX_ENTRY_BYTES,
@@ -68,6 +66,9 @@ from .input_checks import (
 from .node_state import read_announced, read_node_state, refuse_if_needs_catch_up
 from .organisation import get_organisation, profile_body
 from .sharing import practice_body
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "LEAVING_KINDS",

@@ -15,11 +15,13 @@ is not new again; a new adaptation or a new credit by the same group is.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["VIEWERS", "mark_seen", "seen_links"]
 

@@ -52,8 +52,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from protocol import (
     Admission,
@@ -75,6 +74,9 @@ from . import membership as members
 from .connection import write_transaction
 from .node_state import raise_highest_own_version
 from .search import summary_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "MAX_AUTHOR_BYTES",

@@ -13,12 +13,15 @@ several, is refused and says which.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from protocol import InvalidIdText, id_from_text, id_to_text
 from protocol.ids import ID_SYMBOLS, id_prefix, is_full_id, prefix_range
 
 from ..errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["nodes_starting_with", "resolve_node"]
 

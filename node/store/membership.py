@@ -38,9 +38,7 @@ import sqlite3
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Final
 
 from protocol import (
     Admission,
@@ -56,6 +54,9 @@ from protocol.invitations import INVITATION_ID_BYTES, INVITATION_SECRET_BYTES
 
 from ..errors import InvalidInput, NotFound
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "DEFAULT_INVITATION_DAYS",
@@ -102,7 +103,7 @@ _MAX_INVITATION_DAYS: Final = 365
 # --- who is a member ---------------------------------------------------------------------
 
 def membership_generation(db: sqlite_utils.Database | sqlite3.Connection) -> int:
-    conn = db.conn if isinstance(db, sqlite_utils.Database) else db
+    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     return int(conn.execute("SELECT generation FROM membership_state").fetchone()[0])
 
 

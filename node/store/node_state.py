@@ -24,12 +24,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Final
 
 from ..errors import InvalidInput, NeedsCatchUp, NotInitialised, WrongNode
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "CATCH_UP_MESSAGE",

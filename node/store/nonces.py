@@ -11,10 +11,12 @@ them. Each row is kept until its signature could no longer pass anyway
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from .connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["live_nonces", "remember_nonces"]
 

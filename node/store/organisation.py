@@ -27,15 +27,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import LEVELS
 
 from ..errors import InvalidInput
 from .connection import write_transaction
 from .input_checks import check_fields_known, check_text, check_with_protocol
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "ORGANISATION_FIELDS",

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from protocol import NegentropyStorage
 
 from . import ingest
 from .database import Database
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["READERS", "ReconciliationSet", "all_set", "members_set"]
 

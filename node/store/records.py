@@ -32,9 +32,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import MEASURE_DEFINERS, PRACTICE_STATUSES
 
@@ -50,6 +48,9 @@ from .input_checks import (
     check_with_protocol,
 )
 from .search import check_query, fts_match
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "MAX_ADAPTATIONS",

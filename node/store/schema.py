@@ -1,4 +1,4 @@
-"""The node database's schema, as versioned migrations (sqlite-utils ``Migrations``).
+"""The node database's schema, as versioned migrations (sqlite-utils' ``Migrations``).
 
 Every change to the schema is a new migration appended at the end; a
 migration that has shipped is never edited. :func:`node.store.connection.open_database`
@@ -27,12 +27,15 @@ Tables (one database per node, in its data directory next to its key file):
 
 from __future__ import annotations
 
-import sqlite_utils
-from sqlite_utils import Migrations
+from typing import TYPE_CHECKING
 
 from protocol import decode
 
+from .migrations import Migrations
 from .search import summary_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIGRATIONS"]
 

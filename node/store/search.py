@@ -14,11 +14,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MAX_QUERY_CHARS", "SummaryHit", "check_query", "fts_match", "search_summaries",
            "summary_of"]

@@ -39,9 +39,7 @@ import re
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import suppress_count
 
@@ -49,6 +47,9 @@ from ..errors import InvalidInput
 from .connection import read_snapshot, write_transaction
 from .input_checks import check_choice
 from .records import PRIVATE_PRACTICE_FIELDS, get_practice, practice_id
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "AGGREGATES",

@@ -28,13 +28,14 @@ import sqlite3
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Final
-
-import sqlite_utils
-from sqlite_utils import Migrations
+from typing import TYPE_CHECKING, Final
 
 from ..errors import CorruptDatabase, UpgradeFailed
 from . import schema
+from .migrations import Migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "BEFORE_UPGRADE_SUFFIX",
@@ -62,8 +63,9 @@ def software_version() -> str:
 
 def known_migrations(migrations: Migrations | None = None) -> list[str]:
     """The names of every migration this version knows, in order."""
-    # sqlite-utils keeps the registered migrations in a private list; reading
-    # it here is the only place that relies on it.
+    # The registered migrations are kept in a private list (as sqlite-utils'
+    # Migrations keeps them, which the tests' sets are); reading it here is the
+    # only place that relies on it.
     return [m.name for m in (migrations or schema.MIGRATIONS)._migrations]
 
 

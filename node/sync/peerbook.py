@@ -26,15 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
-
-import sqlite_utils
 
 from protocol import PeerHealth, decode
 
 from ..errors import InvalidInput, NotFound
 from ..store.connection import write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "LEARNED_SOURCES",

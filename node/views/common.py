@@ -21,14 +21,15 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, TypeVar
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from protocol import id_to_text
 
 from ..timestamps import utc_datetime
 from .index import authors_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "EXCLUSION_NOTE",

@@ -24,15 +24,16 @@ All SQL here is index-only scans over the derived tables (:mod:`.index`).
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import LEVELS
 
 from .common import excluded, forked_nodes, not_forked
 from .params import Filters
 from .precomputed import cached
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["areas", "levels", "principles", "themes", "timeline", "totals"]
 

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from ..store.search import fts_match
 from .common import day_of_ms, excluded, forked_nodes, node_info, not_forked, practice_rows
 from .index import cut_postcodes
 from .params import Filters
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["directory"]
 

@@ -31,9 +31,7 @@ import base64
 import binascii
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import (
     EntryError,
@@ -51,6 +49,9 @@ from ..store.node_state import create_node_state
 from ..store.schema import MIGRATIONS
 from .index import catch_up
 from .registry import compute_view, prepare, spec_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "EVIDENCE_FORMAT",
@@ -133,6 +134,8 @@ def build_store_from_evidence(network: bytes, node_id: bytes,
                               entries: Sequence[tuple[VerifiedEntry, int]]
                               ) -> sqlite_utils.Database:
     """An in-memory node store holding ``entries`` (already verified), indexed for views."""
+    import sqlite_utils  # applying the migrations needs it: loaded by the first verification
+
     db = sqlite_utils.Database(memory=True)
     db.conn.execute("PRAGMA foreign_keys = ON")
     MIGRATIONS.apply(db)

@@ -27,15 +27,16 @@ from __future__ import annotations
 import bisect
 import copy
 import math
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import KINDS
 
 from .common import excluded, forked_nodes, memo, not_forked
 from .index import node_numbers
 from .precomputed import cached
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["DAY_MS", "health"]
 

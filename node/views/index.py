@@ -38,15 +38,16 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import decode
 
 from ..store.connection import write_transaction
 from ..timestamps import utc_datetime
 from . import precomputed
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = [
     "INDEX_FORMAT",

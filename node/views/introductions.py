@@ -34,15 +34,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from .common import excluded, forked_nodes, node_info, not_forked
 from .index import authors_of
 from .params import PARAMS, Filters
 from .precomputed import cached
 from .ties import contacts_of, group_dict, reach, ties_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MAX_PER_THEME", "WINDOW", "WORKING", "all_themes", "group_order",
            "introductions", "node_hashes"]

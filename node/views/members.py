@@ -11,13 +11,14 @@ were admitted.
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import id_to_text
 
 from .common import day_of_ms, excluded, forked_nodes
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["member_graph_rows", "members"]
 

@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import sqlite_utils
-
 from protocol import id_to_text
 
 from ..errors import InvalidInput, NotFound
@@ -30,6 +28,8 @@ from .index import catch_up, is_stale
 from .params import Filters, echo, parse_params
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from ..store.store import Store
 
 __all__ = ["VIEWS", "ViewSpec", "compute_view", "prepare", "prepare_for", "refresh", "run_view",

@@ -34,9 +34,7 @@ import re
 import sqlite3
 import unicodedata
 from collections import Counter
-from typing import Any, Final
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import decode
 
@@ -45,6 +43,9 @@ from .common import excluded, forked_nodes, node_info, not_forked, practice_rows
 from .index import node_numbers
 from .precomputed import cached
 from .ties import contacts_of, reach, ties_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["MIN_WORD_CAP", "STOPWORDS", "similar", "words_of"]
 

@@ -45,9 +45,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from protocol import decode
 
@@ -64,6 +62,9 @@ from .common import (
 )
 from .index import node_numbers
 from .precomputed import cached
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["lineage", "roots", "spread"]
 

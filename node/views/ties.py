@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import HedgerowError, decode, id_from_text
 
 from .common import NodeInfo, not_forked
 from .index import node_numbers
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["contacts_by_id", "contacts_of", "group_dict", "reach", "ties_of"]
 

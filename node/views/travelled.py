@@ -21,9 +21,7 @@ showing this list can highlight the rows new since their last look
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from protocol import decode
 
@@ -31,6 +29,9 @@ from ..errors import NotFound
 from .common import day_of_ms, excluded, forked_nodes, node_info, not_forked
 from .index import node_numbers
 from .ties import contacts_of, group_dict
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 __all__ = ["link_name", "travelled"]
 

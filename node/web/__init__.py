@@ -15,6 +15,12 @@ module each:
 * :mod:`.peers` — peer status, adding peers, invitations, blocking, forks;
 * :mod:`.settings` — profile, public pages, password, backup and restore.
 
+Each page module (and each module of the JSON API) is imported by the
+first request to one of its routes (:mod:`.routes` mounts them all without
+loading them), and the templates environment is made by the first page
+rendered: a node that only syncs holds none of the pages' code, the views
+or Jinja2 in memory.
+
 The rules on who may see what are in :mod:`.auth` (applied by the
 middleware in :mod:`.guard`); the admin password, setup code and public
 pages live in ``admin.json`` (:mod:`.admin`). Templates are in
@@ -33,13 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from . import doctor, login, network, peers, practices, settings, setup, share
-from . import live as live_updates
 from .admin import AdminFile, reset_password, setup_code_to_show
-from .auth import authorise_api, grant_session
-from .guard import guard_middleware, on_response_prepare
-from .render import make_environment
+from .routes import OWN_CHECKS, is_sync_path, lazy_page_routes
 from .state import PAGES, PagesState
 
 if TYPE_CHECKING:
@@ -47,8 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGES",
-    "authorise_api",
-    "grant_session",
     "page_routes",
     "reset_password",
     "setup_code_to_show",
@@ -64,14 +65,33 @@ def static_folder() -> Path:
 
 
 def page_routes() -> list[web.RouteDef]:
-    """Every page route, each named ``<group>.<page>`` (see :mod:`.guard`)."""
-    return [*setup.routes(), *login.routes(), *practices.routes(), *share.routes(),
-            *network.routes(), *live_updates.routes(), *peers.routes(), *settings.routes(),
-            *doctor.routes()]
+    """Every page route, each named ``<group>.<page>`` (see :mod:`.guard`).
+
+    Each page's module is imported by the first request to it (:mod:`.routes`).
+    """
+    return lazy_page_routes()
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The pages' rules (node/web/guard.py), loaded by the first request they apply to.
+    path = request.path
+    if is_sync_path(path) or path in OWN_CHECKS:
+        return await handler(request)
+    from .guard import guard_middleware
+
+    return await guard_middleware(request, handler)
+
+
+async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if not is_sync_path(request.path):
+        from .guard import on_response_prepare
+
+        await on_response_prepare(request, response)
 
 
 async def _end_background_work(app: web.Application) -> None:
-    await live_updates.close_streams(app)
+    app[PAGES].live.close()  # the open live pages' streams (node/web/live.py)
     tasks = list(app[PAGES].tasks)
     for task in tasks:
         task.cancel()
@@ -80,7 +100,7 @@ async def _end_background_work(app: web.Application) -> None:
 
 
 def setup_pages(app: web.Application, service: NodeService) -> None:
-    """Mount the pages, their middleware, templates and static files on ``app``.
+    """Mount the pages, their middleware and static files on ``app``.
 
     Safe to call twice on one app (the second call does nothing). The admin
     state is read from (and a first setup code written to) ``admin.json``
@@ -91,9 +111,8 @@ def setup_pages(app: web.Application, service: NodeService) -> None:
     admin = AdminFile(service.store.data_dir)
     admin.ensure_setup_code()
     app[PAGES] = PagesState(service, admin)
-    make_environment(app)
-    app.middlewares.append(guard_middleware)
-    app.on_response_prepare.append(on_response_prepare)
+    app.middlewares.append(_guard)
+    app.on_response_prepare.append(_on_response_prepare)
     app.on_shutdown.append(_end_background_work)
     app.add_routes(page_routes())
     app.router.add_static("/static/", static_folder(), name="static", append_version=False)

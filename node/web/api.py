@@ -18,6 +18,8 @@ that does its work. The network views:
 
 Mounting: ``app[VIEWS_STORE] = store; app.add_routes(api_routes())``. The
 store is found through :data:`VIEWS_STORE` (an :class:`aiohttp.web.AppKey`).
+The views' code (:mod:`node.views`) is imported by the first request that
+needs it, not when the routes are mounted: a node that only syncs never loads it.
 
 Access: DESIGN.md privacy rule 4 says the local API requires the node's
 admin login — the pages' session, or an API token the admin made (scoped
@@ -37,15 +39,10 @@ from protocol import HedgerowError
 
 from ..errors import InvalidInput, LocalProblem, NotFound, SyncFailed
 from ..store.store import Store
-from ..views import PARAMS, VIEWS, prepare_for, refresh, run_view, verifiable_export
-from ..views.schemas import VIEW_SCHEMAS, common_schemas
-from . import api_members, api_node, api_records
-from .api_ops import API_PREFIX, OPERATIONS, openapi_paths
+from .routes import API_PREFIX, API_ROUTES, lazy_operation
 
 __all__ = ["API_PREFIX", "VIEWS_STORE", "api_routes", "covered_commands", "openapi_document"]
 
-# The operations register themselves on import (.api_ops.OPERATIONS).
-_DECLARED: Final = (api_members, api_node, api_records)
 VIEWS_STORE: Final = web.AppKey("hedgerow_views_store", Store)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -102,6 +99,8 @@ def _raw_params(request: web.Request) -> dict[str, str | int | None]:
 
 
 async def _view(request: web.Request) -> web.StreamResponse:
+    from ..views import VIEWS, run_view
+
     name = request.match_info["name"]
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
@@ -110,6 +109,8 @@ async def _view(request: web.Request) -> web.StreamResponse:
 
 
 async def _evidence(request: web.Request) -> web.StreamResponse:
+    from ..views import VIEWS, prepare_for, refresh, verifiable_export
+
     name = request.match_info["name"]
     if name not in VIEWS:
         raise NotFound(f"no view called {name[:40]!r}; the views are {', '.join(VIEWS)}")
@@ -124,18 +125,38 @@ async def _openapi(request: web.Request) -> web.StreamResponse:
 
 
 def api_routes() -> list[web.RouteDef]:
-    """The API's routes, to add to the node's app (which must set :data:`VIEWS_STORE`)."""
+    """The API's routes, to add to the node's app (which must set :data:`VIEWS_STORE`).
+
+    Each operation's module is imported by the first request to it (node/web/routes.py).
+    """
     return [
         web.get(f"{API_PREFIX}/openapi.json", _guarded(_openapi)),
         web.get(f"{API_PREFIX}/views/{{name}}", _guarded(_view)),
         web.get(f"{API_PREFIX}/views/{{name}}/evidence", _guarded(_evidence)),
-        *(web.route(op.method, API_PREFIX + op.path, _guarded(op.handler))
-          for op in OPERATIONS),
+        *(web.route(method, API_PREFIX + path, _guarded(lazy_operation(module, method, path)))
+          for method, path, module in API_ROUTES),
     ]
+
+
+def _declared() -> None:
+    """Every operation in ``.api_ops.OPERATIONS``, in the order of the routes' table.
+
+    The modules that declare them register each on import, which a request
+    may have done already for one of them: the order is put back to the table's.
+    """
+    from . import api_members, api_node, api_records  # noqa: F401
+    from .api_ops import OPERATIONS
+
+    order = {(method, path): i for i, (method, path, _) in enumerate(API_ROUTES)}
+    OPERATIONS.sort(key=lambda op: order.get((op.method, op.path), len(order)))
 
 
 def covered_commands() -> dict[str, str]:
     """Each ``hedgerow`` command the API does the work of, and its route (``GET /api/v1/…``)."""
+    from ..views import VIEWS
+    from .api_ops import OPERATIONS
+
+    _declared()
     out = {f"view {name}": f"GET {API_PREFIX}/views/{name}" for name in VIEWS}
     for op in OPERATIONS:
         for command in op.cli:
@@ -144,6 +165,8 @@ def covered_commands() -> dict[str, str]:
 
 
 def _parameter(name: str, default: int | None = None) -> dict[str, Any]:
+    from ..views import PARAMS
+
     param = PARAMS[name]
     schema: dict[str, Any] = {"type": param.type}
     if param.choices:
@@ -173,6 +196,11 @@ def _responses(ok: dict[str, Any], description: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of this API, built from the view declarations."""
+    from ..views import VIEWS
+    from ..views.schemas import VIEW_SCHEMAS, common_schemas
+    from .api_ops import openapi_paths
+
+    _declared()
     paths: dict[str, Any] = {}
     schemas = common_schemas()
     for name, spec in VIEWS.items():

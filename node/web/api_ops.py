@@ -26,6 +26,7 @@ from aiohttp import web
 from protocol import Entry, HedgerowError, SignedEntry, decode, id_to_text
 
 from ..errors import InvalidInput
+from .routes import API_PREFIX
 
 if TYPE_CHECKING:
     from ..service import NodeService
@@ -45,7 +46,6 @@ __all__ = [
     "text_field",
 ]
 
-API_PREFIX: Final = "/api/v1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 OBJECT: Final[dict[str, Any]] = {"type": "object"}

@@ -75,6 +75,7 @@ from aiohttp import web
 from ..front import client_of
 from ..sync.limits import RateLimiter
 from .admin import AdminState
+from .routes import is_sync_path
 
 __all__ = [
     "COOKIE",
@@ -105,12 +106,6 @@ FREE_FAILURES: Final = 5
 MAX_DELAY_S: Final = 8.0
 FORGET_FAILURE_S: Final = 120.0
 CONCURRENT_CHECKS: Final = 2
-_SYNC_PREFIXES: Final = ("/sync/", "/.well-known/hedgerow")
-
-
-def is_sync_path(path: str) -> bool:
-    """The sync endpoints: never behind the pages' login, never touched by it."""
-    return path.startswith(_SYNC_PREFIXES)
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from .auth import (
     set_cookie,
 )
 from .render import ACCESS, error_page, redirect, request_key
+from .routes import OWN_CHECKS
 from .state import PAGES
 
 __all__ = ["guard_middleware", "on_response_prepare"]
@@ -53,9 +54,6 @@ _CSP: Final = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
                "script-src 'self'; connect-src 'self'; form-action 'self'; "
                "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
-#: Paths outside the pages' login that check access themselves (node/web/health.py):
-#: /healthz answers anyone (privacy rule 4), /metrics wants an API token.
-_OWN_CHECKS: Final = frozenset({"/healthz", "/metrics"})
 
 
 def _group(route_name: str) -> str:
@@ -147,7 +145,7 @@ async def _handle_errors(request: web.Request, handler: Handler, access: Access,
 @web.middleware
 async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if is_sync_path(path) or path in _OWN_CHECKS or PAGES not in request.app:
+    if is_sync_path(path) or path in OWN_CHECKS or PAGES not in request.app:
         return await handler(request)
     pages = request.app[PAGES]
     if path.startswith("/api/"):

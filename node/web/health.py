@@ -20,7 +20,6 @@ from aiohttp import web
 
 from ..backups import backup_health
 from ..sync import peerbook
-from .auth import authorise_metrics
 
 if TYPE_CHECKING:
     from ..service import NodeService
@@ -83,6 +82,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     service = request.app[NODE_SERVICE]
     if service.metrics is None:
         raise web.HTTPNotFound(text="metrics are off: set metrics = true in hedgerow.toml")
+    from .auth import authorise_metrics  # the pages' login code, loaded when first asked
+
     await authorise_metrics(request)
     store = service.store
     peers = await store.db.read(peerbook.list_peers)

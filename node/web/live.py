@@ -88,14 +88,8 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 async def close_streams(app: web.Application) -> None:
     """On shutdown: end every open stream (their handlers return at once)."""
-    if PAGES not in app:
-        return
-    hub = app[PAGES].live
-    hub.closing.set()
-    for queue in list(hub.queues):
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(None)
+    if PAGES in app:
+        app[PAGES].live.close()
 
 
 def routes() -> list[web.RouteDef]:

@@ -6,6 +6,9 @@ mistake in a template fails loudly in the tests instead of printing
 nothing. :func:`render` adds what every page needs: the session's CSRF
 token, whether the visitor is logged in, messages left for it, and the
 organisation's name. :func:`error_page` is how every refusal looks.
+
+The environment is made when the first page is rendered (:func:`environment`),
+not when the node starts: a node that only syncs never loads Jinja2.
 """
 
 from __future__ import annotations
@@ -13,21 +16,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from protocol import id_to_text, short_id
 
 from ..timestamps import utc_datetime
 from .auth import Access, safe_next
-from .state import JINJA, PAGES
+from .state import PAGES
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "ACCESS",
     "access_of",
+    "environment",
     "error_page",
     "json_text",
     "make_environment",
@@ -130,15 +135,24 @@ def json_text(value: Any) -> str:
     return json.dumps(_jsonable(value), indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def make_environment(app: web.Application) -> jinja2.Environment:
-    env = aiohttp_jinja2.setup(
-        app, app_key=JINJA, loader=jinja2.PackageLoader("node.web", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True, default_helpers=True)
+def make_environment() -> jinja2.Environment:
+    import jinja2  # here, not at the top: only a node that renders a page needs it
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("node.web", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, node_text=node_text, node_short=node_short,
                        size=size_text, json_text=json_text, plural=plural,
                        contact_href=contact_href)
     return env
+
+
+def environment(app: web.Application) -> jinja2.Environment:
+    """The pages' templates environment, made the first time a page is rendered."""
+    pages = app[PAGES]
+    if pages.templates is None:
+        pages.templates = make_environment()
+    return pages.templates
 
 
 async def _organisation_name(request: web.Request) -> str:
@@ -170,8 +184,9 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         "values": {},
     }
     base.update(context or {})
-    response = aiohttp_jinja2.render_template(template, request, base, app_key=JINJA,
-                                              status=status)
+    page = environment(request.app).get_template(template)
+    response = web.Response(status=status, content_type="text/html", charset="utf-8")
+    response.text = page.render(base)
     return response
 
 

@@ -131,7 +131,7 @@ async def test_the_bundle_holds_nothing_private(store: Store, tmp_path: Path) ->
     setup = admin.ensure_setup_code().setup_code
     assert setup is not None
     _, token = admin.create_api_token("CANARYtokenname", "write", now_ms=1)
-    secrets = [setup, token, token.rsplit("_", 1)[1], NODE_SEED.hex(),
+    secrets = [setup, token, token.split("_", 2)[2], NODE_SEED.hex(),
                hashlib.sha256(NODE_SEED).hexdigest()]
     (store.data_dir / "hedgerow.toml").write_text('host = "127.0.0.1"\n')
     config = Config(host="127.0.0.1")
