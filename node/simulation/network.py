@@ -97,11 +97,12 @@ from typing import Any, Final, TypeVar, cast
 
 from protocol import Entry, NodeKey, SignedEntry, sign_entry
 from protocol.messages import (
+    MAX_REPLY_FRAME,
     PushResult,
     decode_fetch_request,
     decode_push_reply,
     decode_push_request,
-    decode_reconcile,
+    decode_reconcile_request,
     encode_fetch_reply,
     encode_push_reply,
     encode_push_request,
@@ -207,11 +208,13 @@ class _Session:
     """A sync session from ``client`` to ``server``; ``sync`` is None until it is
     known not to be a converged one (shortcut 2)."""
 
-    __slots__ = ("client", "server", "snapshot", "sync")
+    __slots__ = ("client", "over", "server", "snapshot", "sync")
 
     def __init__(self, client: _Node, server: _Node, snapshot: frozenset[bytes]) -> None:
         self.client, self.server, self.snapshot = client, server, snapshot
         self.sync: SyncSession | None = None
+        #: Ended (finished, or failed on a request): replies still in flight are dropped.
+        self.over = False
 
 
 class _Push:
@@ -228,11 +231,14 @@ class _Push:
 class _Call:
     """One request in flight and, once answered, its reply."""
 
-    __slots__ = ("body", "converged", "endpoint", "exchange", "incarnation", "reply", "sent_ms")
+    __slots__ = ("body", "converged", "endpoint", "exchange", "incarnation", "reply", "request",
+                 "sent_ms")
 
     def __init__(self, exchange: _Session | _Push, endpoint: str, body: bytes,
-                 sent_ms: int) -> None:
+                 sent_ms: int, request: SendRequest | None = None) -> None:
         self.exchange, self.endpoint, self.body, self.sent_ms = exchange, endpoint, body, sent_ms
+        #: The session's request this call carries (its reply is fed back with it).
+        self.request = request
         self.incarnation = exchange.client.incarnation
         self.reply = b""
         #: A reconcile exchange between equal sets, not run (shortcut 2); ``body``
@@ -462,26 +468,33 @@ class Network:
         self._client_step(session, session.sync.start())
 
     def _client_step(self, session: _Session, action: Any) -> None:
-        """Carry out the client's actions until it sends a request or finishes."""
+        """Carry out the client's actions until it waits for replies or finishes.
+
+        As the running node's driver does (node/sync/client.py): ask the session
+        for work until it has none, several requests may be in flight at once;
+        ingests and loads are done at once here (virtual time charges only the
+        network)."""
         client, server = session.client, session.server
-        assert session.sync is not None
-        while True:
+        sync = session.sync
+        assert sync is not None
+        while action is not None:
             if isinstance(action, SendRequest):
-                self._send(_Call(session, action.endpoint, action.body, self.now),
+                self._send(_Call(session, action.endpoint, action.body, self.now, action),
                            len(action.body))
-                return
-            if isinstance(action, IngestEntries):
-                outcomes = self._take_in(client, action.entries, server, relay=False)
-                action = session.sync.ingested(outcomes)
+            elif isinstance(action, IngestEntries):
+                sync.ingested(self._take_in(client, action.entries, server, relay=False),
+                              of=action)
             elif isinstance(action, LoadEntries):
                 held = client.held
-                action = session.sync.loaded([self.entries[i] for i in action.ids if i in held])
+                sync.loaded([self.entries[i] for i in action.ids if i in held])
             else:
                 assert isinstance(action, Finished)
                 self._session_over(session, ok=True)
                 return
+            action = sync.next_action()
 
     def _session_over(self, session: _Session, *, ok: bool) -> None:
+        session.over = True
         client, address = session.client, session.server.address
         client.syncing.discard(address)
         self._book(client, address, ok=ok)
@@ -559,11 +572,14 @@ class Network:
             if len(start.body) != self.converged_cost(session.snapshot)[0]:
                 raise RuntimeError("the first reconcile request changed size: the "
                                    "simulator's shortcut no longer holds")
-            call.body = start.body
+            call.body, call.request = start.body, start
         if call.endpoint == "reconcile":
-            messages = decode_reconcile(call.body)
+            # The frame the client asks for, within the server's own limit, as the
+            # running server answers it (node/sync/reconcile_worker.py).
+            messages, frame = decode_reconcile_request(call.body)
             storage = self.storage(server.held)
-            return answer_reconcile({name: storage for name in messages}, messages)
+            return answer_reconcile({name: storage for name in messages}, messages,
+                                    frame_size_limit=min(frame, MAX_REPLY_FRAME))
         if call.endpoint == "fetch":
             ids = decode_fetch_request(call.body)
             held = server.held
@@ -582,11 +598,15 @@ class Network:
         if isinstance(exchange, _Push):
             outcomes = self.codec(_push_verdicts, (call.reply, exchange.ids))
             self._push_over(exchange, dict(zip(exchange.ids, outcomes, strict=True)))
+        elif exchange.over:
+            return  # the session failed on another request meanwhile
         elif call.converged:
             self._session_over(exchange, ok=True)
         else:
-            assert exchange.sync is not None
-            self._client_step(exchange, exchange.sync.receive(call.reply))
+            sync = exchange.sync
+            assert sync is not None and call.request is not None
+            sync.receive(call.request, call.reply)
+            self._client_step(exchange, sync.next_action())
 
     def _timeout(self, call: _Call) -> None:
         exchange = call.exchange
@@ -596,7 +616,7 @@ class Network:
             if self._in_window():
                 self.failed_pushes += 1
             self._push_over(exchange, None)
-        else:
+        elif not exchange.over:
             self._session_over(exchange, ok=False)
 
     # --- rumours ---------------------------------------------------------------------
@@ -814,8 +834,11 @@ class Network:
             session = SyncSession(storage)
             request = session.start()
             assert isinstance(request, SendRequest)
-            reply = answer_reconcile({"all": storage}, decode_reconcile(request.body))
-            if not isinstance(session.receive(reply), Finished):
+            messages, frame = decode_reconcile_request(request.body)
+            reply = answer_reconcile({"all": storage}, messages,
+                                     frame_size_limit=min(frame, MAX_REPLY_FRAME))
+            session.receive(request, reply)
+            if not isinstance(session.next_action(), Finished):
                 raise RuntimeError("a converged session took more than one round trip: the "
                                    "simulator's shortcut no longer holds")
             cost = self.converged[held] = (len(request.body), len(reply))

@@ -27,7 +27,7 @@ from node.simulation import (
     simulate,
     summarise,
 )
-from protocol.messages import decode_reconcile
+from protocol.messages import decode_reconcile_request
 from protocol.negentropy import NegentropyStorage
 from protocol.session import Finished, SendRequest, SyncSession, answer_reconcile
 
@@ -96,8 +96,10 @@ def test_a_converged_exchange_costs_what_the_real_session_sends(size: int) -> No
     session = SyncSession(storage)
     request = session.start()
     assert isinstance(request, SendRequest)
-    reply = answer_reconcile({"all": storage}, decode_reconcile(request.body))
-    finished = session.receive(reply)
+    messages, frame = decode_reconcile_request(request.body)
+    reply = answer_reconcile({"all": storage}, messages, frame_size_limit=frame)
+    session.receive(request, reply)
+    finished = session.next_action()
     assert isinstance(finished, Finished) and finished.stats.rounds == 1
     assert (request_bytes, reply_bytes) == (finished.stats.bytes_up, finished.stats.bytes_down)
 
@@ -142,7 +144,7 @@ def test_a_round_replaces_the_sessions_that_fail() -> None:
                                    down=0.3, down_time=1000.0, relay=False)
     result = run_seed(settings, 1)
     rounds = result.node_intervals / 0.875  # rounds come 0.75 to 1 interval apart
-    assert result.failed_sessions / result.sessions > 0.2
+    assert result.failed_sessions / result.sessions > 0.15  # a down peer backs off
     assert (result.sessions - result.failed_sessions) / rounds > 2.7
 
 
