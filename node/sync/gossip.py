@@ -32,7 +32,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -47,6 +47,7 @@ from protocol import (
     record_success,
     should_forget,
 )
+from protocol.peers import round_delay
 
 from ..errors import AddressRefused, PeerRefused, SyncFailed
 from ..events import EventBus, Joined, JoinFailed, PeerSynced, PeerUnreachable, Published
@@ -201,12 +202,21 @@ class Gossip:
     # --- rounds ----------------------------------------------------------------
 
     async def anti_entropy_round(self) -> list[SyncReport]:
-        """Refresh the peer view, then sync with up to ``sync_fanout`` due peers, concurrently."""
+        """Refresh the peer view, then sync with up to ``sync_fanout`` due peers, concurrently;
+        refresh the view again if the sessions brought entries (profiles among them)."""
         try:
             await self.view.refresh()
         except HedgerowError as exc:  # a full disk, say: sync with the peers known
             log.warning("could not refresh the peer view: %s", exc.message)
-        return await self._round(self.config.sync_fanout, due_only=True)
+        reports = await self._round(self.config.sync_fanout, due_only=True)
+        if any(report.stats.accepted for report in reports):
+            # The profiles just received are candidates at once: a node that
+            # has just joined learns its peers from its first round.
+            try:
+                await self.view.refresh()
+            except HedgerowError as exc:
+                log.warning("could not refresh the peer view: %s", exc.message)
+        return reports
 
     async def push_round(self) -> list[SyncReport]:
         """Full sessions with ``push_fanout`` peers now, due or not (the demo, `hedgerow sync`)."""
@@ -316,15 +326,28 @@ class Gossip:
         except Exception:
             log.exception("gossip job %s failed", what)
 
+    def _book_round(self, scheduler: AsyncIOScheduler, when: datetime) -> None:
+        scheduler.add_job(self._rounds, "date", run_date=when, id="anti-entropy",
+                          replace_existing=True, misfire_grace_time=None)
+
+    async def _rounds(self) -> None:
+        """One anti-entropy round, then the next one booked after
+        :func:`protocol.peers.round_delay` (¾ to 1 interval at random: nodes drift
+        apart, and none waits longer than an interval), as the simulator does."""
+        try:
+            await self._job("anti-entropy", self.anti_entropy_round)
+        finally:
+            scheduler = self._scheduler
+            if scheduler is not None and scheduler.running:
+                delay_ms = round_delay(self.config.sync_interval * 1000, self.rng)
+                self._book_round(scheduler, datetime.now(UTC) + timedelta(milliseconds=delay_ms))
+
     def start(self) -> None:
         scheduler = AsyncIOScheduler()
-        interval = self.config.sync_interval
         # The first round runs at once: a node that has just joined, or was
-        # down, holds the network within seconds of starting.
-        scheduler.add_job(self._job, "interval", args=("anti-entropy", self.anti_entropy_round),
-                          seconds=interval, jitter=max(1, interval // 4), max_instances=1,
-                          coalesce=True, id="anti-entropy",
-                          next_run_time=datetime.now(UTC))
+        # down, holds the network within seconds of starting; each round then
+        # books the next (_rounds).
+        self._book_round(scheduler, datetime.now(UTC))
         scheduler.add_job(self._job, "interval", args=("feed", self.watch_own_feed),
                           seconds=FEED_WATCH_SECONDS, max_instances=1, coalesce=True,
                           id="feed")

@@ -103,6 +103,21 @@ async def test_a_member_that_syncs_with_a_node_is_recorded_by_its_announced_addr
     assert row is not None and row.verified
 
 
+async def test_a_newcomer_learns_its_peers_from_its_first_round(make_node: MakeNode) -> None:
+    """The profiles the first sync brings are in the view when the round ends, not
+    one refresh interval later."""
+    hub, other, newcomer = (await make_node("hub"), await make_node("other"),
+                            await make_node("newcomer"))
+    await profile(other, "Other group")
+    assert other.gossip is not None and newcomer.gossip is not None
+    await other.gossip.sync_peer(hub.url)  # the hub holds the other group's profile
+    await connect(newcomer, hub)
+    await newcomer.gossip.anti_entropy_round()
+    rows = await newcomer.store.db.read(peerbook.list_peers)
+    assert {(r.address, r.node_id) for r in rows if r.learned} == \
+        {(other.url, other.store.node_id)}
+
+
 async def test_the_view_is_a_bounded_random_sample_that_keeps_changing(
         make_node: MakeNode, clock: FakeClock) -> None:
     node = await make_node("sampler")
