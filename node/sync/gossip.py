@@ -4,11 +4,13 @@ Three jobs, run by an apscheduler ``AsyncIOScheduler`` that the running node
 owns (started in :meth:`Gossip.start`, shut down in :meth:`Gossip.stop`),
 and the relay's task (node/sync/relay.py), owned the same way:
 
-* **anti-entropy** — as soon as the node starts, then every
-  ``sync_interval`` seconds (jittered by a quarter, so that nodes drift apart
-  instead of syncing in step) refresh the partial view of peers
-  (node/sync/view.py) and sync with ``sync_fanout`` peers chosen at random
-  among the due ones (:func:`protocol.choose_peers`). A node that holds an
+* **anti-entropy** — as soon as the node starts, then each round ¾ to all
+  of ``sync_interval`` after the last, at random
+  (:func:`protocol.peers.round_delay`: nodes drift apart instead of syncing
+  in step, and none waits longer than the interval), refresh the partial
+  view of peers (node/sync/view.py) and sync with ``sync_fanout`` peers
+  chosen at random among the due ones (:func:`protocol.choose_peers`); a
+  round that brought entries refreshes the view again. A node that holds an
   invitation and is not a member yet first joins
   (:meth:`Gossip.join_if_invited`);
 * **publish** — every couple of seconds, refresh the peer view if entries
