@@ -66,7 +66,8 @@ class Config:
         "its peers.")
     peers: list[str] = _setting([], "Peer addresses to sync with, besides those learned.")
     sync_interval: int = _setting(
-        300, "Longest time in seconds between anti-entropy rounds (each comes ¾ to all of it after the last).", minimum=1, maximum=86_400)
+        300, "Longest time in seconds between anti-entropy rounds (each comes ¾ to all "
+        "of it after the last).", minimum=1, maximum=86_400)
     sync_fanout: int = _setting(3, "Peers synced with in each anti-entropy round.",
                                 minimum=1, maximum=20)
     push_fanout: int = _setting(3, "Peers told at once when this node publishes.",
