@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
+from node.backups import backup_name
 from node.settings import load_config
 from node.web.admin import AdminFile, hash_password, verify_password
 
@@ -129,6 +131,18 @@ def test_backup_now_and_list(node_dir: Path, tmp_path: Path) -> None:
     second.rmdir()
     line = fails("backup", "now", "--data-dir", str(node_dir))
     assert "the backup was taken" in line and "not there" in line
+
+
+def test_status_says_when_the_last_backup_is_older_than_two_days(node_dir: Path) -> None:
+    ok("backup", "now", "--data-dir", str(node_dir))
+    assert "OLDER THAN 2 DAYS" not in ok("status", "--data-dir", str(node_dir))
+    [made] = list((node_dir / "backups").glob("hedgerow-*Z.db"))
+    three_days_ago = int(time.time() * 1000) - 3 * 86_400_000
+    made.rename(made.with_name(backup_name(three_days_ago)))
+    out = ok("status", "--data-dir", str(node_dir))
+    assert "OLDER THAN 2 DAYS: run `hedgerow backup now`" in out
+    assert json.loads(ok("backup", "list", "--json", "--data-dir",
+                         str(node_dir)))["health"]["stale"] is True
 
 
 def test_backup_file_with_options_first(node_dir: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import click
 from cli import reference
 from cli.main import hedgerow
 from node.settings import SETTINGS
+from node.store.datadir import KEY_FILE, SETTINGS_FILES
 
 from .conftest import ROOT
 
@@ -55,3 +56,15 @@ def test_the_readme_links_resolve() -> None:
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         if "://" not in target:
             assert (ROOT / target).exists(), target
+
+
+def test_the_readme_says_what_a_backup_holds() -> None:
+    """The README's paragraph on backups names every file a backup carries and the one
+    it leaves out on purpose (node/store/backup.py)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = next(p for p in readme.split("\n\n") if p.startswith("A backup holds"))
+    text = " ".join(paragraph.split())
+    for name in SETTINGS_FILES:
+        assert f"`{name}`" in text, f"the README does not say a backup holds {name}"
+    assert "the database" in text
+    assert "except its key" in text and f"`{KEY_FILE}`" in text
