@@ -137,6 +137,11 @@ def _block_device(path: Path) -> tuple[str, Path] | None:
     return disk.name, disk
 
 
+def _uptime_s() -> float:
+    """Seconds since boot (the block device's counters start then)."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
 def check_wear(data_dir: Path) -> Finding:
     found = _block_device(data_dir)
     if found is None:
@@ -144,7 +149,7 @@ def check_wear(data_dir: Path) -> Finding:
     name, sys_path = found
     try:
         sectors = int((sys_path / "stat").read_text().split()[6])
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        uptime = _uptime_s()
     except (OSError, ValueError, IndexError):
         return Finding("storage wear", OK, "not measured here")
     per_day = sectors * 512 / max(uptime, 1) * 86_400

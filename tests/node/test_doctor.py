@@ -19,6 +19,7 @@ from node.doctor import (
     check_claim,
     check_clock,
     check_disk,
+    check_wear,
     needs_action,
     run_checks,
     write_bundle,
@@ -180,3 +181,28 @@ async def test_sync_records_the_peers_clock(tmp_path: Path) -> None:
             await service.stop()
         for store in stores:
             await store.close()
+
+
+@pytest.mark.parametrize(("device", "written_per_day_mb", "status"), [
+    ("mmcblk0", 3 * 1024, WARN),  # an SD card written 3 GB a day wears out
+    ("mmcblk0", 1024, OK),
+    ("sda", 30 * 1024, OK),  # a disk or SSD takes it
+])
+def test_storage_wear_warns_only_for_an_sd_card_written_hard(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, device: str,
+        written_per_day_mb: int, status: str) -> None:
+    import node.doctor as doctor
+
+    sys_block = tmp_path / device
+    sys_block.mkdir()
+    uptime_s = 2 * 86_400.0
+    sectors = written_per_day_mb * 1024 * 1024 * 2 // 512
+    # /sys/block/<dev>/stat: the 7th field is sectors written.
+    sys_block.joinpath("stat").write_text(f"1 0 2 3 4 0 {sectors} 5 0 6 7\n")
+    monkeypatch.setattr(doctor, "_block_device", lambda path: (device, sys_block))
+    monkeypatch.setattr(doctor, "_uptime_s", lambda: uptime_s)
+    finding = check_wear(tmp_path)
+    assert finding.status == status
+    assert f"{device} is written about" in finding.message
+    if status == WARN:
+        assert "USB" in finding.message

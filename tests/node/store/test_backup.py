@@ -51,6 +51,24 @@ async def test_backup_while_writing_is_consistent(store: Store, tmp_path: Path) 
     assert not Path(f"{target}.partial").exists()
 
 
+async def test_a_copy_that_fails_its_integrity_check_is_never_kept(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nightly backup checks its copy (``check=True``): a damaged copy raises, and
+    neither it nor its partial file is left to be mistaken for a good backup."""
+    from node.store import backup as store_backup
+
+    monkeypatch.setattr(store_backup, "integrity_problems",
+                        lambda conn: ["*** in database main ***", "Page 7: btreeInitPage"])
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "nightly.db"
+    with pytest.raises(CorruptDatabase, match=r"Page 7|in database main"):
+        await store.backup(target, check=True)
+    assert list(folder.iterdir()) == []
+    # Without the check (a backup a person asked for into a file), the copy is made.
+    assert await store.backup(target) > 0
+
+
 async def test_restore_keeps_the_clock_and_waits_for_catch_up(
         store: Store, clock: FakeClock, tmp_path: Path) -> None:
     await store.create_practice({"title": "Play street"})
