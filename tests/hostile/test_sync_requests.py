@@ -15,7 +15,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from protocol import encode
+from protocol import PROTOCOL_VERSION, encode
 from protocol.messages import (
     MAX_FETCH_IDS,
     MAX_REPLY_FRAME,
@@ -36,6 +36,7 @@ from .harness import (
     SYNC_TYPE,
     HostileNode,
     RawHttp,
+    Reply,
     Signer,
     close_node,
     key_of,
@@ -363,3 +364,19 @@ async def test_unknown_sync_endpoints_are_404(node: HostileNode, member: Signer,
     body = encode_fetch_request([])
     await node.refused((404, 400, 401), lambda: post(f"{node.url}/sync/v2/{endpoint}", body,
                                                 member.headers(endpoint, body)))
+
+
+@pytest.mark.parametrize("version", ["v1", "v3", "v99999999999", "latest"])
+async def test_a_node_of_another_protocol_version_is_told_both_versions(
+        node: HostileNode, member: Signer, version: str) -> None:
+    """DESIGN.md "Membership", the clean break: a request of another version is 400,
+    naming this node's version and the request's, before anything else is read."""
+    body = push_body(member)
+    headers = member.headers("push", body)
+
+    async def send() -> Reply:
+        return await post(f"{node.url}/sync/{version}/push", body, headers)
+
+    reply = await node.refused(400, send)
+    assert f"protocol version {PROTOCOL_VERSION}" in reply.text
+    assert repr(version.removeprefix("v")[:8]) in reply.text
