@@ -72,9 +72,14 @@ State machine rules:
    still under way — so whatever arrived is stored.
 6. ``DONE`` — :class:`Finished`, once nothing is left and nothing is under
    way. Any call after that, or out of turn, raises
-   :class:`~protocol.errors.InvalidArgument` (the driver's bug); anything
-   wrong in a reply raises :class:`~protocol.errors.PeerError` (the server's
-   fault), and the session moves to ``FAILED``.
+   :class:`~protocol.errors.InvalidArgument` (the driver's bug). Anything
+   wrong in a reply raises :class:`~protocol.errors.PeerError` (the
+   server's fault) and changes nothing it carried: from a helper, its ids go
+   back to this session's peer and the session goes on; from the session's
+   own peer, the session drains as in rule 5 (replies under way are still
+   taken, what was fetched is handed out to ingest) and moves to ``FAILED``
+   once nothing is under way (:meth:`SyncSession.next_action` then answers
+   ``None``, and the driver reports the failure).
 """
 
 from __future__ import annotations
@@ -191,6 +196,10 @@ class SessionStats:
     complete: bool = True  # reconciled to the end (false: the next session goes on)
     peer_holds: int = 0  # items in the server's ``all`` set, at its last reply
     helper_received: int = 0  # of ``received``, entries fetched from helpers
+    #: Ids this session lacked and left to sessions running beside it (``claims``):
+    #: when not 0, this session alone does not show that the node holds all the
+    #: peer had, even if ``complete``.
+    left_to_others: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +225,14 @@ class _Counters:
     complete: bool = True
     peer_holds: int = 0
     helper_received: int = 0
+    left_to_others: int = 0
     refetches: dict[bytes, int] = field(default_factory=dict)
 
     def freeze(self) -> SessionStats:
         return SessionStats(self.rounds, self.requests, self.bytes_up, self.bytes_down,
                             self.have, self.need, self.received, self.accepted, self.pushed,
                             self.push_accepted, self.complete, self.peer_holds,
-                            self.helper_received)
+                            self.helper_received, self.left_to_others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +299,7 @@ class SyncSession:
         # Members entries fetched or being ingested: the all set waits for them.
         self._members_in_flight = 0
         self._draining = False
+        self._failed = False  # the session's own peer sent a bad reply (rule 6)
         self._quiet_rounds = 0
         self._n = _Counters()
 
@@ -328,6 +339,9 @@ class SyncSession:
             self._ingesting.append((set_name, action))
             return action
         if self._draining:
+            if self._failed and not self._requests and not self._ingesting \
+                    and not self._to_ingest and self._loading is None:
+                self._state = SessionState.FAILED  # drained: the driver reports the failure
             return None
         if (self._reconcile_next is not None and not self._reconciling
                 and self.waiting_ids < self._fetch_ahead):
@@ -373,7 +387,16 @@ class SyncSession:
                 assert isinstance(what, tuple)
                 self._on_push(body, what)  # type: ignore[arg-type]
         except PeerError:
-            self._state = SessionState.FAILED
+            if from_helper:
+                # Rule 2: a helper's bad reply is that helper's failure; its ids go
+                # back to this session's own peer, and the session goes on.
+                what = sent[1]
+                assert isinstance(what, _Fetch)
+                self._give_back(what)
+                raise
+            # Rule 6: the session's own peer is at fault. The session drains
+            # (rule 5): what was fetched is still handed out to ingest.
+            self._draining = self._failed = True
             raise
 
     def helper_failed(self, request: SendRequest) -> None:
@@ -384,6 +407,9 @@ class SyncSession:
             raise InvalidArgument("that request is not a helper's fetch under way")
         fetch = sent[1]
         assert isinstance(fetch, _Fetch)
+        self._give_back(fetch)
+
+    def _give_back(self, fetch: _Fetch) -> None:
         self._primary_needs[fetch.set_name].extend(fetch.ids)
         if fetch.set_name == "members":
             self._members_in_flight -= 1
@@ -484,7 +510,7 @@ class SyncSession:
         if "all" in held:
             self._n.peer_holds = held["all"]
         following: dict[str, bytes] = {}
-        found_before = self._n.have + self._n.need
+        found_before = self._n.have + self._n.need + self._n.left_to_others
         for name in sets:
             message, have, need = self._negs[name].reconcile_client(replies[name])
             # Every entry of the members set is in the all set too: each id
@@ -498,14 +524,20 @@ class SyncSession:
             queue, queued, skip, claims = (self._needs[name], self._queued, self._skip,
                                            self._claims)
             for id_ in need:
-                if id_ not in queued and id_ not in skip and id_ not in claims:
-                    queued.add(id_)
-                    claims.add(id_)
-                    queue.append(id_)
-                    self._n.need += 1
+                if id_ in queued or id_ in skip:
+                    continue
+                if id_ in claims:
+                    # Another session beside this one fetches it: found, so progress
+                    # (rule 4), but this session does not show the node holds it.
+                    self._n.left_to_others += 1
+                    continue
+                queued.add(id_)
+                claims.add(id_)
+                queue.append(id_)
+                self._n.need += 1
             if message is not None:
                 following[name] = message
-        if self._n.have + self._n.need > found_before:
+        if self._n.have + self._n.need + self._n.left_to_others > found_before:
             self._quiet_rounds = 0
         else:
             self._quiet_rounds += 1
@@ -524,14 +556,16 @@ class SyncSession:
 
     def _on_fetch(self, body: bytes, fetch: _Fetch, from_helper: bool) -> None:
         entries, more = decode_fetch_reply(body, fetch.ids)
+        refetches = self._n.refetches
+        if any(refetches.get(id_, 0) >= MAX_REFETCH for id_ in more):
+            # Checked before anything changes: a failing reply leaves the session as
+            # it was (its ids go back, rule 2, or it drains, rule 6).
+            raise SessionError("the server keeps deferring the same entries",
+                               code="no_progress")
+        for id_ in more:
+            refetches[id_] = refetches.get(id_, 0) + 1
         if fetch.set_name == "members":
             self._members_in_flight -= 1
-        for id_ in more:
-            count = self._n.refetches.get(id_, 0) + 1
-            if count > MAX_REFETCH:
-                raise SessionError("the server keeps deferring the same entries",
-                                   code="no_progress")
-            self._n.refetches[id_] = count
         queue = self._primary_needs if fetch.primary_only else self._needs
         queue[fetch.set_name].extendleft(reversed(more))
         if from_helper:

@@ -559,7 +559,17 @@ class _SessionRun:
                 return
             if not peer:
                 self.peer_id = signer
-            session.receive(action, body, from_helper=bool(peer))
+            try:
+                session.receive(action, body, from_helper=bool(peer))
+            except PeerError as exc:
+                if not peer:
+                    raise
+                # A helper's bad reply: the session gave its ids back to its own
+                # peer; the helper is left out for the rest of the session.
+                log.info("helper %s sent a reply that was refused: %s", peer, exc.message)
+                self.helpers = [h for h in self.helpers if h.address != peer]
+                self.busy.pop(peer, None)
+                return
             if action.endpoint == "reconcile":
                 self.client.catch_up.peer_holds(self.address, session.stats.peer_holds)
         elif isinstance(action, IngestEntries):

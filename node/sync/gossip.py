@@ -168,8 +168,10 @@ class Gossip:
 
     async def _after_success(self, report: SyncReport) -> None:
         stats = report.stats
-        # Only a sync that completed (reconciled to the end) holds all the peer had.
-        if stats.complete and await self.store.needs_catch_up():
+        # Only a sync that completed (reconciled to the end) and fetched everything it
+        # found itself holds all the peer had: ids left to a session beside it may
+        # not be stored yet.
+        if stats.complete and not stats.left_to_others and await self.store.needs_catch_up():
             # A restored node must catch up on its own entries before it
             # publishes, or it could fork itself (DESIGN.md). A completed
             # session leaves it holding every entry of its own that this peer

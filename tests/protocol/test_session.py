@@ -139,6 +139,8 @@ def test_unrequested_entries_in_a_fetch_reply_fail_the_session() -> None:
     assert isinstance(action, SendRequest) and action.endpoint == "fetch"
     with pytest.raises(SessionError):
         session.receive(action, encode_fetch_reply([], [ENTRIES[10]]))
+    # Nothing else is under way: the session has drained, and is over (rule 6).
+    assert session.next_action() is None
     assert session.state is SessionState.FAILED
 
 
@@ -305,4 +307,87 @@ def test_a_server_that_never_settles_anything_ends_the_session() -> None:
             assert isinstance(action, SendRequest) and action.endpoint == "reconcile"
             session.receive(action, stalling)
             action = session.next_action()
+    assert session.next_action() is None
     assert session.state is SessionState.FAILED
+
+
+def test_a_bad_reply_from_the_peer_still_hands_out_what_was_fetched() -> None:
+    """Rule 6: the session drains. Entries fetched before the bad reply are handed out
+    to ingest, and only then is the session over."""
+    server = Server({e.id: e for e in ENTRIES}, frame_limit=4096)  # several rounds
+    session = SyncSession(storage_of({}), reply_frame=4096)
+    action = session.start()
+    assert isinstance(action, SendRequest)
+    session.receive(action, server.handle(action))
+    under_way = [session.next_action(), session.next_action()]
+    fetch = next(a for a in under_way if isinstance(a, SendRequest) and a.endpoint == "fetch")
+    reconcile = next(a for a in under_way
+                     if isinstance(a, SendRequest) and a.endpoint == "reconcile")
+    session.receive(fetch, server.handle(fetch))
+    with pytest.raises(SessionError):
+        session.receive(reconcile, b"\xc1")
+    assert session.state is SessionState.RUNNING
+    ingested = 0
+    while isinstance(action := session.next_action(), IngestEntries):
+        session.ingested(["accepted"] * len(action.entries), of=action)
+        ingested += len(action.entries)
+    assert action is None and ingested == len(decode_fetch_request(fetch.body)) > 0
+    assert session.state is SessionState.FAILED
+    with pytest.raises(InvalidArgument):
+        session.next_action()
+
+
+def test_a_helpers_bad_reply_gives_its_ids_back_to_the_peer() -> None:
+    """Rule 6, from a helper: its ids go back to this session's own peer, which then
+    fetches them, and the session finishes as usual."""
+    entries = {e.id: e for e in ENTRIES[:40]}
+    server = Server(entries)
+    session = SyncSession(storage_of({}))
+    action = session.start()
+    assert isinstance(action, SendRequest)
+    session.receive(action, server.handle(action))
+    helped = session.next_action()
+    assert isinstance(helped, SendRequest) and helped.any_peer
+    with pytest.raises(SessionError):
+        session.receive(helped, b"\xc1", from_helper=True)
+    assert session.state is SessionState.RUNNING
+    got: set[bytes] = set()
+    action = session.next_action()
+    while not isinstance(action, Finished):
+        if isinstance(action, SendRequest):
+            session.receive(action, server.handle(action))
+        elif isinstance(action, IngestEntries):
+            got.update(e.id for e in action.entries)
+            session.ingested(["accepted"] * len(action.entries), of=action)
+        else:
+            raise AssertionError(action)
+        action = session.next_action()
+    assert got == set(entries)
+
+
+def test_a_session_beside_one_that_claimed_everything_still_makes_progress() -> None:
+    """Rule 4 with shared claims: ids another session is fetching are found, so the
+    session beside it is not "quiet", however many rounds it takes; it says how many it
+    left to the other (``left_to_others``), so it is not taken as proof of holding them."""
+    held = sorted((1_000 + i, hashlib.sha256(b"%d" % i).digest()) for i in range(6000))
+    server = NegentropyStorage.from_sorted(held)
+    claims: set[bytes] = set()
+
+    def reconcile_only(session: SyncSession) -> int:
+        rounds = 0
+        action: Action | None = session.start()
+        while action is not None and not isinstance(action, Finished):
+            if isinstance(action, SendRequest) and action.endpoint == "reconcile":
+                rounds += 1
+                messages, frame = decode_reconcile_request(action.body)
+                session.receive(action, answer_reconcile({"all": server}, messages,
+                                                         frame_size_limit=frame))
+            action = session.next_action()  # fetches stay under way: not needed here
+        return rounds
+
+    first = SyncSession(storage_of({}), reply_frame=4096, fetch_ahead=10**9, claims=claims)
+    reconcile_only(first)
+    assert len(claims) == len(held) == first.stats.need
+    beside = SyncSession(storage_of({}), reply_frame=4096, fetch_ahead=10**9, claims=claims)
+    assert reconcile_only(beside) > MAX_QUIET_ROUNDS
+    assert beside.stats.need == 0 and beside.stats.left_to_others == len(held)

@@ -228,3 +228,30 @@ async def test_several_peers_share_the_fetching_and_a_slow_one_does_not_set_the_
     assert sum(r.stats.accepted for r in reports) == len(batch)
     fetches = -(-len(batch) // 2000)
     assert 1 <= slow_proxy.fetches <= fetches // 2  # it helped, and did not set the pace
+
+
+async def test_a_peer_whose_replies_are_refused_fails_alone(make_node: MakeNode) -> None:
+    """A helper that answers fetches with garbage is dropped and its share goes back to
+    the session's own peer: the round ends normally, with every entry."""
+    from node.sync import peerbook
+
+    batch = entries(4_000)
+    good, bad = await make_node("good-peer"), await make_node("bad-peer")
+    await fill(good, batch)
+    await fill(bad, batch)
+    answer = bad.server._answer
+
+    async def garbage_fetches(endpoint: str, body: bytes, peer: str) -> tuple[bytes, float]:
+        reply, cost = await answer(endpoint, body, peer)
+        return (b"\x00garbage", cost) if endpoint == "fetch" else (reply, cost)
+
+    bad.server._answer = garbage_fetches  # type: ignore[method-assign]
+    joining = await make_node("joining")
+    await connect(joining, good)
+    await connect(joining, bad)
+    assert joining.gossip is not None
+    rows = await joining.store.db.read(peerbook.list_peers)
+    await joining.gossip.sync_rows(rows)  # no exception escapes the round
+    assert {e.id for e in batch} <= await ids(joining)
+    booked = {r.address: r for r in await joining.store.db.read(peerbook.list_peers)}
+    assert booked[good.url].last_outcome == "ok"
