@@ -650,13 +650,16 @@ class Negentropy:
         cut = False  # the frame is full: read (and check) the rest, act on none of it
 
         while reader.remaining:
-            if prev_bound.timestamp == INFINITY:
-                # spec §Message: the ranges cover the space up to infinity;
-                # nothing can lie beyond it.
-                raise ReconcileError(f"range at byte {reader.pos} follows the infinity bound")
+            after_infinity = prev_bound.timestamp == INFINITY
             start = reader.pos
             curr_bound = reader.bound()
             curr_key = curr_bound.key()
+            if after_infinity and curr_key != prev_key:
+                # spec §Message: the ranges cover the space up to infinity; nothing
+                # can lie beyond it. One more range *at* the infinity bound is empty,
+                # and the reference writes one when an IdList that reached infinity
+                # fills the frame (its remainder fingerprint, of nothing): accepted.
+                raise ReconcileError(f"range at byte {start} follows the infinity bound")
             if curr_key < prev_key:
                 # spec §Bound: ranges are encoded in ascending order, adjacent,
                 # never overlapping. (An equal bound is an empty range, which

@@ -379,8 +379,10 @@ MALFORMED = [
     ("61 00 00 02 02" + "11" * 63, "declares 2 ids"),
     ("61 0b 01 05 00  01 01 01 00", "bound below the previous bound"),
     ("61 0b 02 05 05 00  01 01 05 00", "bound below the previous bound"),
-    ("61 00 00 00  01 00 00", "follows the infinity bound"),
-    ("61 00 00 00  00 00 00", "follows the infinity bound"),
+    # After the infinity bound: any later timestamp overflows, and a longer bound
+    # at infinity lies beyond it.
+    ("61 00 00 00  01 00 00", "overflows 64 bits"),
+    ("61 00 00 00  00 01 aa 00", "follows the infinity bound"),
     ("61 81 ff ff ff ff ff ff ff ff 7f 00 00  02 00 00", "overflows 64 bits"),
 ]
 
@@ -555,3 +557,30 @@ def test_golden_version_vectors() -> None:
     exchange = version["server_reply_to_0x62_message"]
     assert server.reconcile_server(bytes.fromhex(exchange["request"])).hex() == exchange["reply"]
     assert "version" in version["client_error_on_0x62_reply"].lower()
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+def test_an_empty_range_at_the_infinity_bound_is_accepted(role: str) -> None:
+    """The reference writes one more range at the infinity bound when an IdList that
+    reached infinity fills the frame: an empty range, not a range beyond infinity."""
+    neg = Negentropy(storage_of([(i, bytes([i]) * 32) for i in range(1, 40)]))
+    if role == "client":
+        neg.initiate()
+    neg.reconcile(bytes.fromhex("61 00 00 00  00 00 00".replace(" ", "")))
+
+
+def test_a_frame_filled_by_an_idlist_to_infinity_still_reconciles() -> None:
+    """An empty client against 5,000 items in 8 KiB frames: a round whose IdList ends
+    at infinity and fills the frame (then the remainder's fingerprint) is taken."""
+    rng = random.Random(7)
+    items = sorted((rng.randrange(1, 10**6), rng.randbytes(32)) for _ in range(5000))
+    server = Negentropy(storage_of(items), 8192)
+    client = Negentropy(storage_of([]), 100 * 1024)
+    msg: bytes | None = client.initiate()
+    need: list[bytes] = []
+    rounds = 0
+    while msg is not None:
+        rounds += 1
+        msg, _, found = client.reconcile_client(server.reconcile_server(msg))
+        need += found
+    assert sorted(need) == sorted(i for _, i in items) and rounds > 1
