@@ -35,7 +35,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 FEED_WATCH_SECONDS: Final = 2.0
 MAINTENANCE_SECONDS: Final = 3600.0
+#: How long stop() waits for the jobs under way to wind down.
+STOP_WAIT_S: Final = 10.0
 
 
 class Gossip:
@@ -80,6 +82,7 @@ class Gossip:
         self.view = PeerView(store, self.rng, client.policy or DialPolicy())
         self.relay = Relay(store, client, self.rng, book_failure=self._book_failure)
         self._scheduler: AsyncIOScheduler | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()  # the scheduler's jobs under way
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_own_version: int | None = None
 
@@ -318,6 +321,11 @@ class Gossip:
     # --- scheduling ------------------------------------------------------------
 
     async def _job(self, what: str, coro: Callable[[], object]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            # Owned here: stop() waits for a job the scheduler cancels, so that
+            # nothing it does (an ingest finishing) outlives the store.
+            self._jobs.add(task)
         try:
             result = coro()
             if asyncio.iscoroutine(result):
@@ -329,6 +337,9 @@ class Gossip:
             log.debug("gossip job %s stopped with the node", what)
         except Exception:
             log.exception("gossip job %s failed", what)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
 
     def _book_round(self, scheduler: AsyncIOScheduler, when: datetime) -> None:
         scheduler.add_job(self._rounds, "date", run_date=when, id="anti-entropy",
@@ -369,6 +380,12 @@ class Gossip:
             unsubscribe()
         self._unsubscribe = []
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=False)  # cancels the jobs under way
             self._scheduler = None
+        running = [task for task in self._jobs if task is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        if running:
+            # Bounded: a job winding down only lets an ingest under way finish.
+            await asyncio.wait(running, timeout=STOP_WAIT_S)
         await self.relay.stop()

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -470,3 +471,30 @@ async def test_a_restored_node_catches_up_before_it_publishes(
     await b.gossip.sync_peer(a.url)
     assert again.id in await ids(b) and newer.id not in await ids(b)  # superseded, no fork
     assert await b.store.forked_authors() == []
+
+
+async def test_stopping_waits_for_the_round_under_way(make_node: MakeNode) -> None:
+    """A round the node is in when it stops is cancelled and waited for: nothing it
+    does (an ingest finishing) outlives the store."""
+    node = await make_node("stopping", gossip=True)
+    assert node.gossip is not None
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow_round() -> list[object]:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.05)  # winding down, as an ingest under way would
+            finished.set()
+        return []
+
+    node.gossip.anti_entropy_round = slow_round  # type: ignore[assignment,method-assign]
+    scheduler = node.gossip._scheduler
+    assert scheduler is not None
+    # The next round now, run by the scheduler as every round is.
+    scheduler.add_job(node.gossip._rounds, "date", run_date=datetime.now(UTC),
+                      id="anti-entropy", replace_existing=True)
+    await asyncio.wait_for(started.wait(), 10)
+    await node.gossip.stop()
+    assert finished.is_set()
