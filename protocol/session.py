@@ -518,6 +518,12 @@ class SyncSession:
             pushing = self._pushing
             for id_ in have:
                 if id_ not in pushing:
+                    if self._n.have + self._n.need >= self._max_ids:
+                        # The window bounds the push direction too (rule 4): a node
+                        # far ahead of its peer pushes a window's worth per session,
+                        # never a whole store's ids held at once.
+                        self._n.complete = False
+                        break
                     pushing.add(id_)
                     self._to_push.append(id_)
                     self._n.have += 1

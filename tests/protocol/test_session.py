@@ -391,3 +391,20 @@ def test_a_session_beside_one_that_claimed_everything_still_makes_progress() -> 
     beside = SyncSession(storage_of({}), reply_frame=4096, fetch_ahead=10**9, claims=claims)
     assert reconcile_only(beside) > MAX_QUIET_ROUNDS
     assert beside.stats.need == 0 and beside.stats.left_to_others == len(held)
+
+
+def test_the_window_bounds_the_push_direction_too() -> None:
+    """Rule 4: a node far ahead of an empty peer holds a window's worth of ids to push
+    per session, not its whole store's; the sessions after it push the rest."""
+    mine = {e.id: e for e in ENTRIES}
+    server = Server({})
+    sessions = 0
+    while True:
+        sessions += 1
+        session = SyncSession(storage_of(mine), max_ids=100)
+        stats = drive(session, server.handle, lambda entries: ["accepted"] * len(entries),
+                      lambda ids: [mine[i] for i in ids])
+        assert stats.have <= 100 and stats.pushed == stats.have
+        if stats.complete:
+            break
+    assert sessions == 3 and set(server.held) == set(mine)
