@@ -492,7 +492,7 @@ class _SessionRun:
                 done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     try:
-                        self._finish(task)
+                        await self._finish(task)
                     except (SyncFailed, PeerError) as exc:
                         if failure is not None:
                             continue
@@ -540,7 +540,7 @@ class _SessionRun:
             return ""
         return min(self.busy, key=lambda p: (self.busy[p], p != ""))
 
-    def _finish(self, task: asyncio.Task[Any]) -> None:
+    async def _finish(self, task: asyncio.Task[Any]) -> None:
         action, peer = self.tasks.pop(task)
         session = self.session
         if isinstance(action, SendRequest):
@@ -560,7 +560,14 @@ class _SessionRun:
             if not peer:
                 self.peer_id = signer
             try:
-                session.receive(action, body, from_helper=bool(peer))
+                if action.endpoint == "reconcile":
+                    # Reconciling a large frame is tens of milliseconds of CPU: off
+                    # the event loop, so the pages and the server keep answering.
+                    # Nothing else touches the session meanwhile (this loop is its
+                    # only driver).
+                    await asyncio.to_thread(session.receive, action, body)
+                else:
+                    session.receive(action, body, from_helper=bool(peer))
             except PeerError as exc:
                 if not peer:
                     raise
