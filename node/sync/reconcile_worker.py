@@ -120,7 +120,11 @@ class ReconcileWorker:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "node.sync.reconcile_worker", str(self.database),
             str(self.frame_size_limit), str(self.idle_s),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            # A process group of its own: Ctrl-C in the terminal is for the node,
+            # which ends its worker itself (closing its input, or killing it); the
+            # worker neither sees the interrupt nor prints a traceback of it.
+            process_group=0)
         self.started += 1
         return self._process
 

@@ -170,6 +170,16 @@ class Process:
             self.popen.kill()
             raise AssertionError(f"still running {timeout} s after signal {signum}") from None
 
+    def interrupt(self, *, timeout: float = 10.0) -> int:
+        """Ctrl-C at the terminal: SIGINT to the whole process group (spawned with
+        ``terminal_group``), then the exit code."""
+        os.killpg(self.popen.pid, signal.SIGINT)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            raise AssertionError(f"still running {timeout} s after Ctrl-C") from None
+
     def rest(self) -> str:
         """Everything printed (stdout), once the process has ended."""
         self.popen.wait(timeout=5)
@@ -180,11 +190,15 @@ class Process:
             self.lines.append(line)
 
 
-def spawn(*args: str, env: dict[str, str] | None = None) -> Process:
+def spawn(*args: str, env: dict[str, str] | None = None, terminal_group: bool = False
+          ) -> Process:
+    """``hedgerow ARGS``; ``terminal_group``: in a process group of its own, as a shell
+    starts a command, so that :meth:`Process.interrupt` is a Ctrl-C at the terminal."""
     environment = {**os.environ, "HEDGEROW_MDNS": "false", "PYTHONUNBUFFERED": "1",
                    **(env or {})}
     popen = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             process_group=0 if terminal_group else None)
     return Process(popen)
 
 
