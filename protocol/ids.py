@@ -149,21 +149,9 @@ def id_from_text(text: str, kind: IdKind = "node") -> bytes:
         raise InvalidIdText("an id must be text", code="id_type")
     if len(text) > 200:
         raise InvalidIdText("that is far too long to be an id", code="id_length")
-    symbols: list[int] = []
-    where: list[int] = []  # 1-based position in `text` of each symbol
-    for pos, ch in enumerate(text, start=1):
-        if ch in _IGNORED:
-            continue
-        value = _VALUE.get(ch.upper())
-        if value is None:
-            raise InvalidIdText(
-                f"character {pos} ({ch!r}) cannot appear in an id: ids use the digits "
-                "0-9 and the letters A-Z except U",
-                position=pos,
-                code="id_bad_character",
-            )
-        symbols.append(value)
-        where.append(pos)
+    read = _symbol_values(text, "an id")
+    symbols = [value for value, _ in read]
+    where = [pos for _, pos in read]  # 1-based position in `text` of each symbol
     if len(symbols) != 2 * _HALF:
         raise InvalidIdText(
             f"an id has {2 * _HALF} letters and digits, this one has {len(symbols)}: "
@@ -216,8 +204,9 @@ def id_from_text(text: str, kind: IdKind = "node") -> bytes:
 MIN_PREFIX = 4
 
 
-def _symbols_of(text: str, what: str) -> str:
-    """``text`` as canonical id characters (upper case, O read as 0, I and L as 1)."""
+def _symbol_values(text: str, what: str) -> list[tuple[int, int]]:
+    """Each id character of ``text`` as (its value, its 1-based position in ``text``);
+    separators are skipped, and a character no id uses is refused naming ``what``."""
     out = []
     for pos, ch in enumerate(text, start=1):
         if ch in _IGNORED:
@@ -230,8 +219,13 @@ def _symbols_of(text: str, what: str) -> str:
                 position=pos,
                 code="id_bad_character",
             )
-        out.append(_ALPHABET[value])
-    return "".join(out)
+        out.append((value, pos))
+    return out
+
+
+def _symbols_of(text: str, what: str) -> str:
+    """``text`` as canonical id characters (upper case, O read as 0, I and L as 1)."""
+    return "".join(_ALPHABET[value] for value, _ in _symbol_values(text, what))
 
 
 def is_full_id(text: str) -> bool:
